@@ -1,0 +1,37 @@
+# Everything a person or CI needs: `make serve` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test serve demo bench lint eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check steward graphs tools server evals tests
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+serve: install
+	$(BIN)/steward serve
+
+demo: install
+	$(BIN)/steward demo
+
+eval: install
+	$(BIN)/steward eval --gate
+
+bench: install
+	$(BIN)/python -m steward.bench
+
+lint: install
+	$(BIN)/ruff check steward graphs tools server evals tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

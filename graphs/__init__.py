@@ -1,0 +1,36 @@
+"""The workflows Steward runs, one module each. Register new ones in :data:`WORKFLOWS`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langgraph.graph import StateGraph
+from pydantic import BaseModel
+
+from graphs import refund
+from steward.budget import Budget
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow as the runner and the server see it."""
+
+    name: str
+    description: str
+    input_schema: type[BaseModel]
+    state_schema: type[BaseModel]
+    budget: Budget
+    make_graph: Callable[[], StateGraph]
+
+
+WORKFLOWS: dict[str, Workflow] = {
+    refund.WORKFLOW: Workflow(
+        name=refund.WORKFLOW,
+        description=(refund.__doc__ or "").strip().splitlines()[0],
+        input_schema=refund.RefundInput,
+        state_schema=refund.RefundState,
+        budget=refund.BUDGET,
+        make_graph=refund.make_graph,
+    ),
+}

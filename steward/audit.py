@@ -1,0 +1,130 @@
+"""The audit log: one append-only row per governed action, enough to explain and replay a run.
+
+Rows go to ``steward.audit_events`` (a trigger refuses UPDATE, DELETE and TRUNCATE). Emails and card-like
+numbers are redacted from arguments and details before they are written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, Field
+
+EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final"]
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _redact_text(text: str) -> str:
+    text = _EMAIL.sub("[email]", text)
+
+    def card(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match[0])
+        return "[card]" if _luhn_ok(digits) else match[0]
+
+    return _CARD.sub(card, text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with emails and card numbers (Luhn-valid) masked in every string."""
+    if isinstance(value, str):
+        return _redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Decimal):
+        return format(value.normalize() if value == 0 else value, "f")
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    """JSON-ready: Decimals as plain strings, models dumped, everything else via str."""
+    return json.loads(json.dumps(value, default=_encode))
+
+
+class AuditEvent(BaseModel):
+    """One action of one step."""
+
+    step: str
+    type: EventType
+    status: str
+    tool: str | None = None
+    tool_version: str | None = None
+    args: dict[str, Any] | None = None
+    decision: str | None = None
+    rule_id: str | None = None
+    reason: str | None = None
+    latency_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: Decimal | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditScope:
+    """Who and where: stamped on every event of a step."""
+
+    run_id: str | None
+    thread_id: str
+    tenant: str
+    user: str
+    workflow: str
+
+
+COLUMNS = (
+    "run_id, thread_id, tenant, user_id, workflow, step, type, tool, tool_version, args, status, decision,"
+    " rule_id, reason, latency_ms, tokens_in, tokens_out, cost_usd, detail"
+)
+
+
+async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[AuditEvent]) -> None:
+    """Append events in one round trip."""
+    if not events:
+        return
+    rows = [
+        (scope.run_id, scope.thread_id, scope.tenant, scope.user, scope.workflow, e.step, e.type, e.tool,
+         e.tool_version, Jsonb(redact(_json(e.args))) if e.args is not None else None, e.status, e.decision,
+         e.rule_id, e.reason, e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd, Jsonb(redact(_json(e.detail))))
+        for e in events
+    ]
+    placeholders = ", ".join(["%s"] * 19)
+    async with pool.connection() as conn, conn.cursor() as cur:
+        await cur.executemany(f"INSERT INTO steward.audit_events ({COLUMNS}) VALUES ({placeholders})", rows)
+
+
+async def events_for(pool: AsyncConnectionPool, thread_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
+    """A thread's events in order, as JSON-ready dicts (``tenant`` restricts to one tenant)."""
+    query = f"SELECT id, ts, {COLUMNS} FROM steward.audit_events WHERE thread_id = %s"
+    params: list[Any] = [thread_id]
+    if tenant is not None:
+        query += " AND tenant = %s"
+        params.append(tenant)
+    async with pool.connection() as conn:
+        cur = await conn.execute(query + " ORDER BY id", params)
+        rows = await cur.fetchall()
+    for row in rows:
+        row["tokens"] = (row["tokens_in"] or 0) + (row["tokens_out"] or 0) if row["tokens_in"] is not None else None
+    return _json(rows)

@@ -1,0 +1,202 @@
+"""``steward``: the command line for people and checks.
+
+Exit codes: 0 success; 2 a usage or input mistake (message on stderr, nothing written); 1 the service
+itself failed (e.g. the database cannot be reached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from steward import audit, runs, sandbox
+from steward.budget import BudgetOverride
+from steward.db import DatabaseUnavailable
+from steward.errors import InvalidRequest, StewardError
+from steward.services import Services
+from steward.settings import Settings
+
+err = Console(stderr=True)
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}") from None
+
+
+def _models_arg(text: str | None) -> dict[str, str]:
+    """``small=openai:gpt-4o-mini,medium=rules`` -> {"small": ..., "medium": ...}."""
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise InvalidRequest(f"--model expects tier=provider[,tier=provider], got {text!r}")
+    return dict(pairs)
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in rows[0] if rows else ["(empty)"]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    return table
+
+
+async def cmd_run(services: Services, args: argparse.Namespace) -> None:
+    budget = BudgetOverride.model_validate(_json_arg(args.budget, "--budget")) if args.budget else None
+    result = await runs.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
+                                  user=args.user, budget=budget, models=_models_arg(args.model))
+    _print(result.model_dump(mode="json"))
+
+
+def _decision(args: argparse.Namespace) -> dict[str, Any]:
+    kind = "edit" if args.edit and args.decision in (None, "edit") else args.decision
+    if kind is None:
+        raise InvalidRequest("give --decision approve|reject|edit (edit needs --edit '{...}')")
+    if kind == "edit":
+        if not args.edit:
+            raise InvalidRequest("--decision edit needs --edit '{\"amount_usd\": \"25.00\"}' (the changed args)")
+        edited = _json_arg(args.edit, "--edit")
+        if not isinstance(edited, dict):
+            raise InvalidRequest("--edit must be a JSON object of the arguments to change")
+        return {"type": "edit", "edited_action": {"name": args.action, "args": edited}}
+    if args.edit:
+        raise InvalidRequest(f"--edit only goes with --decision edit, not {kind}")
+    return {"type": "reject", "message": args.message} if kind == "reject" else {"type": "approve"}
+
+
+async def cmd_resume(services: Services, args: argparse.Namespace) -> None:
+    payload = {"decisions": [_decision(args)], "decided_by": args.by, "comment": args.comment}
+    result = await runs.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=args.by)
+    _print(result.model_dump(mode="json"))
+
+
+async def cmd_audit(services: Services, args: argparse.Namespace) -> None:
+    await runs.get_thread(services.pool, args.thread_id, args.tenant)
+    for event in await audit.events_for(services.pool, args.thread_id, args.tenant):
+        print(json.dumps(event, default=str))
+
+
+async def cmd_sandbox_load(services: Services, args: argparse.Namespace) -> None:
+    counts = await sandbox.load(services.pool, sandbox.read_seed(Path(args.file)), reset=args.reset)
+    _print({"loaded": counts})
+
+
+async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None:
+    data = await sandbox.show(services.pool, args.tenant)
+    if args.json:
+        _print(data)
+        return
+    console = Console()
+    for table, rows in data.items():
+        console.print(_table(f"sandbox.{table}", rows))
+
+
+async def cmd_policy_show(services: Services, args: argparse.Namespace) -> None:
+    runs.get_workflow(args.workflow)
+    policy = services.policy(args.workflow)
+    Console().print(_table(f"{args.workflow} policy {policy.version} (allowlist: {', '.join(policy.allowlist)})",
+                           policy.table(args.tenant)))
+
+
+async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
+    from steward.demo import run_demo
+
+    await run_demo(services, Console(width=max(Console().width, 130)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steward", description="Governed agent workflows on LangGraph.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start a workflow run")
+    run.add_argument("workflow")
+    run.add_argument("--input", required=True, help="JSON input, e.g. '{\"ticket_id\": \"T-1\"}'")
+    run.add_argument("--tenant", default="default")
+    run.add_argument("--user", default="cli", help="who is asking (recorded in the audit trail)")
+    run.add_argument("--budget", help="stricter per-run budget as JSON, e.g. '{\"max_tool_calls\": 2}'")
+    run.add_argument("--model", help="tier overrides, e.g. small=openai:gpt-4o-mini,medium=rules")
+    run.set_defaults(handler=cmd_run)
+
+    resume = sub.add_parser("resume", help="decide a pending approval and resume the run")
+    resume.add_argument("thread_id")
+    resume.add_argument("--decision", choices=["approve", "reject", "edit"])
+    resume.add_argument("--edit", help="JSON object of changed arguments (implies --decision edit)")
+    resume.add_argument("--action", default="create_refund", help="name of the edited action")
+    resume.add_argument("--message", help="reason given to the requester on reject")
+    resume.add_argument("--comment", help="note for the audit trail")
+    resume.add_argument("--by", required=True, help="the approver's identity")
+    resume.add_argument("--tenant", default="default")
+    resume.set_defaults(handler=cmd_resume)
+
+    audit_cmd = sub.add_parser("audit", help="print a run's audit events as JSONL")
+    audit_cmd.add_argument("thread_id")
+    audit_cmd.add_argument("--tenant", default="default")
+    audit_cmd.set_defaults(handler=cmd_audit)
+
+    box = sub.add_parser("sandbox", help="the sandbox systems of record").add_subparsers(dest="action", required=True)
+    load = box.add_parser("load", help="load customers/tickets/invoices from a JSON seed file")
+    load.add_argument("file")
+    load.add_argument("--reset", action="store_true", help="first empty the tenants the file names")
+    load.set_defaults(handler=cmd_sandbox_load)
+    show = box.add_parser("show", help="print the sandbox records")
+    show.add_argument("--tenant")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_sandbox_show)
+
+    policy = sub.add_parser("policy", help="policies").add_subparsers(dest="action", required=True)
+    pshow = policy.add_parser("show", help="print a workflow's policy as a table")
+    pshow.add_argument("workflow")
+    pshow.add_argument("--tenant", help="show the rules in force for this tenant")
+    pshow.set_defaults(handler=cmd_policy_show)
+
+    demo = sub.add_parser("demo", help="load the demo sandbox and run an auto and an approved refund")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def run_handler(handler: Callable[[Services, argparse.Namespace], Awaitable[None]],
+                args: argparse.Namespace) -> int:
+    async def go() -> None:
+        async with Services.open(settings) as services:
+            await handler(services, args)
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err.print(f"error: invalid configuration: {exc}", markup=False, highlight=False)
+        return 2
+    try:
+        asyncio.run(go())
+    except StewardError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return 2
+    except DatabaseUnavailable as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_handler(args.handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

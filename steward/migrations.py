@@ -1,0 +1,108 @@
+"""Steward's schema as an ordered list: index + 1 is the version. Never edit a released entry; append.
+
+Two schemas: ``steward`` (threads, audit) and ``sandbox`` (the systems of record the tools act on).
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: systems of record (sandbox), threads, append-only audit log
+    """
+    CREATE SCHEMA IF NOT EXISTS sandbox;
+
+    CREATE TABLE sandbox.customers (
+        tenant text NOT NULL,
+        id text NOT NULL,
+        name text NOT NULL,
+        email text,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE TABLE sandbox.tickets (
+        tenant text NOT NULL,
+        id text NOT NULL,
+        customer_id text NOT NULL,
+        subject text NOT NULL,
+        body text NOT NULL,
+        status text NOT NULL DEFAULT 'open',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, id),
+        FOREIGN KEY (tenant, customer_id) REFERENCES sandbox.customers (tenant, id)
+    );
+    CREATE TABLE sandbox.invoices (
+        tenant text NOT NULL,
+        id text NOT NULL,
+        customer_id text NOT NULL,
+        amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd >= 0),
+        status text NOT NULL DEFAULT 'paid',
+        issued_on date,
+        PRIMARY KEY (tenant, id),
+        FOREIGN KEY (tenant, customer_id) REFERENCES sandbox.customers (tenant, id)
+    );
+    CREATE SEQUENCE sandbox.refund_seq;
+    CREATE TABLE sandbox.refunds (
+        tenant text NOT NULL,
+        id text NOT NULL DEFAULT 'RF-' || lpad(nextval('sandbox.refund_seq')::text, 6, '0'),
+        invoice_id text NOT NULL,
+        customer_id text NOT NULL,
+        ticket_id text,
+        amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd > 0),
+        reason text NOT NULL,
+        idempotency_key text NOT NULL,
+        thread_id text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, id),
+        UNIQUE (tenant, idempotency_key),
+        FOREIGN KEY (tenant, invoice_id) REFERENCES sandbox.invoices (tenant, id)
+    );
+    CREATE TABLE sandbox.faults (
+        tenant text NOT NULL,
+        tool text NOT NULL,
+        mode text NOT NULL CHECK (mode IN ('timeout', 'error', 'invalid_output')),
+        remaining int NOT NULL CHECK (remaining >= 0),
+        PRIMARY KEY (tenant, tool)
+    );
+
+    CREATE TABLE steward.threads (
+        thread_id text PRIMARY KEY,
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        metadata jsonb NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX threads_tenant ON steward.threads (tenant, created_at DESC);
+
+    CREATE TABLE steward.audit_events (
+        id bigserial PRIMARY KEY,
+        ts timestamptz NOT NULL DEFAULT clock_timestamp(),
+        run_id text,
+        thread_id text NOT NULL,
+        tenant text NOT NULL,
+        user_id text,
+        workflow text NOT NULL,
+        step text NOT NULL,
+        type text NOT NULL
+            CHECK (type IN ('model_call', 'tool_call', 'policy', 'validator', 'approval', 'final')),
+        tool text,
+        tool_version text,
+        args jsonb,
+        status text NOT NULL,
+        decision text,
+        rule_id text,
+        reason text,
+        latency_ms double precision,
+        tokens_in integer,
+        tokens_out integer,
+        cost_usd numeric(14, 8),
+        detail jsonb NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_events_thread ON steward.audit_events (thread_id, id);
+
+    CREATE FUNCTION steward.audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'steward.audit_events is append-only (% refused)', TG_OP;
+    END $$;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON steward.audit_events
+        FOR EACH ROW EXECUTE FUNCTION steward.audit_is_append_only();
+    CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON steward.audit_events
+        FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_is_append_only();
+    """,
+]

@@ -1,0 +1,67 @@
+"""Model routing: tiers (small / medium / large) map to providers, and every call is priced.
+
+Providers: ``rules`` (the deterministic :class:`RulesChatModel`, offline) or ``openai:<model>`` through
+langchain-openai's ``ChatOpenAI`` against any OpenAI-compatible base URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from langchain_core.language_models import BaseChatModel
+
+from steward.models import skills  # noqa: F401  (registers the rules model's skills)
+from steward.models.rules import RulesChatModel
+from steward.settings import MODEL_TIERS, Settings, check_provider
+
+log = logging.getLogger(__name__)
+MTOK = Decimal(1_000_000)
+
+
+class ModelRouter:
+    """Resolves a tier to a chat model (cached per provider) and prices token usage."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, BaseChatModel] = {}
+
+    def provider(self, tier: str, overrides: dict[str, str] | None = None) -> str:
+        """The provider string for ``tier``, after per-run overrides."""
+        if tier not in MODEL_TIERS:
+            raise ValueError(f"unknown model tier {tier!r}")
+        if overrides and tier in overrides:
+            return check_provider(overrides[tier])
+        return self.settings.model_for_tier(tier)
+
+    def model(self, provider: str) -> BaseChatModel:
+        """The chat model behind a provider string."""
+        if provider not in self._models:
+            self._models[provider] = self._build(provider)
+        return self._models[provider]
+
+    def _build(self, provider: str) -> BaseChatModel:
+        if provider == "rules":
+            return RulesChatModel()
+        from langchain_openai import ChatOpenAI
+
+        name = provider.removeprefix("openai:")
+        key = self.settings.openai_api_key
+        if key is None and self.settings.openai_base_url is None:
+            raise ValueError(f"{provider} needs STEWARD_OPENAI_API_KEY (or a STEWARD_OPENAI_BASE_URL)")
+        return ChatOpenAI(
+            model=name,
+            base_url=self.settings.openai_base_url,
+            api_key=key.get_secret_value() if key else "not-needed",
+            timeout=self.settings.model_timeout_s,
+            max_retries=self.settings.model_max_retries,
+            temperature=0,
+        )
+
+    def cost(self, model_name: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """USD cost of a call from the price table (zero, with a warning, for unpriced models)."""
+        price = self.settings.prices.get(model_name)
+        if price is None:
+            log.warning("no price for model %r: cost recorded as 0", model_name)
+            return Decimal("0")
+        return (price.input_per_mtok * input_tokens + price.output_per_mtok * output_tokens) / MTOK

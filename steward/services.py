@@ -1,0 +1,119 @@
+"""The process-wide dependencies of a run: pool, checkpointer, models, policies, compiled graphs.
+
+Open them once (``async with Services.open(settings) as services``) and pass them to runs through the
+LangGraph runtime context (:class:`StewardContext`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import typing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph.state import CompiledStateGraph
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from steward import db
+from steward.budget import BudgetOverride
+from steward.models import ModelRouter
+from steward.settings import Settings
+from tools.policy import WorkflowPolicy, load_policy
+
+log = logging.getLogger(__name__)
+CHECKPOINT_SETUP_LOCK = 0x5737_0002
+
+
+def _model_types(root: type, found: set[type]) -> set[type]:
+    """Every pydantic model and enum reachable from a type annotation (for the checkpoint allowlist)."""
+    if isinstance(root, type) and issubclass(root, (BaseModel, enum.Enum)) and root not in found:
+        found.add(root)
+        if issubclass(root, BaseModel):
+            for info in root.model_fields.values():
+                _model_types(info.annotation, found)
+    for arg in typing.get_args(root):
+        _model_types(arg, found)
+    return found
+
+
+@dataclass
+class StewardContext:
+    """LangGraph runtime context of one run (not checkpointed; given again on every resume)."""
+
+    tenant: str = "default"
+    user: str = "anonymous"
+    services: Services | None = None
+    budget: BudgetOverride | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    """Per-run tier overrides, e.g. ``{"small": "openai:gpt-4o-mini"}``."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: AsyncConnectionPool
+    checkpointer: AsyncPostgresSaver
+    models: ModelRouter
+    _policies: dict[str, WorkflowPolicy] = field(default_factory=dict)
+    _graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings | None = None, *, url: str | None = None) -> AsyncIterator[Services]:
+        """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield."""
+        settings = settings or Settings()
+        url = url or await asyncio.to_thread(db.resolve_database_url, settings)
+        pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        try:
+            await db.migrate(pool)
+            checkpointer = AsyncPostgresSaver(pool, serde=cls._serde())
+            async with pool.connection() as conn:  # serialise the saver's own migrations across processes
+                await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
+                try:
+                    await checkpointer.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
+            yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=ModelRouter(settings))
+        finally:
+            await pool.close()
+
+    @staticmethod
+    def _serde() -> JsonPlusSerializer:
+        from graphs import WORKFLOWS
+
+        types: set[type] = set()
+        for workflow in WORKFLOWS.values():
+            _model_types(workflow.state_schema, types)
+        return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
+
+    def policy(self, workflow: str) -> WorkflowPolicy:
+        """The workflow's policy (loaded once)."""
+        if workflow not in self._policies:
+            self._policies[workflow] = load_policy(workflow, policy_dir=self.settings.policy_dir)
+        return self._policies[workflow]
+
+    def graph(self, workflow: str) -> CompiledStateGraph:
+        """The workflow's graph compiled with the Postgres checkpointer (compiled once)."""
+        from graphs import WORKFLOWS
+
+        if workflow not in self._graphs:
+            self._graphs[workflow] = WORKFLOWS[workflow].make_graph().compile(
+                checkpointer=self.checkpointer, name=workflow
+            )
+        return self._graphs[workflow]
+
+    def run_config(self, thread_id: str, run_id: str, **extra: Any) -> dict[str, Any]:
+        """LangGraph config for one invocation, with the recursion limit set explicitly."""
+        return {
+            "configurable": {"thread_id": thread_id},
+            "run_id": run_id,
+            "recursion_limit": self.settings.recursion_limit,
+            **extra,
+        }

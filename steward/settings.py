@@ -1,0 +1,93 @@
+"""Process settings, read once from the environment (prefix ``STEWARD_``) or a ``.env`` file.
+
+Nothing else in Steward reads the environment: modules receive a ``Settings`` instance.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelPrice(BaseModel):
+    """USD price of one million tokens for a model."""
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+
+
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "rules": ModelPrice(input_per_mtok=Decimal("0"), output_per_mtok=Decimal("0")),
+    "gpt-4o-mini": ModelPrice(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60")),
+    "gpt-4o": ModelPrice(input_per_mtok=Decimal("2.50"), output_per_mtok=Decimal("10.00")),
+    "gpt-4.1-mini": ModelPrice(input_per_mtok=Decimal("0.40"), output_per_mtok=Decimal("1.60")),
+    "gpt-4.1": ModelPrice(input_per_mtok=Decimal("2.00"), output_per_mtok=Decimal("8.00")),
+}
+
+MODEL_TIERS = ("small", "medium", "large")
+
+
+def check_provider(value: str) -> str:
+    """Accept ``rules`` or ``openai:<model>``; anything else is a configuration error."""
+    if value == "rules" or (value.startswith("openai:") and len(value) > len("openai:")):
+        return value
+    raise ValueError(f"model provider {value!r} is not 'rules' or 'openai:<model>' (e.g. openai:gpt-4o-mini)")
+
+
+class Settings(BaseSettings):
+    """All of Steward's configuration. Env names are the field names upper-cased with ``STEWARD_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEWARD_", env_file=".env", extra="ignore", protected_namespaces=(),
+        validate_by_name=True, validate_by_alias=True,
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("STEWARD_DATABASE_URL", "DATABASE_URL")
+    )
+    """PostgreSQL URL. Unset: an embedded PostgreSQL is started in ``data_dir``."""
+    data_dir: Path = Path(".steward")
+    """Where the embedded PostgreSQL keeps its files (and other local state)."""
+    database_name: str = "steward"
+    """Database created inside the embedded server."""
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=20, ge=1)
+
+    model_small: str = "rules"
+    """Provider for the small tier: ``rules`` (deterministic, offline) or ``openai:<model>``."""
+    model_medium: str = "rules"
+    model_large: str = "rules"
+    openai_base_url: str | None = None
+    """Base URL of any OpenAI-compatible server (``None``: api.openai.com)."""
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("STEWARD_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    model_timeout_s: float = Field(default=30.0, gt=0)
+    model_max_retries: int = Field(default=2, ge=0)
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    """Price table by model name; a model missing here is priced at zero and logged."""
+
+    policy_dir: Path | None = None
+    """Directory of ``<workflow>.toml`` policy files overriding the shipped ones."""
+    recursion_limit: int = Field(default=64, ge=8)
+    """LangGraph's hard step limit; budgets end runs long before it."""
+
+    @field_validator("model_small", "model_medium", "model_large")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        return check_provider(value)
+
+    @model_validator(mode="after")
+    def _pool(self) -> Settings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size must not exceed pool_max_size")
+        return self
+
+    def model_for_tier(self, tier: str) -> str:
+        """The provider string configured for a tier (``small``/``medium``/``large``)."""
+        if tier not in MODEL_TIERS:
+            raise ValueError(f"unknown model tier {tier!r}; expected one of {', '.join(MODEL_TIERS)}")
+        return getattr(self, f"model_{tier}")

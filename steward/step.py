@@ -1,0 +1,235 @@
+"""The control layer around one graph node: every tool call, model call and check goes through a ``Step``.
+
+A governed node is written as ``async def node(state, step) -> dict`` and wrapped with :func:`governed`.
+The ``Step`` it receives enforces the budget before each call, asks the policy engine before each tool
+call, runs tools under their contracts, prices model calls, and records an audit event for each action.
+Raising :class:`steward.outcome.Halt` (or any error the step converts into one) ends the run cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ValidationError
+
+from steward import audit
+from steward.approvals import Approval
+from steward.audit import AuditEvent, AuditScope
+from steward.budget import Budget, Usage
+from steward.outcome import Halt, escalate
+from steward.services import Services, StewardContext
+from tools import TOOLS, ToolContext, ToolSpec
+from tools.errors import RecordNotFound, ToolError
+from tools.executor import execute, parse_args
+from tools.policy import PolicyDecision
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Step:
+    """Governed access to tools and models for one execution of one node."""
+
+    def __init__(self, name: str, workflow: str, budget: Budget, state: Any, runtime: Runtime[StewardContext],
+                 services: Services) -> None:
+        context = runtime.context or StewardContext()
+        info = runtime.execution_info
+        self.name, self.workflow, self.services = name, workflow, services
+        self.tenant, self.user, self.model_overrides = context.tenant, context.user, context.models
+        self.thread_id = info.thread_id or "no-thread"
+        self.run_id = str(info.run_id) if info.run_id else None
+        self.budget = budget.tightened(context.budget)
+        self.before: Usage = state.usage
+        self.delta = Usage()
+        self.events: list[AuditEvent] = []
+        self.trajectory: list[str] = []
+        self.stream = runtime.stream_writer
+
+    # -- budget ---------------------------------------------------------------------------------------------
+    def _check_budget(self, *, step: bool = False, tool: bool = False, model: bool = False) -> None:
+        breach = (self.before + self.delta).breach(self.budget, step=step, tool=tool, model=model)
+        if breach:
+            limit = getattr(self.budget, breach.removeprefix("budget."))
+            self.record("validator", "failed", rule_id=breach, reason=f"budget {breach} ({limit}) reached")
+            raise escalate(breach, f"The run reached its {breach.removeprefix('budget.')} budget ({limit}).")
+
+    # -- audit ----------------------------------------------------------------------------------------------
+    def record(self, type_: audit.EventType, status: str, **fields: Any) -> None:
+        """Add an audit event for this step (written when the step ends)."""
+        self.events.append(AuditEvent(step=self.name, type=type_, status=status, **fields))
+        self.stream({"step": self.name, "event": type_, "status": status})
+
+    async def flush(self) -> None:
+        scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
+        await audit.append(self.services.pool, scope, self.events)
+        self.events = []
+
+    # -- tools ----------------------------------------------------------------------------------------------
+    def _spec(self, tool: str) -> ToolSpec:
+        if tool not in TOOLS:
+            self.record("policy", "deny", tool=tool, decision="deny", rule_id="policy.unknown_tool")
+            raise Halt("denied", "policy.unknown_tool", f"{tool} is not a registered tool")
+        return TOOLS[tool]
+
+    def _tool_context(self, idempotency_key: str | None = None) -> ToolContext:
+        return ToolContext(self.services.pool, self.tenant, self.thread_id, self.run_id, idempotency_key)
+
+    def idempotency_key(self, tool: str, action: str) -> str:
+        """Key of a write: the same thread and action always give the same key."""
+        raw = f"{self.workflow}:{self.tenant}:{self.thread_id}:{tool}:{action}"
+        return "idem-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    async def check_policy(self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
+                           ) -> tuple[PolicyDecision, BaseModel]:
+        """Ask the policy engine about a proposed call (validated args + facts from the system of record)."""
+        spec = self._spec(tool)
+        try:
+            parsed = parse_args(spec, args)
+        except ToolError as exc:
+            self.record("validator", "failed", tool=tool, rule_id=exc.code, reason=exc.message)
+            raise escalate(exc.code, exc.message) from None
+        key = self.idempotency_key(tool, action or tool) if spec.kind == "write" else None
+        started = time.perf_counter()
+        facts = await spec.facts(parsed, self._tool_context(key)) if spec.facts else {}
+        decision = self.services.policy(self.workflow).decide(
+            tool=tool, kind=spec.kind, args=parsed.model_dump(), facts=facts,
+            ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
+        )
+        self.record("policy", decision.decision, tool=tool, tool_version=spec.version,
+                    args=parsed.model_dump(mode="json"), decision=decision.decision, rule_id=decision.rule_id,
+                    reason=decision.reason, latency_ms=(time.perf_counter() - started) * 1000,
+                    detail={"facts": facts, "policy_version": decision.policy_version, "risk": spec.risk})
+        return decision, parsed
+
+    @staticmethod
+    def _approves(approval: Approval | None, spec: ToolSpec, parsed: BaseModel) -> bool:
+        if approval is None or approval.type == "reject" or approval.action != spec.name:
+            return False
+        try:
+            return parse_args(spec, approval.args).model_dump() == parsed.model_dump()
+        except ToolError:
+            return False
+
+    async def call_tool(self, tool: str, args: dict[str, Any] | BaseModel, *, approval: Approval | None = None,
+                        action: str | None = None, missing_ok: bool = False) -> Any:
+        """Gate, execute and record one tool call; returns the validated output (None if missing and
+        ``missing_ok``). A write needing approval runs only with an ``approval`` of exactly these args."""
+        self._check_budget(tool=True)
+        decision, parsed = await self.check_policy(tool, args, action=action)
+        if decision.decision == "deny":
+            raise Halt("denied", decision.rule_id, decision.reason)
+        if decision.decision == "require_approval" and not self._approves(approval, TOOLS[tool], parsed):
+            raise escalate("policy.approval_missing", f"{tool} needs an approval of exactly these arguments")
+        spec = TOOLS[tool]
+        key = self.idempotency_key(tool, action or tool) if spec.kind == "write" else None
+        started = time.perf_counter()
+        self.delta.tool_calls += 1
+        self.trajectory.append(tool)
+        event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
+        try:
+            result = await execute(spec, parsed, self._tool_context(key))
+        except RecordNotFound as exc:
+            self.record("tool_call", "not_found", **event, reason=exc.message, rule_id=exc.code,
+                        latency_ms=(time.perf_counter() - started) * 1000)
+            if missing_ok:
+                return None
+            raise escalate(exc.code, exc.message) from None
+        except ToolError as exc:
+            self.record("tool_call", "error", **event, reason=exc.message, rule_id=exc.code,
+                        latency_ms=(time.perf_counter() - started) * 1000)
+            raise escalate(exc.code, exc.message) from None
+        status = "deduplicated" if getattr(result.output, "deduplicated", False) else "ok"
+        self.record("tool_call", status, **event, latency_ms=result.latency_ms,
+                    detail={"output": result.output.model_dump(mode="json"), "attempts": result.attempts,
+                            "idempotency_key": key})
+        return result.output
+
+    # -- models ---------------------------------------------------------------------------------------------
+    async def ask_model(self, tier: str, *, system: str, prompt: str, schema: type[M]) -> M:
+        """Ask the tier's model to answer by calling ``schema`` as a tool; returns the validated answer."""
+        self._check_budget(model=True)
+        provider = self.services.models.provider(tier, self.model_overrides)
+        model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
+        started = time.perf_counter()
+        self.delta.model_calls += 1
+        base = {"detail": {"tier": tier, "provider": provider}}
+        try:
+            reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
+        except Exception as exc:  # provider errors: network, HTTP status, timeout after retries
+            code = "model.timeout" if "timeout" in type(exc).__name__.lower() else "model.error"
+            self.record("model_call", "error", **base, rule_id=code, reason=f"{type(exc).__name__}: {exc}"[:500],
+                        latency_ms=(time.perf_counter() - started) * 1000)
+            raise escalate(code, f"the {tier} model failed: {type(exc).__name__}") from None
+        usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
+        model_name = provider.removeprefix("openai:")
+        cost = self.services.models.cost(model_name, usage["input_tokens"], usage["output_tokens"])
+        self.delta.tokens += usage["input_tokens"] + usage["output_tokens"]
+        self.delta.cost_usd += cost
+        calls = [c for c in reply.tool_calls if c["name"] == schema.__name__]
+        fields = dict(latency_ms=(time.perf_counter() - started) * 1000, tokens_in=usage["input_tokens"],
+                      tokens_out=usage["output_tokens"], cost_usd=cost)
+        base["detail"] |= {"model": model_name, "response": calls[0]["args"] if calls else reply.text}
+        try:
+            answer = schema.model_validate(calls[0]["args"]) if calls else None
+        except ValidationError as exc:
+            answer, base["detail"]["errors"] = None, exc.errors(include_url=False, include_context=False)
+        if answer is None:
+            self.record("model_call", "invalid_output", **base, **fields, rule_id="model.invalid_output")
+            raise escalate("model.invalid_output", f"the {tier} model did not answer with a valid {schema.__name__}")
+        self.record("model_call", "ok", **base, **fields)
+        return answer
+
+
+NodeFn = Callable[[Any, Step], Awaitable[dict[str, Any] | None]]
+
+
+def governed(workflow: str, budget: Budget, *, enforce_budget: bool = True
+             ) -> Callable[[NodeFn], Callable[..., Awaitable[dict[str, Any]]]]:
+    """Turn ``async def node(state, step)`` into a LangGraph node that runs under a :class:`Step`.
+
+    ``enforce_budget=False`` is for the final node, which must always run to record how the run ended.
+    """
+
+    def wrap(fn: NodeFn) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def node(state: Any, runtime: Runtime[StewardContext]) -> dict[str, Any]:
+            context = runtime.context or StewardContext()
+            services = context.services or await default_services()
+            step = Step(fn.__name__, workflow, budget, state, runtime, services)
+            started = time.perf_counter()
+            try:
+                if enforce_budget:
+                    step._check_budget(step=True)
+                update = await fn(state, step) or {}
+            except Halt as halt:
+                update = {"outcome": halt.outcome}
+            finally:
+                await step.flush()
+            step.delta.steps += 1
+            step.delta.elapsed_ms += (time.perf_counter() - started) * 1000
+            return {**update, "usage": step.delta, "trajectory": step.trajectory}
+
+        node.__name__ = node.__qualname__ = fn.__name__
+        node.__doc__ = fn.__doc__
+        return node
+
+    return wrap
+
+
+_default: dict[str, Any] = {}
+_default_lock = asyncio.Lock()
+
+
+async def default_services() -> Services:
+    """Services for runs started without Steward's runner (e.g. ``langgraph dev``): opened once per process
+    from the environment's settings and kept for its lifetime."""
+    async with _default_lock:
+        if "services" not in _default:
+            _default["manager"] = Services.open()
+            _default["services"] = await _default["manager"].__aenter__()
+    return _default["services"]
+

@@ -1,0 +1,230 @@
+"""Billing system of record (sandbox schema: ``sandbox.invoices``, ``sandbox.refunds``).
+
+The system of record enforces what a real billing API would: a refund never exceeds the invoice's
+unrefunded balance, and an idempotency key is used once; replaying it returns the original refund.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import psycopg
+from pydantic import BaseModel, Field
+
+from tools.contract import MaxCap, RetryPolicy, ToolContext, tool_contract
+from tools.errors import IdempotencyConflict, RecordNotFound, ToolInputError
+from tools.guards import injection_markers
+
+Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+REFUND_CAP_USD = Decimal("1000.00")
+
+
+class InvoiceQuery(BaseModel):
+    invoice_id: str = Field(min_length=1, max_length=64, description="Invoice id, e.g. INV-1001")
+
+
+class Invoice(BaseModel):
+    id: str
+    customer_id: str
+    amount_usd: Money
+    refunded_usd: Money
+    status: str
+
+    @property
+    def balance_usd(self) -> Decimal:
+        """What can still be refunded."""
+        return self.amount_usd - self.refunded_usd
+
+
+class CreateRefundInput(BaseModel):
+    invoice_id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=64)
+    ticket_id: str = Field(min_length=1, max_length=64)
+    amount_usd: PositiveMoney
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RefundQuery(BaseModel):
+    refund_id: str = Field(min_length=1, max_length=64)
+
+
+class Refund(BaseModel):
+    id: str
+    invoice_id: str
+    customer_id: str
+    ticket_id: str | None
+    amount_usd: PositiveMoney
+    reason: str
+    idempotency_key: str
+    created_at: datetime
+    deduplicated: bool = False
+    """True when this call replayed an idempotency key and returned the original refund."""
+
+
+INVOICE_SQL = """
+SELECT i.tenant, i.id, i.customer_id, i.amount_usd, i.status,
+       (SELECT coalesce(sum(r.amount_usd), 0) FROM sandbox.refunds r
+         WHERE r.tenant = i.tenant AND r.invoice_id = i.id
+           AND r.idempotency_key IS DISTINCT FROM %(key)s) AS refunded_usd
+  FROM sandbox.invoices i WHERE i.id = %(invoice_id)s
+"""
+REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, created_at"
+
+
+@tool_contract(
+    name="lookup_invoice",
+    version="1.0.0",
+    kind="read",
+    scope="billing:invoices:read",
+    risk="low",
+    owner="billing-platform",
+    output=Invoice,
+    timeout_s=2.0,
+    retry=RetryPolicy(attempts=3, backoff_s=0.05),
+)
+async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]:
+    """Read an invoice of the current tenant with the amount already refunded on it.
+
+    Args:
+        args: the invoice id.
+        ctx: tenant-scoped access to billing.
+    """
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            INVOICE_SQL + " AND i.tenant = %(tenant)s",
+            {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None},
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise RecordNotFound("lookup_invoice", f"no invoice {args.invoice_id!r}")
+    return row
+
+
+async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> dict[str, Any]:
+    """What billing and the helpdesk say about a proposed refund, for the policy engine.
+
+    Refunds written under this call's own idempotency key are left out, so re-checking a write that
+    already happened (crash, double resume) sees the same facts as the first check.
+    """
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(INVOICE_SQL, {"invoice_id": args.invoice_id, "key": ctx.idempotency_key})
+        invoices = await cur.fetchall()
+        cur = await conn.execute(
+            "SELECT t.customer_id, t.body, (SELECT coalesce(sum(r.amount_usd), 0) FROM sandbox.refunds r"
+            "  WHERE r.tenant = t.tenant AND r.ticket_id = t.id"
+            "    AND r.idempotency_key IS DISTINCT FROM %(key)s) AS refunded_usd"
+            " FROM sandbox.tickets t WHERE t.tenant = %(tenant)s AND t.id = %(ticket_id)s",
+            {"tenant": ctx.tenant, "ticket_id": args.ticket_id, "key": ctx.idempotency_key},
+        )
+        ticket = await cur.fetchone()
+    own = next((row for row in invoices if row["tenant"] == ctx.tenant), None)
+    return {
+        "invoice_found": own is not None,
+        "invoice_in_other_tenant": own is None and bool(invoices),
+        "invoice_customer_id": own["customer_id"] if own else None,
+        "invoice_amount_usd": own["amount_usd"] if own else None,
+        "unrefunded_balance_usd": own["amount_usd"] - own["refunded_usd"] if own else None,
+        "ticket_found": ticket is not None,
+        "ticket_customer_id": ticket["customer_id"] if ticket else None,
+        "ticket_refunded_usd": ticket["refunded_usd"] if ticket else Decimal("0"),
+        "ticket_injection_markers": injection_markers(ticket["body"]) if ticket else [],
+    }
+
+
+@tool_contract(
+    name="create_refund",
+    version="1.0.0",
+    kind="write",
+    scope="billing:refunds:write",
+    risk="high",
+    owner="billing-platform",
+    output=Refund,
+    timeout_s=5.0,
+    caps=(MaxCap(name="max_amount_usd", field="amount_usd", limit=REFUND_CAP_USD),),
+    facts=refund_facts,
+)
+async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, Any]:
+    """Refund part or all of a paid invoice to the customer who paid it.
+
+    Args:
+        args: invoice, customer, originating ticket, amount in USD and a short reason.
+        ctx: tenant-scoped access to billing; carries the call's idempotency key.
+    """
+    if not ctx.idempotency_key:
+        raise ToolInputError("create_refund", "a write needs an idempotency key")
+    if args.amount_usd > REFUND_CAP_USD:  # the contract cap, checked again at the system of record
+        raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the cap {REFUND_CAP_USD}")
+    async with ctx.pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT customer_id, amount_usd FROM sandbox.invoices WHERE tenant = %s AND id = %s FOR UPDATE",
+            (ctx.tenant, args.invoice_id),
+        )
+        invoice = await cur.fetchone()  # the row lock serialises refunds on one invoice
+        if invoice is None:
+            raise RecordNotFound("create_refund", f"no invoice {args.invoice_id!r}")
+        cur = await conn.execute(
+            f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND idempotency_key = %s",
+            (ctx.tenant, ctx.idempotency_key),
+        )
+        if (existing := await cur.fetchone()) is not None:
+            same = (existing["invoice_id"], existing["amount_usd"]) == (args.invoice_id, args.amount_usd)
+            if not same:
+                raise IdempotencyConflict(
+                    "create_refund",
+                    f"key already used for refund {existing['id']} of {existing['amount_usd']}"
+                    f" on {existing['invoice_id']}",
+                )
+            return {**existing, "deduplicated": True}
+        if invoice["customer_id"] != args.customer_id:
+            raise ToolInputError("create_refund", f"invoice {args.invoice_id} was not paid by {args.customer_id}")
+        cur = await conn.execute(
+            "SELECT coalesce(sum(amount_usd), 0) AS refunded FROM sandbox.refunds"
+            " WHERE tenant = %s AND invoice_id = %s",
+            (ctx.tenant, args.invoice_id),
+        )
+        balance = invoice["amount_usd"] - (await cur.fetchone())["refunded"]
+        if args.amount_usd > balance:
+            raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the unrefunded balance {balance}")
+        try:
+            cur = await conn.execute(
+                "INSERT INTO sandbox.refunds"
+                " (tenant, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, thread_id)"
+                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {REFUND_COLUMNS}",
+                (ctx.tenant, args.invoice_id, args.customer_id, args.ticket_id, args.amount_usd, args.reason,
+                 ctx.idempotency_key, ctx.thread_id),
+            )
+        except psycopg.errors.UniqueViolation:  # same key, concurrently, on another invoice
+            raise IdempotencyConflict("create_refund", "key used concurrently for another refund") from None
+        return await cur.fetchone()
+
+
+@tool_contract(
+    name="get_refund",
+    version="1.0.0",
+    kind="read",
+    scope="billing:refunds:read",
+    risk="low",
+    owner="billing-platform",
+    output=Refund,
+    timeout_s=2.0,
+    retry=RetryPolicy(attempts=3, backoff_s=0.05),
+)
+async def get_refund(args: RefundQuery, ctx: ToolContext) -> dict[str, Any]:
+    """Read one refund of the current tenant back from billing.
+
+    Args:
+        args: the refund id.
+        ctx: tenant-scoped access to billing.
+    """
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
+            (ctx.tenant, args.refund_id),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise RecordNotFound("get_refund", f"no refund {args.refund_id!r}")
+    return row

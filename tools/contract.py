@@ -1,0 +1,165 @@
+"""Tool contracts: each tool is declared once, with everything the control layer needs to govern it.
+
+A contract names the tool, its version, whether it reads or writes, its scope, risk and owner, its pydantic
+input model (the function's first annotation) and output model, a timeout, a retry policy (reads only),
+capability caps checked in code before the call, and optionally a ``facts`` function that tells the policy
+engine what the system of record says about a proposed call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from tools.errors import CapabilityExceeded
+
+Kind = Literal["read", "write"]
+Risk = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries for transient failures (reads only): ``attempts`` tries, backoff doubling from ``backoff_s``."""
+
+    attempts: int = 1
+    backoff_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class MaxCap:
+    """A ceiling on one numeric input field, enforced in code whatever the caller or policy says."""
+
+    name: str
+    field: str
+    limit: Decimal
+
+    def check(self, tool: str, args: BaseModel) -> None:
+        value = getattr(args, self.field)
+        if value is not None and Decimal(str(value)) > self.limit:
+            raise CapabilityExceeded(tool, f"{self.field}={value} exceeds the contract cap {self.name}={self.limit}")
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool function may touch: the systems of record, scoped to one tenant and one run."""
+
+    pool: AsyncConnectionPool
+    tenant: str
+    thread_id: str
+    run_id: str | None = None
+    idempotency_key: str | None = None
+
+
+ToolFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]
+FactsFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool's contract. Build it with :func:`tool_contract`."""
+
+    name: str
+    version: str
+    kind: Kind
+    scope: str
+    risk: Risk
+    owner: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    fn: ToolFn
+    timeout_s: float
+    retry: RetryPolicy = RetryPolicy()
+    caps: tuple[MaxCap, ...] = ()
+    facts: FactsFn | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind == "write" and self.retry.attempts > 1:
+            raise ValueError(f"{self.name}: writes are never retried automatically; use attempts=1")
+        if self.timeout_s <= 0:
+            raise ValueError(f"{self.name}: timeout_s must be positive")
+
+    def check_caps(self, args: BaseModel) -> None:
+        for cap in self.caps:
+            cap.check(self.name, args)
+
+    def as_model_tool(self) -> dict[str, Any]:
+        """The OpenAI function-tool description a model sees."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.input_model.model_json_schema(),
+            },
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The contract as data (for docs, audit pinning and the API)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "scope": self.scope,
+            "risk": self.risk,
+            "owner": self.owner,
+            "timeout_s": self.timeout_s,
+            "retry_attempts": self.retry.attempts,
+            "caps": {cap.name: str(cap.limit) for cap in self.caps},
+        }
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+def tool_contract(
+    *,
+    name: str,
+    version: str,
+    kind: Kind,
+    scope: str,
+    risk: Risk,
+    owner: str,
+    output: type[BaseModel],
+    timeout_s: float,
+    retry: RetryPolicy = RetryPolicy(),
+    caps: tuple[MaxCap, ...] = (),
+    facts: FactsFn | None = None,
+) -> Callable[[ToolFn], ToolSpec]:
+    """Declare a tool. The input model is the annotation of the function's first parameter, the
+    description its docstring; the function returns the backend's raw record, which the executor
+    validates against ``output``. The contract is registered under ``name``."""
+
+    def declare(fn: ToolFn) -> ToolSpec:
+        first_param = next(iter(inspect.signature(fn).parameters))
+        input_model = typing.get_type_hints(fn)[first_param]
+        if name in REGISTRY:
+            raise ValueError(f"tool {name!r} is declared twice")
+        spec = ToolSpec(
+            name=name,
+            version=version,
+            kind=kind,
+            scope=scope,
+            risk=risk,
+            owner=owner,
+            description=inspect.getdoc(fn) or name,
+            input_model=input_model,
+            output_model=output,
+            fn=fn,
+            timeout_s=timeout_s,
+            retry=retry,
+            caps=caps,
+            facts=facts,
+        )
+        REGISTRY[name] = spec
+        return spec
+
+    return declare

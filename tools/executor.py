@@ -1,0 +1,86 @@
+"""Run one tool call under its contract: input model, caps, timeout, retries (reads), output model.
+
+The sandbox systems of record can be told to misbehave (table ``sandbox.faults``: a tool times out, fails,
+or answers garbage for the next N calls of a tenant) so evals can prove how the control layer copes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tools.contract import ToolContext, ToolSpec
+from tools.errors import ToolError, ToolInputError, ToolOutputInvalid, ToolTimeout, ToolUnavailable
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A validated tool output and how it was obtained."""
+
+    output: BaseModel
+    attempts: int
+    latency_ms: float
+
+
+def parse_args(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel) -> BaseModel:
+    """Validate arguments against the tool's input model; the error names each bad field."""
+    if isinstance(raw_args, spec.input_model):
+        return raw_args
+    data = raw_args.model_dump() if isinstance(raw_args, BaseModel) else raw_args
+    try:
+        return spec.input_model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors())
+        raise ToolInputError(spec.name, f"invalid arguments ({problems})") from None
+
+
+async def _take_fault(spec: ToolSpec, ctx: ToolContext) -> str | None:
+    async with ctx.pool.connection() as conn:
+        cur = await conn.execute(
+            "UPDATE sandbox.faults SET remaining = remaining - 1"
+            " WHERE tenant = %s AND tool = %s AND remaining > 0 RETURNING mode",
+            (ctx.tenant, spec.name),
+        )
+        row = await cur.fetchone()
+    return row["mode"] if row else None
+
+
+async def _call_once(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Any:
+    fault = await _take_fault(spec, ctx)
+    if fault == "timeout":
+        await asyncio.sleep(spec.timeout_s * 4)  # a hung backend: the contract's timeout cuts it off
+    if fault == "error":
+        raise ToolUnavailable(spec.name, "the system of record answered 503 Service Unavailable")
+    raw = await spec.fn(args, ctx)
+    return {"error": "<html>502 Bad Gateway</html>"} if fault == "invalid_output" else raw
+
+
+async def execute(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel, ctx: ToolContext) -> ToolResult:
+    """Execute ``spec`` with ``raw_args``. Raises a :class:`tools.errors.ToolError` on any failure."""
+    started = time.perf_counter()
+    args = parse_args(spec, raw_args)
+    spec.check_caps(args)
+    attempts = spec.retry.attempts if spec.kind == "read" else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            async with asyncio.timeout(spec.timeout_s):
+                raw = await _call_once(spec, args, ctx)
+            break
+        except TimeoutError:
+            error: ToolError = ToolTimeout(spec.name, f"no answer within {spec.timeout_s}s")
+        except ToolUnavailable as exc:
+            error = exc
+        if attempt == attempts:
+            raise error
+        await asyncio.sleep(spec.retry.backoff_s * 2 ** (attempt - 1))
+    try:
+        output = spec.output_model.model_validate(raw)
+    except ValidationError as exc:
+        raise ToolOutputInvalid(
+            spec.name, f"output does not match {spec.output_model.__name__} ({exc.error_count()} errors)"
+        ) from None
+    return ToolResult(output=output, attempts=attempt, latency_ms=(time.perf_counter() - started) * 1000)
