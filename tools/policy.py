@@ -59,8 +59,11 @@ def _resolve(path: str, env: dict[str, Any]) -> Any:
 
 
 def _number(value: Any) -> Any:
+    """Numbers as Decimals (so 0.1 + 0.2 compares as money does), inside lists too."""
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return Decimal(str(value))
+    if isinstance(value, list):
+        return [_number(item) for item in value]
     return value
 
 
@@ -81,7 +84,7 @@ class Condition(BaseModel):
         if _PATH.match(rhs):
             return cls(lhs=match["lhs"], op=match["op"], rhs_path=rhs)
         try:
-            return cls(lhs=match["lhs"], op=match["op"], rhs_value=json.loads(rhs))
+            return cls(lhs=match["lhs"], op=match["op"], rhs_value=json.loads(rhs, parse_float=Decimal))
         except json.JSONDecodeError:
             raise PolicyError(f"condition {text!r}: right side is neither a path nor a JSON value") from None
 

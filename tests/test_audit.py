@@ -1,0 +1,81 @@
+"""The audit log: append-only in Postgres, redacted, and enough to tell what happened and why."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from steward import audit, runs
+from steward.audit import redact
+
+
+def test_redaction_masks_emails_and_luhn_valid_card_numbers_only():
+    data = {"note": "mail ada@example.com, card 4111-1111-1111-1111, order 1234567890123", "n": 5,
+            "list": ["x@y.io"]}
+    assert redact(data) == {"note": "mail [email], card [card], order 1234567890123", "n": 5, "list": ["[email]"]}
+
+
+async def test_stored_events_carry_no_email_or_card_number(services, seeded):
+    result = await runs.start_run(services, "refund", {"ticket_id": "T-PII"}, tenant=seeded, user="ada")
+    assert result.status == "completed"
+
+    async with services.pool.connection() as conn:
+        cur = await conn.execute("SELECT coalesce(args::text, '') || detail::text AS blob"
+                                 " FROM steward.audit_events WHERE thread_id = %s", (result.thread_id,))
+        blob = "".join(row["blob"] for row in await cur.fetchall())
+    assert "ada@example.com" not in blob and "4111" not in blob
+    assert "[email]" in blob and "[card]" in blob
+
+
+async def test_audit_rows_cannot_be_changed_or_deleted(services, seeded):
+    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
+                      "DELETE FROM steward.audit_events WHERE thread_id = %s"):
+        async with services.pool.connection() as conn:
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                await conn.execute(statement, (result.thread_id,))
+    assert len(await audit.events_for(services.pool, result.thread_id)) > 5
+
+
+async def test_events_are_scoped_to_their_tenant(services, seeded):
+    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    assert await audit.events_for(services.pool, result.thread_id, "someone-else") == []
+    assert await audit.events_for(services.pool, result.thread_id, seeded)
+
+
+async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
+    paused = await runs.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    await runs.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded,
+                          user="maria")
+
+    events = await audit.events_for(services.pool, paused.thread_id, seeded)
+    story = [(e["step"], e["type"], e["tool"], e["status"], e["rule_id"]) for e in events
+             if e["type"] != "policy" or e["tool"] == "create_refund"]
+    assert story == [
+        ("intake", "tool_call", "get_ticket", "ok", None),
+        ("intake", "model_call", None, "ok", None),
+        ("lookup_invoice", "tool_call", "lookup_invoice", "ok", None),
+        ("propose", "model_call", None, "ok", None),
+        ("validate", "validator", None, "ok", None),
+        ("policy_gate", "policy", "create_refund", "require_approval", "refund.needs_approval"),
+        ("policy_gate", "approval", "create_refund", "requested", "refund.needs_approval"),
+        ("approval", "approval", "create_refund", "approve", None),
+        ("execute", "policy", "create_refund", "require_approval", "refund.needs_approval"),
+        ("execute", "tool_call", "create_refund", "ok", None),
+        ("verify", "tool_call", "get_refund", "ok", None),
+        ("verify", "validator", "get_refund", "ok", None),
+        ("respond", "final", None, "completed", "refund.issued"),
+    ]
+    assert {e["user_id"] for e in events if e["step"] in ("intake", "policy_gate")} == {"grace"}
+    assert {e["user_id"] for e in events if e["step"] in ("approval", "execute")} == {"maria"}
+    assert len({e["run_id"] for e in events}) == 2  # the first invocation and the resume
+    write = next(e for e in events if e["type"] == "tool_call" and e["tool"] == "create_refund")
+    assert write["tool_version"] == "1.0.0" and write["detail"]["idempotency_key"].startswith("idem-")
+    assert write["detail"]["output"]["amount_usd"] == "120.00" and write["latency_ms"] > 0
+    model = next(e for e in events if e["type"] == "model_call")
+    assert model["detail"]["provider"] == "rules" and model["cost_usd"] == "0"
+    assert json.dumps(events)  # JSON-ready as stored
