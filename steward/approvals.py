@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from steward.errors import Forbidden, InvalidRequest
+from steward.errors import Forbidden, InvalidRequest, parse_as
 
 DecisionType = Literal["approve", "edit", "reject"]
 
@@ -84,14 +84,8 @@ class Approval(BaseModel):
 
 def parse_response(payload: Any) -> ApprovalResponse:
     """Validate a resume payload; the error says which field is wrong."""
-    try:
-        return ApprovalResponse.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequest(
-            "resume must be {'decisions': [{'type': 'approve'} | {'type': 'edit', 'edited_action': "
-            f"{{'name', 'args'}}}} | {{'type': 'reject', 'message'?}}]}}: {problems}"
-        ) from None
+    return parse_as(ApprovalResponse, payload, "resume must be {'decisions': [{'type': 'approve'} | {'type': "
+                    "'edit', 'edited_action': {'name', 'args'}} | {'type': 'reject', 'message'?}]}")
 
 
 def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None:

@@ -21,11 +21,9 @@ from rich.table import Table
 from steward import audit, runs, sandbox
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
-from steward.errors import InvalidRequest, StewardError
+from steward.errors import InvalidRequest, StewardError, parse_as
 from steward.services import Services
 from steward.settings import Settings
-
-err = Console(stderr=True)
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -59,7 +57,7 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> None:
-    budget = BudgetOverride.model_validate(_json_arg(args.budget, "--budget")) if args.budget else None
+    budget = parse_as(BudgetOverride, _json_arg(args.budget, "--budget"), "--budget") if args.budget else None
     result = await runs.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
                                   user=args.user, budget=budget, models=_models_arg(args.model))
     _print(result.model_dump(mode="json"))
@@ -103,7 +101,7 @@ async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None
     if args.json:
         _print(data)
         return
-    console = Console()
+    console = Console(width=160)
     for table, rows in data.items():
         console.print(_table(f"sandbox.{table}", rows))
 
@@ -111,8 +109,8 @@ async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None
 async def cmd_policy_show(services: Services, args: argparse.Namespace) -> None:
     runs.get_workflow(args.workflow)
     policy = services.policy(args.workflow)
-    Console().print(_table(f"{args.workflow} policy {policy.version} (allowlist: {', '.join(policy.allowlist)})",
-                           policy.table(args.tenant)))
+    title = f"{args.workflow} policy {policy.version} (allowlist: {', '.join(policy.allowlist)})"
+    Console(width=160).print(_table(title, policy.table(args.tenant)))
 
 
 async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
@@ -175,22 +173,27 @@ def run_handler(handler: Callable[[Services, argparse.Namespace], Awaitable[None
                 args: argparse.Namespace) -> int:
     async def go() -> None:
         async with Services.open(settings) as services:
+            if settings.database_url is None:
+                print(f"steward: embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
+                      " (set STEWARD_DATABASE_URL to use another server)", file=sys.stderr)
             await handler(services, args)
 
     try:
         settings = Settings()
     except ValidationError as exc:
-        err.print(f"error: invalid configuration: {exc}", markup=False, highlight=False)
-        return 2
+        return _fail(f"invalid configuration: {exc}", 2)
     try:
         asyncio.run(go())
     except StewardError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        return 2
+        return _fail(str(exc), 2)
     except DatabaseUnavailable as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        return 1
+        return _fail(str(exc), 1)
     return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,12 @@
     └── Forbidden           the caller may not do this (e.g. approve their own run)
 """
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
 
 class StewardError(Exception):
     """A request Steward refuses; the message says what to fix."""
@@ -28,3 +34,16 @@ class Conflict(StewardError):
 
 class Forbidden(StewardError):
     status_code = 403
+
+
+def explain(exc: ValidationError) -> str:
+    """A pydantic error as one line naming each bad field: ``field.sub: message; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+
+
+def parse_as(model: type[M], data: Any, what: str) -> M:
+    """Validate ``data`` as ``model`` or raise :class:`InvalidRequest` saying ``what`` was wrong and where."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(f"{what}: {explain(exc)}") from None

@@ -15,14 +15,15 @@ from typing import Any, Literal
 from langgraph.types import Command
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from graphs import WORKFLOWS, Workflow
 from steward.approvals import ApprovalRequest, check_response, parse_response
 from steward.budget import BudgetOverride
-from steward.errors import Conflict, InvalidRequest, NotFound
+from steward.errors import Conflict, InvalidRequest, NotFound, parse_as
 from steward.outcome import Outcome
 from steward.services import Services, StewardContext
+from steward.settings import MODEL_TIERS, check_provider
 
 RunStatus = Literal["interrupted", "completed", "escalated", "denied", "rejected"]
 
@@ -57,11 +58,20 @@ def get_workflow(name: str) -> Workflow:
 
 def validate_input(workflow: Workflow, raw: Any) -> dict[str, Any]:
     """The input as the workflow's input schema accepts it; the error names each bad field."""
-    try:
-        return workflow.input_schema.model_validate(raw).model_dump(mode="json")
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequest(f"input does not match the {workflow.name} input schema: {problems}") from None
+    what = f"input does not match the {workflow.name} input schema"
+    return parse_as(workflow.input_schema, raw, what).model_dump(mode="json")
+
+
+def check_model_overrides(models: dict[str, str]) -> dict[str, str]:
+    """Per-run tier overrides, refused up front if a tier or provider is unknown."""
+    for tier, provider in models.items():
+        if tier not in MODEL_TIERS:
+            raise InvalidRequest(f"unknown model tier {tier!r}; tiers are {', '.join(MODEL_TIERS)}")
+        try:
+            check_provider(provider)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+    return models
 
 
 async def get_thread(pool: AsyncConnectionPool, thread_id: str, tenant: str) -> Thread:
@@ -128,8 +138,9 @@ async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant
     """Validate the input, register the thread and run the workflow until it ends or waits for approval."""
     spec = get_workflow(workflow)
     payload = validate_input(spec, raw_input)
+    models = check_model_overrides(models or {})
     overrides = {"budget": budget.model_dump(mode="json", exclude_none=True) if budget else None,
-                 "models": models or {}}
+                 "models": models}
     thread = Thread(thread_id=thread_id or str(uuid.uuid4()), tenant=tenant, workflow=workflow, created_by=user,
                     metadata={"overrides": overrides})
     await create_thread(services.pool, thread)

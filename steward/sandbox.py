@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from steward.errors import InvalidRequest
+from steward.errors import InvalidRequest, parse_as
 from tools.billing import Money, PositiveMoney
 
 Id = str
@@ -103,11 +103,7 @@ def read_seed(path: Path) -> Seed:
 
 
 def parse_seed(data: Any) -> Seed:
-    try:
-        return Seed.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequest(f"seed does not match the sandbox format: {problems}") from None
+    return parse_as(Seed, data, "seed does not match the sandbox format")
 
 
 _UPSERTS = {

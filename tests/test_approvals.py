@@ -27,7 +27,8 @@ def steward(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 async def add_ticket(services, tenant: str, ticket_id: str, body: str, customer: str = "C-1") -> None:
-    seed = {"tenant": tenant, "tickets": [{"id": ticket_id, "customer_id": customer, "subject": "Refund", "body": body}]}
+    ticket = {"id": ticket_id, "customer_id": customer, "subject": "Refund", "body": body}
+    seed = {"tenant": tenant, "tickets": [ticket]}
     await sandbox.load(services.pool, sandbox.parse_seed(seed))
 
 

@@ -9,12 +9,19 @@ import pytest
 from pydantic import BaseModel
 
 from steward import audit, runs, sandbox
+from tests.seeds import refunds
 from tools import TOOLS, ToolContext
 from tools.contract import RetryPolicy, tool_contract
-from tools.errors import (CapabilityExceeded, IdempotencyConflict, RecordNotFound, ToolInputError, ToolOutputInvalid,
-                          ToolTimeout, ToolUnavailable)
+from tools.errors import (
+    CapabilityExceeded,
+    IdempotencyConflict,
+    RecordNotFound,
+    ToolInputError,
+    ToolOutputInvalid,
+    ToolTimeout,
+    ToolUnavailable,
+)
 from tools.executor import execute
-from tests.seeds import refunds
 
 
 def ctx(services, tenant: str, key: str | None = None) -> ToolContext:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from steward.errors import explain
 from tools.contract import ToolContext, ToolSpec
 from tools.errors import ToolError, ToolInputError, ToolOutputInvalid, ToolTimeout, ToolUnavailable
 
@@ -34,8 +35,7 @@ def parse_args(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel) -> BaseMode
     try:
         return spec.input_model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors())
-        raise ToolInputError(spec.name, f"invalid arguments ({problems})") from None
+        raise ToolInputError(spec.name, f"invalid arguments ({explain(exc)})") from None
 
 
 async def _take_fault(spec: ToolSpec, ctx: ToolContext) -> str | None:
