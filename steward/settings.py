@@ -81,9 +81,12 @@ class Settings(BaseSettings):
         return check_provider(value)
 
     @model_validator(mode="after")
-    def _pool(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("pool_min_size must not exceed pool_max_size")
+        uses_openai = any(getattr(self, f"model_{tier}").startswith("openai:") for tier in MODEL_TIERS)
+        if uses_openai and self.openai_api_key is None and self.openai_base_url is None:
+            raise ValueError("an openai: model tier needs STEWARD_OPENAI_API_KEY or STEWARD_OPENAI_BASE_URL")
         return self
 
     def model_for_tier(self, tier: str) -> str:

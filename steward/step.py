@@ -154,7 +154,12 @@ class Step:
         """Ask the tier's model to answer by calling ``schema`` as a tool; returns the validated answer."""
         self._check_budget(model=True)
         provider = self.services.models.provider(tier, self.model_overrides)
-        model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
+        try:
+            model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
+        except ValueError as exc:  # e.g. an openai: override with no key configured
+            self.record("model_call", "error", rule_id="model.unavailable", reason=str(exc),
+                        detail={"tier": tier, "provider": provider})
+            raise escalate("model.unavailable", str(exc)) from None
         started = time.perf_counter()
         self.delta.model_calls += 1
         base = {"detail": {"tier": tier, "provider": provider}}

@@ -58,6 +58,14 @@ class ModelRouter:
             temperature=0,
         )
 
+    async def aclose(self) -> None:
+        """Close the HTTP clients of remote models."""
+        for model in self._models.values():
+            client = getattr(model, "root_async_client", None)
+            if client is not None:
+                await client.close()
+        self._models.clear()
+
     def cost(self, model_name: str, input_tokens: int, output_tokens: int) -> Decimal:
         """USD cost of a call from the price table (zero, with a warning, for unpriced models)."""
         price = self.settings.prices.get(model_name)

@@ -1,0 +1,65 @@
+"""A local OpenAI-compatible chat-completions server for tests: real HTTP, scripted answers and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class FakeOpenAI:
+    """``answers`` maps a tool name to the arguments the "model" calls it with; ``faults`` is consumed one per
+    request: an HTTP status to fail with, or ("sleep", seconds) to hang before answering."""
+
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[Any] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    usage: tuple[int, int] = (1200, 80)
+    url: str = ""
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def complete(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.requests.append({"body": body, "authorization": request.headers.get("authorization")})
+            fault = self.faults.pop(0) if self.faults else None
+            if isinstance(fault, int):
+                return JSONResponse({"error": {"message": f"fake {fault}", "type": "fake"}}, status_code=fault,
+                                    headers={"retry-after-ms": "10"})
+            if isinstance(fault, tuple):
+                await asyncio.sleep(fault[1])
+            name = body["tool_choice"]["function"]["name"]
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": f"call_{len(self.requests)}", "type": "function",
+                "function": {"name": name, "arguments": json.dumps(self.answers[name])}}]}
+            prompt, completion = self.usage
+            return JSONResponse({
+                "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+                "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                          "total_tokens": prompt + completion}})
+
+        return app
+
+    def start(self) -> uvicorn.Server:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        deadline = time.time() + 10
+        while not server.started and time.time() < deadline:
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return server

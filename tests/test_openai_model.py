@@ -1,0 +1,104 @@
+"""The OpenAI path over real HTTP: routing by tier, token usage and cost, retries of 429/500, timeouts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from steward import audit, runs
+from steward.services import Services
+from tests.fake_openai import FakeOpenAI
+from tests.seeds import refunds
+
+REQUEST = {"invoice_id": "INV-1", "amount_usd": 38.5, "full_refund": False, "reason": "charged twice",
+           "ambiguities": []}
+PROPOSAL = {"invoice_id": "INV-1", "amount_usd": 38.5, "reason": "duplicate charge"}
+
+
+@pytest.fixture
+def fake():
+    fake = FakeOpenAI(answers={"RefundRequest": REQUEST, "RefundProposal": PROPOSAL})
+    server = fake.start()
+    yield fake
+    server.should_exit = True
+
+
+def openai_settings(settings, fake, **extra):
+    return settings.model_copy(update={"openai_base_url": fake.url, "openai_api_key": SecretStr("test-key"),
+                                       "model_small": "openai:gpt-4o-mini", "model_medium": "openai:gpt-4o",
+                                       "model_timeout_s": 5.0, "model_max_retries": 2, **extra})
+
+
+async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(services, settings, fake, seeded):
+    async with Services.open(openai_settings(settings, fake)) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    events = await audit.events_for(services.pool, result.thread_id, seeded)
+
+    assert result.status == "completed"
+    assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("38.50")]
+    sent = [r["body"] for r in fake.requests]
+    assert [b["model"] for b in sent] == ["gpt-4o-mini", "gpt-4o"]
+    assert [b["tool_choice"]["function"]["name"] for b in sent] == ["RefundRequest", "RefundProposal"]
+    assert "<ticket" in sent[0]["messages"][-1]["content"] and sent[0]["messages"][0]["role"] == "system"
+    assert {r["authorization"] for r in fake.requests} == {"Bearer test-key"}
+    calls = [e for e in events if e["type"] == "model_call"]
+    assert [(e["detail"]["provider"], e["tokens_in"], e["tokens_out"]) for e in calls] == [
+        ("openai:gpt-4o-mini", 1200, 80), ("openai:gpt-4o", 1200, 80)]
+    # gpt-4o-mini: 1200 * 0.15 + 80 * 0.60 per million; gpt-4o: 1200 * 2.50 + 80 * 10.00 per million
+    assert [Decimal(e["cost_usd"]) for e in calls] == [Decimal("0.000228"), Decimal("0.0038")]
+    assert Decimal(result.usage["cost_usd"]) == Decimal("0.004028")
+
+
+async def test_per_run_tier_override_routes_only_that_tier(settings, fake, seeded):
+    async with Services.open(openai_settings(settings, fake, model_small="rules", model_medium="rules")) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
+                                      models={"medium": "openai:gpt-4o-mini"})
+
+    assert result.status == "completed"
+    assert [r["body"]["tool_choice"]["function"]["name"] for r in fake.requests] == ["RefundProposal"]
+
+
+@pytest.mark.parametrize("status", [429, 500])
+async def test_rate_limits_and_server_errors_are_retried(services, settings, fake, seeded, status):
+    fake.faults = [status, status]
+    async with Services.open(openai_settings(settings, fake)) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    assert result.status == "completed"
+    assert len(fake.requests) == 4  # two failures, then one answer per model call
+    assert len(await refunds(services.pool, seeded)) == 1
+
+
+async def test_a_model_that_does_not_answer_in_time_escalates(services, settings, fake, seeded):
+    fake.faults = [("sleep", 2.0), ("sleep", 2.0)]
+    async with Services.open(openai_settings(settings, fake, model_timeout_s=0.3, model_max_retries=1)) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    events = await audit.events_for(services.pool, result.thread_id, seeded)
+
+    assert (result.status, result.outcome.reason_code) == ("escalated", "model.timeout")
+    assert len(fake.requests) == 2  # the first try and one retry
+    failed = next(e for e in events if e["type"] == "model_call")
+    assert failed["status"] == "error" and "Timeout" in failed["reason"]
+    assert await refunds(services.pool, seeded) == []
+
+
+async def test_invalid_model_answer_escalates_instead_of_acting(services, settings, fake, seeded):
+    fake.answers["RefundProposal"] = {"invoice_id": "INV-1", "amount_usd": "a lot", "reason": "x"}
+    async with Services.open(openai_settings(settings, fake)) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    assert (result.status, result.outcome.reason_code) == ("escalated", "model.invalid_output")
+    assert await refunds(services.pool, seeded) == []
+
+
+async def test_a_model_proposing_too_much_is_stopped_by_policy(services, settings, fake, seeded):
+    fake.answers["RefundProposal"] = {**PROPOSAL, "amount_usd": 59}
+    fake.answers["RefundRequest"] = {**REQUEST, "amount_usd": 59}
+    async with Services.open(openai_settings(settings, fake)) as svc:
+        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    assert result.status == "interrupted"
+    assert result.approval_request["rule_id"] == "refund.needs_approval"
+    assert await refunds(services.pool, seeded) == []
