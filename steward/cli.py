@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, runs, sandbox
+from steward import audit, operations, sandbox, threads
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
 from steward.errors import InvalidRequest, StewardError, parse_as
@@ -58,7 +58,7 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> None:
     budget = parse_as(BudgetOverride, _json_arg(args.budget, "--budget"), "--budget") if args.budget else None
-    result = await runs.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
+    result = await operations.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
                                   user=args.user, budget=budget, models=_models_arg(args.model))
     _print(result.model_dump(mode="json"))
 
@@ -81,12 +81,12 @@ def _decision(args: argparse.Namespace) -> dict[str, Any]:
 
 async def cmd_resume(services: Services, args: argparse.Namespace) -> None:
     payload = {"decisions": [_decision(args)], "decided_by": args.by, "comment": args.comment}
-    result = await runs.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=args.by)
+    result = await operations.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=args.by)
     _print(result.model_dump(mode="json"))
 
 
 async def cmd_audit(services: Services, args: argparse.Namespace) -> None:
-    await runs.get_thread(services.pool, args.thread_id, args.tenant)
+    await threads.get(services.pool, args.thread_id, args.tenant)
     for event in await audit.events_for(services.pool, args.thread_id, args.tenant):
         print(json.dumps(event, default=str))
 
@@ -107,7 +107,7 @@ async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None
 
 
 async def cmd_policy_show(services: Services, args: argparse.Namespace) -> None:
-    runs.get_workflow(args.workflow)
+    operations.get_workflow(args.workflow)
     policy = services.policy(args.workflow)
     title = f"{args.workflow} policy {policy.version} (allowlist: {', '.join(policy.allowlist)})"
     Console(width=160).print(_table(title, policy.table(args.tenant)))

@@ -105,4 +105,53 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON steward.audit_events
         FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_is_append_only();
     """,
+    # 2: threads carry status and cached state; runs are queued and leased; API keys
+    """
+    ALTER TABLE steward.threads
+        ALTER COLUMN workflow DROP NOT NULL,
+        ADD COLUMN status text NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'busy', 'interrupted', 'error')),
+        ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now(),
+        ADD COLUMN state_values jsonb,
+        ADD COLUMN interrupts jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN overrides jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN error text;
+    UPDATE steward.threads SET overrides = coalesce(metadata -> 'overrides', '{}'), metadata = metadata - 'overrides';
+    CREATE INDEX threads_tenant_status ON steward.threads (tenant, status, updated_at DESC);
+
+    CREATE TABLE steward.runs (
+        run_id text PRIMARY KEY,
+        thread_id text NOT NULL REFERENCES steward.threads (thread_id) ON DELETE CASCADE,
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        status text NOT NULL
+            CHECK (status IN ('pending', 'running', 'success', 'error', 'interrupted', 'timeout')),
+        payload jsonb NOT NULL,
+        created_by text NOT NULL,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        multitask_strategy text NOT NULL DEFAULT 'reject',
+        attempt integer NOT NULL DEFAULT 0,
+        worker text,
+        lease_until timestamptz,
+        claimable_at timestamptz NOT NULL DEFAULT now(),
+        cancel_requested boolean NOT NULL DEFAULT false,
+        error text,
+        outcome jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE UNIQUE INDEX runs_one_running_per_thread ON steward.runs (thread_id) WHERE status = 'running';
+    CREATE INDEX runs_pending ON steward.runs (claimable_at, created_at) WHERE status = 'pending';
+    CREATE INDEX runs_thread ON steward.runs (thread_id, created_at);
+    CREATE INDEX runs_leases ON steward.runs (lease_until) WHERE status = 'running';
+
+    CREATE TABLE steward.api_keys (
+        key_hash text PRIMARY KEY,
+        prefix text NOT NULL,
+        name text NOT NULL,
+        tenant text NOT NULL,
+        roles text[] NOT NULL CHECK (roles <@ ARRAY['runner', 'approver', 'admin'] AND cardinality(roles) > 0),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+    );
+    """,
 ]

@@ -1,171 +1,245 @@
-"""Start and resume workflow runs: the one place the CLI (and the server) drive graphs from.
+"""Run records in Postgres: submit, claim, lease, cancel, finish. Execution lives in :mod:`steward.executor`.
 
-Every client mistake is a :class:`steward.errors.StewardError` raised *before* anything is written.
-A thread runs one thing at a time: a Postgres advisory lock per thread, held for the whole invocation,
-turns a second concurrent start or resume (another process included) into a :class:`Conflict`.
+Guarantees, all held by Postgres rather than process memory:
+
+* one run at a time per thread: a partial unique index allows one ``running`` run per thread, and run
+  creation locks the thread row (``reject`` answers 409 while a run is pending or running; ``enqueue`` queues);
+* runs are claimed with ``FOR UPDATE SKIP LOCKED`` in creation order per thread, and held under a lease that the
+  executor renews; a run whose lease lapses (its worker died) goes back to ``pending`` for another worker.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Literal
 
-from langgraph.types import Command
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from graphs import WORKFLOWS, Workflow
-from steward.approvals import ApprovalRequest, check_response, parse_response
-from steward.budget import BudgetOverride
-from steward.errors import Conflict, InvalidRequest, NotFound, parse_as
-from steward.outcome import Outcome
-from steward.services import Services, StewardContext
-from steward.settings import MODEL_TIERS, check_provider
+from steward import threads
+from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
+from steward.errors import Conflict, InvalidRequest, NotFound
 
-RunStatus = Literal["interrupted", "completed", "escalated", "denied", "rejected"]
+RunStatus = Literal["pending", "running", "success", "error", "interrupted", "timeout"]
+Strategy = Literal["reject", "enqueue"]
+TERMINAL = ("success", "error", "interrupted", "timeout")
+ACTIVE = ("pending", "running")
+CHANNEL = "steward_runs"
+MAX_ATTEMPTS = 3
+COLUMNS = ("run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
+           " worker, error, outcome, cancel_requested, created_at, updated_at")
 
 
-class RunResult(BaseModel):
-    """Where a run stands after an invocation."""
-
-    thread_id: str
+class Run(BaseModel):
     run_id: str
-    workflow: str
-    tenant: str
-    status: RunStatus
-    outcome: Outcome | None = None
-    approval_request: dict[str, Any] | None = None
-    response: str | None = None
-    usage: dict[str, Any] | None = None
-
-
-class Thread(BaseModel):
     thread_id: str
     tenant: str
     workflow: str
+    status: RunStatus
+    payload: dict[str, Any]
+    """``{"input": {...}}`` or ``{"command": {"resume": {...}}}``."""
     created_by: str
     metadata: dict[str, Any] = {}
+    multitask_strategy: str = "reject"
+    attempt: int = 0
+    worker: str | None = None
+    error: str | None = None
+    outcome: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self, assistant_id: str) -> dict[str, Any]:
+        """The run as the LangGraph SDK reads it."""
+        return {
+            "run_id": self.run_id, "thread_id": self.thread_id, "assistant_id": assistant_id,
+            "created_at": self.created_at, "updated_at": self.updated_at, "status": self.status,
+            "metadata": self.metadata, "multitask_strategy": self.multitask_strategy, "attempt": self.attempt,
+            "error": self.error, "outcome": self.outcome,
+        }
 
 
-def get_workflow(name: str) -> Workflow:
-    if name not in WORKFLOWS:
-        raise NotFound(f"unknown workflow {name!r}; known: {', '.join(sorted(WORKFLOWS))}")
-    return WORKFLOWS[name]
+def _resume_payload(payload: dict[str, Any], user: str) -> tuple[dict[str, Any], ApprovalResponse]:
+    """A resume command, validated, with the decider set to the caller whatever the body says."""
+    if "resume" not in payload["command"]:
+        raise InvalidRequest("command must carry 'resume' (goto and update are not supported)")
+    response = parse_response(payload["command"]["resume"])
+    response.decided_by = user
+    return {"command": {"resume": response.model_dump(mode="json")}}, response
 
 
-def validate_input(workflow: Workflow, raw: Any) -> dict[str, Any]:
-    """The input as the workflow's input schema accepts it; the error names each bad field."""
-    what = f"input does not match the {workflow.name} input schema"
-    return parse_as(workflow.input_schema, raw, what).model_dump(mode="json")
+def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> None:
+    """Refuse a decision the thread's pending approval does not allow (or that it has none)."""
+    pending = [i for items in thread.interrupts.values() for i in items]
+    if thread.status != "interrupted" or not pending:
+        raise Conflict(f"thread {thread.thread_id} is not waiting for an approval")
+    check_response(ApprovalRequest.model_validate(pending[0]["value"]), response)
 
 
-def check_model_overrides(models: dict[str, str]) -> dict[str, str]:
-    """Per-run tier overrides, refused up front if a tier or provider is unknown."""
-    for tier, provider in models.items():
-        if tier not in MODEL_TIERS:
-            raise InvalidRequest(f"unknown model tier {tier!r}; tiers are {', '.join(MODEL_TIERS)}")
-        try:
-            check_provider(provider)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from None
-    return models
+async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user: str, workflow: str,
+                 payload: dict[str, Any], metadata: dict[str, Any] | None = None, strategy: Strategy = "reject",
+                 worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0) -> Run:
+    """Create a run on a thread. With ``worker`` the caller executes it now (status ``running``) when the
+    thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds."""
+    response = None
+    if "command" in payload:
+        payload, response = _resume_payload(payload, user)
+    async with pool.connection() as conn, conn.transaction():
+        thread = await threads.get(conn, thread_id, tenant, for_update=True)
+        if thread.workflow and thread.workflow != workflow:
+            raise Conflict(f"thread {thread_id} belongs to workflow {thread.workflow!r}, not {workflow!r}")
+        cur = await conn.execute("SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s)"
+                                 " ORDER BY created_at LIMIT 1", (thread_id, list(ACTIVE)))
+        if (busy := await cur.fetchone()) is not None and strategy == "reject":
+            raise Conflict(f"thread {thread_id} is busy with run {busy['run_id']};"
+                           " wait for it, or send multitask_strategy 'enqueue'")
+        if response is not None and busy is None:  # when queued, the executor checks once its turn comes
+            _check_resume(thread, response)
+        run_now = worker is not None and busy is None
+        cur = await conn.execute(
+            f"INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"
+            f" multitask_strategy, attempt, worker, lease_until, claimable_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            f" %s, %s, %s, %s, now() + make_interval(secs => %s), now() + make_interval(secs => %s))"
+            f" RETURNING {COLUMNS}",
+            (str(uuid.uuid4()), thread_id, tenant, workflow, "running" if run_now else "pending", Jsonb(payload),
+             user, Jsonb(metadata or {}), strategy, 1 if run_now else 0, worker if run_now else None,
+             lease_s if run_now else None, grace_s))
+        run = Run.model_validate(await cur.fetchone())
+        await conn.execute(
+            "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
+            " metadata = metadata || jsonb_build_object('graph_id', %s::text) WHERE thread_id = %s",
+            (workflow, workflow, thread_id))
+        if not run_now:
+            await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
+    return run
 
 
-async def get_thread(pool: AsyncConnectionPool, thread_id: str, tenant: str) -> Thread:
-    """A thread of ``tenant`` (another tenant's thread is reported as unknown)."""
+_NEXT = """
+WITH next AS (
+    SELECT r.run_id FROM steward.runs r
+     WHERE r.status = 'pending' AND {which}
+       AND NOT EXISTS (SELECT 1 FROM steward.runs o WHERE o.thread_id = r.thread_id
+                        AND (o.status = 'running' OR (o.status = 'pending' AND o.created_at < r.created_at)))
+     ORDER BY r.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+UPDATE steward.runs SET status = 'running', attempt = attempt + 1, worker = %(worker)s, updated_at = now(),
+       lease_until = now() + make_interval(secs => %(lease)s)
+  FROM next WHERE runs.run_id = next.run_id RETURNING {columns}
+"""
+
+
+async def claim(pool: AsyncConnectionPool, worker: str, lease_s: float, run_id: str | None = None) -> Run | None:
+    """Take the next runnable pending run (or exactly ``run_id``, even before its grace period ends)."""
+    which = "r.run_id = %(run_id)s" if run_id else "r.claimable_at <= now()"
+    query = _NEXT.format(which=which, columns=", ".join(f"runs.{c.strip()}" for c in COLUMNS.split(",")))
+    try:
+        async with pool.connection() as conn:
+            cur = await conn.execute(query, {"worker": worker, "lease": lease_s, "run_id": run_id})
+            row = await cur.fetchone()
+    except psycopg.errors.UniqueViolation:  # another worker started a run of this thread at the same moment
+        return None
+    return Run.model_validate(row) if row else None
+
+
+async def renew_lease(pool: AsyncConnectionPool, run_id: str, worker: str, lease_s: float) -> bool | None:
+    """Extend a lease; returns whether cancellation was requested, or None if the run is no longer ours."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT thread_id, tenant, workflow, created_by, metadata FROM steward.threads"
-            " WHERE thread_id = %s AND tenant = %s", (thread_id, tenant))
+            "UPDATE steward.runs SET lease_until = now() + make_interval(secs => %s)"
+            " WHERE run_id = %s AND worker = %s AND status = 'running' RETURNING cancel_requested",
+            (lease_s, run_id, worker))
+        row = await cur.fetchone()
+    return None if row is None else row["cancel_requested"]
+
+
+async def requeue_expired(pool: AsyncConnectionPool) -> list[str]:
+    """Put runs whose lease lapsed back in the queue (or fail them after MAX_ATTEMPTS). Returns their ids."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "UPDATE steward.runs SET status = CASE WHEN attempt >= %s THEN 'error' ELSE 'pending' END,"
+            " error = CASE WHEN attempt >= %s THEN 'gave up: its worker died ' || attempt || ' times' END,"
+            " worker = NULL, lease_until = NULL, claimable_at = now(), updated_at = now()"
+            " WHERE status = 'running' AND lease_until < now() RETURNING run_id, status, thread_id",
+            (MAX_ATTEMPTS, MAX_ATTEMPTS))
+        rows = await cur.fetchall()
+        for row in rows:
+            if row["status"] == "error":
+                await conn.execute("UPDATE steward.threads SET status = 'error', error = 'run failed' ||"
+                                   " ' repeatedly', updated_at = now() WHERE thread_id = %s", (row["thread_id"],))
+        if rows:
+            await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
+    return [row["run_id"] for row in rows]
+
+
+async def finish(pool: AsyncConnectionPool, run: Run, worker: str, *, status: RunStatus, error: str | None,
+                 outcome: dict[str, Any] | None, values: dict[str, Any] | None,
+                 interrupts: dict[str, Any]) -> bool:
+    """Record the end of a run and refresh its thread, atomically; False if the run was no longer ours."""
+    thread_status = "interrupted" if interrupts else "error" if status == "error" else "idle"
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "UPDATE steward.runs SET status = %s, error = %s, outcome = %s, worker = NULL, lease_until = NULL,"
+            " updated_at = now() WHERE run_id = %s AND worker = %s AND status = 'running'",
+            (status, error, Jsonb(outcome) if outcome else None, run.run_id, worker))
+        if cur.rowcount == 0:
+            return False
+        await conn.execute(
+            "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs"
+            "   WHERE thread_id = %(t)s AND status IN ('pending', 'running')) THEN 'busy' ELSE %(s)s END,"
+            " state_values = coalesce(%(v)s, state_values), interrupts = %(i)s, error = %(e)s, updated_at = now()"
+            " WHERE thread_id = %(t)s",
+            {"t": run.thread_id, "s": thread_status, "v": Jsonb(values) if values is not None else None,
+             "i": Jsonb(interrupts), "e": error})
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"done:{run.run_id}:{run.thread_id}"))
+    return True
+
+
+async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
+    async with pool.connection() as conn:
+        cur = await conn.execute(f"SELECT {COLUMNS} FROM steward.runs WHERE run_id = %s AND thread_id = %s"
+                                 " AND tenant = %s", (run_id, thread_id, tenant))
         row = await cur.fetchone()
     if row is None:
-        raise NotFound(f"unknown thread {thread_id!r}")
-    return Thread.model_validate(row)
+        raise NotFound(f"unknown run {run_id!r} on thread {thread_id!r}")
+    return Run.model_validate(row)
 
 
-async def create_thread(pool: AsyncConnectionPool, thread: Thread) -> None:
+async def list_for_thread(pool: AsyncConnectionPool, thread_id: str, tenant: str, *, limit: int = 10,
+                          offset: int = 0, status: str | None = None) -> list[Run]:
+    await threads.get(pool, thread_id, tenant)
+    status_filter = " AND status = %s" if status else ""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING",
-            (thread.thread_id, thread.tenant, thread.workflow, thread.created_by, Jsonb(thread.metadata)))
-        if cur.rowcount == 0:
-            raise Conflict(f"thread {thread.thread_id!r} already exists")
+            f"SELECT {COLUMNS} FROM steward.runs WHERE thread_id = %s{status_filter}"
+            " ORDER BY created_at DESC LIMIT %s OFFSET %s",
+            (thread_id, *((status,) if status else ()), limit, offset))
+        return [Run.model_validate(row) for row in await cur.fetchall()]
 
 
-@asynccontextmanager
-async def thread_lock(pool: AsyncConnectionPool, thread_id: str) -> AsyncIterator[None]:
-    """Hold the thread's advisory lock, or raise Conflict if another invocation holds it."""
+async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
+    """Cancel a run: a pending one ends now (``interrupted``), a running one at its next lease renewal."""
+    run = await get(pool, thread_id, run_id, tenant)
+    if run.status in TERMINAL:
+        raise Conflict(f"run {run_id} already ended ({run.status})")
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE steward.runs SET cancel_requested = true, updated_at = now(),"
+            " status = CASE WHEN status = 'pending' THEN 'interrupted' ELSE status END,"
+            " error = CASE WHEN status = 'pending' THEN 'cancelled before it started' ELSE error END"
+            " WHERE run_id = %s", (run_id,))
+        await conn.execute(
+            "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(t)s"
+            " AND status IN ('pending', 'running')) THEN 'busy' WHEN interrupts <> '{}' THEN 'interrupted'"
+            " ELSE 'idle' END, updated_at = now() WHERE thread_id = %(t)s", {"t": thread_id})
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"done:{run_id}:{thread_id}"))
+    return await get(pool, thread_id, run_id, tenant)
+
+
+async def delete(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> None:
+    run = await get(pool, thread_id, run_id, tenant)
+    if run.status in ACTIVE:
+        raise Conflict(f"run {run_id} is {run.status}; cancel it first")
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS ok", (thread_id,))
-        if not (await cur.fetchone())["ok"]:
-            raise Conflict(f"thread {thread_id} is busy with another run; retry when it finishes")
-        try:
-            yield
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
-
-
-async def pending_approval(services: Services, thread: Thread) -> dict[str, Any] | None:
-    """The approval request a thread waits on, if any."""
-    state = await services.graph(thread.workflow).aget_state({"configurable": {"thread_id": thread.thread_id}})
-    return state.interrupts[0].value if state.interrupts else None
-
-
-async def _invoke(services: Services, thread: Thread, payload: Any, context: StewardContext) -> RunResult:
-    graph = services.graph(thread.workflow)
-    run_id = str(uuid.uuid4())
-    config = services.run_config(thread.thread_id, run_id)
-    await graph.ainvoke(payload, config, context=context)
-    state = await graph.aget_state(config)
-    values = state.values
-    outcome = values.get("outcome")
-    return RunResult(
-        thread_id=thread.thread_id, run_id=run_id, workflow=thread.workflow, tenant=thread.tenant,
-        status="interrupted" if state.interrupts else outcome.status,
-        outcome=None if state.interrupts else outcome,
-        approval_request=state.interrupts[0].value if state.interrupts else None,
-        response=values.get("response"), usage=values["usage"].model_dump(mode="json"),
-    )
-
-
-async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant: str, user: str,
-                    thread_id: str | None = None, budget: BudgetOverride | None = None,
-                    models: dict[str, str] | None = None) -> RunResult:
-    """Validate the input, register the thread and run the workflow until it ends or waits for approval."""
-    spec = get_workflow(workflow)
-    payload = validate_input(spec, raw_input)
-    models = check_model_overrides(models or {})
-    overrides = {"budget": budget.model_dump(mode="json", exclude_none=True) if budget else None,
-                 "models": models}
-    thread = Thread(thread_id=thread_id or str(uuid.uuid4()), tenant=tenant, workflow=workflow, created_by=user,
-                    metadata={"overrides": overrides})
-    await create_thread(services.pool, thread)
-    async with thread_lock(services.pool, thread.thread_id):
-        return await _invoke(services, thread, payload, _context(services, thread, user))
-
-
-def _context(services: Services, thread: Thread, user: str) -> StewardContext:
-    """The run context, with the per-run overrides recorded when the thread started (so resumes keep them)."""
-    overrides = thread.metadata.get("overrides") or {}
-    budget = BudgetOverride.model_validate(overrides["budget"]) if overrides.get("budget") else None
-    return StewardContext(tenant=thread.tenant, user=user, services=services, budget=budget,
-                          models=overrides.get("models") or {})
-
-
-async def resume_run(services: Services, thread_id: str, raw_response: Any, *, tenant: str, user: str
-                     ) -> RunResult:
-    """Resume a thread waiting for approval with a decision (approve / edit / reject) by ``user``."""
-    thread = await get_thread(services.pool, thread_id, tenant)
-    response = parse_response(raw_response)
-    response.decided_by = response.decided_by or user
-    async with thread_lock(services.pool, thread_id):
-        request = await pending_approval(services, thread)
-        if request is None:
-            raise Conflict(f"thread {thread_id} is not waiting for an approval")
-        check_response(ApprovalRequest.model_validate(request), response)
-        command = Command(resume=response.model_dump(mode="json"))
-        return await _invoke(services, thread, command, _context(services, thread, user))
+        await conn.execute("DELETE FROM steward.runs WHERE run_id = %s", (run_id,))

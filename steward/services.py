@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
@@ -24,7 +23,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from steward import db
 from steward.budget import BudgetOverride
+from steward.checkpoint import PooledPostgresSaver
 from steward.models import ModelRouter
+from steward.notify import Notifier, PollingNotifier
 from steward.settings import Settings
 from tools.policy import WorkflowPolicy, load_policy
 
@@ -64,21 +65,25 @@ class StewardContext:
 class Services:
     settings: Settings
     pool: AsyncConnectionPool
-    checkpointer: AsyncPostgresSaver
+    checkpointer: PooledPostgresSaver
     models: ModelRouter
+    notifier: Any = field(default_factory=PollingNotifier)
+    """Wakes waiters when runs end (a LISTEN connection in servers and workers; polling otherwise)."""
     _policies: dict[str, WorkflowPolicy] = field(default_factory=dict)
     _graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings | None = None, *, url: str | None = None) -> AsyncIterator[Services]:
-        """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield."""
+    async def open(cls, settings: Settings | None = None, *, url: str | None = None, listen: bool = False
+                   ) -> AsyncIterator[Services]:
+        """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield. ``listen``
+        starts a LISTEN connection so waits for runs wake at once instead of polling."""
         settings = settings or Settings()
         url = url or await asyncio.to_thread(db.resolve_database_url, settings)
         pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
         try:
             await db.migrate(pool)
-            checkpointer = AsyncPostgresSaver(pool, serde=cls._serde())
+            checkpointer = PooledPostgresSaver(pool, serde=cls._serde())
             async with pool.connection() as conn:  # serialise the saver's own migrations across processes
                 await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
                 try:
@@ -86,10 +91,15 @@ class Services:
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
             models = ModelRouter(settings)
+            notifier = Notifier(url) if listen else PollingNotifier()
+            if listen:
+                await notifier.start()
             try:
-                yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models)
+                yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models, notifier=notifier)
             finally:
                 await models.aclose()
+                if listen:
+                    await notifier.stop()
         finally:
             await pool.close()
 

@@ -70,6 +70,20 @@ class Settings(BaseSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     """Price table by model name; a model missing here is priced at zero and logged."""
 
+    host: str = "127.0.0.1"
+    """Where ``steward serve`` listens."""
+    port: int = Field(default=8123, ge=1, le=65535)
+    server_processes: int = Field(default=1, ge=1)
+    """uvicorn worker processes for ``steward serve``."""
+    auth_disabled: bool = False
+    """Serve without API keys (every caller is an admin of tenant ``default``). Only set this on purpose."""
+    workers: int = Field(default=4, ge=0)
+    """Background-run executors inside each server process (``steward worker`` runs more elsewhere)."""
+    run_lease_s: float = Field(default=30.0, gt=0)
+    """How long a run stays claimed without a heartbeat before another worker may take it over."""
+    inline_grace_s: float = Field(default=30.0, ge=0)
+    """How long background workers leave a queued wait/stream run to the process that accepted it."""
+
     policy_dir: Path | None = None
     """Directory of ``<workflow>.toml`` policy files overriding the shipped ones."""
     recursion_limit: int = Field(default=64, ge=8)

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from langgraph.types import Command
 
-from steward import audit, runs, sandbox
+from steward import audit, operations, sandbox
 from steward.errors import Conflict, Forbidden, InvalidRequest
 from steward.services import Services, StewardContext
 from tests.seeds import refunds
@@ -32,8 +32,8 @@ async def add_ticket(services, tenant: str, ticket_id: str, body: str, customer:
     await sandbox.load(services.pool, sandbox.parse_seed(seed))
 
 
-async def waiting_run(services, tenant: str, ticket: str = "T-BIG") -> runs.RunResult:
-    result = await runs.start_run(services, "refund", {"ticket_id": ticket}, tenant=tenant, user="requester")
+async def waiting_run(services, tenant: str, ticket: str = "T-BIG") -> operations.RunResult:
+    result = await operations.start_run(services, "refund", {"ticket_id": ticket}, tenant=tenant, user="requester")
     assert result.status == "interrupted"
     return result
 
@@ -70,7 +70,7 @@ async def test_approval_survives_a_new_process_between_interrupt_and_resume(serv
 
 async def test_reject_ends_the_run_without_a_write(services, seeded):
     paused = await waiting_run(services, seeded)
-    result = await runs.resume_run(services, paused.thread_id, {
+    result = await operations.resume_run(services, paused.thread_id, {
         "decisions": [{"type": "reject", "message": "trial ended a week before"}]}, tenant=seeded, user="maria")
 
     assert (result.status, result.outcome.reason_code) == ("rejected", "approval.rejected")
@@ -96,7 +96,7 @@ async def test_an_edit_goes_through_validation_and_policy_again(services, seeded
     await add_ticket(services, seeded, "T-300", "Please refund $300.00 on INV-3.")
     paused = await waiting_run(services, seeded, "T-300")
 
-    result = await runs.resume_run(services, paused.thread_id, {
+    result = await operations.resume_run(services, paused.thread_id, {
         "decisions": [{"type": "edit", "edited_action": {"name": "create_refund", "args": edit}}]},
         tenant=seeded, user="maria")
 
@@ -113,8 +113,8 @@ async def test_requester_may_not_approve_their_own_run(services, seeded):
     paused = await waiting_run(services, seeded)
 
     with pytest.raises(Forbidden, match="requester may not approve|may not approve"):
-        await runs.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="requester")
-    state = await runs.pending_approval(services, await runs.get_thread(services.pool, paused.thread_id, seeded))
+        await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="requester")
+    state = await operations.pending_approval(services, paused.thread_id, seeded)
     assert state is not None and await refunds(services.pool, seeded) == []
 
 
@@ -132,7 +132,7 @@ async def test_malformed_decisions_are_refused_before_anything_runs(services, se
     paused = await waiting_run(services, seeded)
 
     with pytest.raises(InvalidRequest, match=message):
-        await runs.resume_run(services, paused.thread_id, payload, tenant=seeded, user="maria")
+        await operations.resume_run(services, paused.thread_id, payload, tenant=seeded, user="maria")
     assert await refunds(services.pool, seeded) == []
     events = await audit.events_for(services.pool, paused.thread_id, seeded)
     assert events[-1]["status"] == "requested"
@@ -140,10 +140,10 @@ async def test_malformed_decisions_are_refused_before_anything_runs(services, se
 
 async def test_resuming_an_approved_run_twice_leaves_one_refund(services, seeded):
     paused = await waiting_run(services, seeded)
-    first = await runs.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
+    first = await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
 
     with pytest.raises(Conflict, match="not waiting for an approval"):
-        await runs.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
+        await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
     assert first.status == "completed"
     assert len(await refunds(services.pool, seeded)) == 1
 
@@ -152,11 +152,11 @@ async def test_two_approvers_at_once_from_two_processes_execute_once(services, s
     paused = await waiting_run(services, seeded)
     async with Services.open(settings) as other_process:
         outcomes = await asyncio.gather(
-            runs.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria"),
-            runs.resume_run(other_process, paused.thread_id, APPROVE, tenant=seeded, user="omar"),
+            operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria"),
+            operations.resume_run(other_process, paused.thread_id, APPROVE, tenant=seeded, user="omar"),
             return_exceptions=True)
 
-    completed = [o for o in outcomes if isinstance(o, runs.RunResult)]
+    completed = [o for o in outcomes if isinstance(o, operations.RunResult)]
     assert len(completed) == 1 and completed[0].status == "completed"
     assert sum(isinstance(o, Conflict) for o in outcomes) == 1
     assert len(await refunds(services.pool, seeded)) == 1

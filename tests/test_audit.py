@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from steward import audit, runs
+from steward import audit, operations
 from steward.audit import redact
 
 
@@ -18,7 +18,7 @@ def test_redaction_masks_emails_and_luhn_valid_card_numbers_only():
 
 
 async def test_stored_events_carry_no_email_or_card_number(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-PII"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-PII"}, tenant=seeded, user="ada")
     assert result.status == "completed"
 
     async with services.pool.connection() as conn:
@@ -30,7 +30,7 @@ async def test_stored_events_carry_no_email_or_card_number(services, seeded):
 
 
 async def test_audit_rows_cannot_be_changed_or_deleted(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
                       "DELETE FROM steward.audit_events WHERE thread_id = %s"):
@@ -41,15 +41,15 @@ async def test_audit_rows_cannot_be_changed_or_deleted(services, seeded):
 
 
 async def test_events_are_scoped_to_their_tenant(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert await audit.events_for(services.pool, result.thread_id, "someone-else") == []
     assert await audit.events_for(services.pool, result.thread_id, seeded)
 
 
 async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
-    paused = await runs.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
-    await runs.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded,
+    paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    await operations.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded,
                           user="maria")
 
     events = await audit.events_for(services.pool, paused.thread_id, seeded)

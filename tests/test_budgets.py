@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from steward import audit, runs
+from steward import audit, operations
 from steward.budget import Budget, BudgetOverride, Usage
 from tests.seeds import refunds
 
@@ -22,7 +22,7 @@ from tests.seeds import refunds
     ],
 )
 async def test_exhausted_budget_escalates_with_its_reason(services, seeded, budget, reason_code, stopped_at):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
                                   budget=BudgetOverride.model_validate(budget))
 
     assert (result.status, result.outcome.reason_code) == ("escalated", reason_code)
@@ -34,11 +34,11 @@ async def test_exhausted_budget_escalates_with_its_reason(services, seeded, budg
 
 
 async def test_budget_override_survives_the_approval_pause(services, seeded):
-    paused = await runs.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace",
+    paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace",
                                   budget=BudgetOverride(max_tool_calls=2))
     assert paused.status == "interrupted"
 
-    result = await runs.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]},
+    result = await operations.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]},
                                    tenant=seeded, user="maria")
 
     assert result.outcome.reason_code == "budget.max_tool_calls"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psycopg
 
-from steward import db, runs, sandbox
+from steward import db, operations, sandbox, threads
 from steward.services import Services
 from steward.settings import Settings
 from tests.seeds import refund_seed, refunds
@@ -17,7 +17,7 @@ async def test_without_a_url_steward_runs_on_embedded_postgres_and_reuses_it(tmp
     try:
         async with Services.open(settings) as services:
             await sandbox.load(services.pool, sandbox.parse_seed(refund_seed("emb")))
-            result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant="emb", user="ada")
+            result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant="emb", user="ada")
             url = services.pool.conninfo
         assert result.status == "completed"
         assert (tmp_path / "state" / "pgdata" / "PG_VERSION").is_file()
@@ -26,7 +26,7 @@ async def test_without_a_url_steward_runs_on_embedded_postgres_and_reuses_it(tmp
         async with Services.open(settings) as again:  # a second start reuses the server and its data
             assert again.pool.conninfo == url
             assert len(await refunds(again.pool, "emb")) == 1
-            assert (await runs.get_thread(again.pool, result.thread_id, "emb")).workflow == "refund"
+            assert (await threads.get(again.pool, result.thread_id, "emb")).workflow == "refund"
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM steward.schema_migrations").fetchone()[0] >= 1
     finally:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from steward import audit, runs
+from steward import audit, operations
 from steward.services import Services
 from tests.fake_openai import FakeOpenAI
 from tests.seeds import refunds
@@ -33,7 +33,7 @@ def openai_settings(settings, fake, **extra):
 
 async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(services, settings, fake, seeded):
     async with Services.open(openai_settings(settings, fake)) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
     events = await audit.events_for(services.pool, result.thread_id, seeded)
 
     assert result.status == "completed"
@@ -53,7 +53,7 @@ async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(s
 
 async def test_per_run_tier_override_routes_only_that_tier(settings, fake, seeded):
     async with Services.open(openai_settings(settings, fake, model_small="rules", model_medium="rules")) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
                                       models={"medium": "openai:gpt-4o-mini"})
 
     assert result.status == "completed"
@@ -64,7 +64,7 @@ async def test_per_run_tier_override_routes_only_that_tier(settings, fake, seede
 async def test_rate_limits_and_server_errors_are_retried(services, settings, fake, seeded, status):
     fake.faults = [status, status]
     async with Services.open(openai_settings(settings, fake)) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert result.status == "completed"
     assert len(fake.requests) == 4  # two failures, then one answer per model call
@@ -74,7 +74,7 @@ async def test_rate_limits_and_server_errors_are_retried(services, settings, fak
 async def test_a_model_that_does_not_answer_in_time_escalates(services, settings, fake, seeded):
     fake.faults = [("sleep", 2.0), ("sleep", 2.0)]
     async with Services.open(openai_settings(settings, fake, model_timeout_s=0.3, model_max_retries=1)) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
     events = await audit.events_for(services.pool, result.thread_id, seeded)
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "model.timeout")
@@ -87,7 +87,7 @@ async def test_a_model_that_does_not_answer_in_time_escalates(services, settings
 async def test_invalid_model_answer_escalates_instead_of_acting(services, settings, fake, seeded):
     fake.answers["RefundProposal"] = {"invoice_id": "INV-1", "amount_usd": "a lot", "reason": "x"}
     async with Services.open(openai_settings(settings, fake)) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "model.invalid_output")
     assert await refunds(services.pool, seeded) == []
@@ -97,7 +97,7 @@ async def test_a_model_proposing_too_much_is_stopped_by_policy(services, setting
     fake.answers["RefundProposal"] = {**PROPOSAL, "amount_usd": 59}
     fake.answers["RefundRequest"] = {**REQUEST, "amount_usd": 59}
     async with Services.open(openai_settings(settings, fake)) as svc:
-        result = await runs.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert result.status == "interrupted"
     assert result.approval_request["rule_id"] == "refund.needs_approval"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from steward import audit, runs
+from steward import audit, operations
 from tests.seeds import refunds
 
 
@@ -15,7 +15,7 @@ async def trail(services, result) -> list[dict]:
 
 
 async def test_small_refund_is_auto_approved_written_and_verified(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert result.status == "completed"
     assert result.outcome.reason_code == "refund.issued"
@@ -38,7 +38,7 @@ async def test_small_refund_is_auto_approved_written_and_verified(services, seed
 
 
 async def test_full_refund_request_refunds_the_open_balance(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-FULL"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-FULL"}, tenant=seeded, user="ada")
 
     assert result.status == "completed"
     assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("45.00")]
@@ -55,7 +55,7 @@ async def test_full_refund_request_refunds_the_open_balance(services, seeded):
     ],
 )
 async def test_policy_denials_write_nothing_and_name_the_rule(services, seeded, ticket, rule):
-    result = await runs.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="ada")
 
     assert (result.status, result.outcome.reason_code) == ("denied", rule)
     assert await refunds(services.pool, seeded) == []
@@ -67,7 +67,7 @@ async def test_policy_denials_write_nothing_and_name_the_rule(services, seeded, 
 
 
 async def test_injected_ticket_asking_for_5000_is_denied(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-INJECT"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-INJECT"}, tenant=seeded, user="ada")
 
     assert result.status == "denied"
     assert result.outcome.reason_code == "refund.over_balance"
@@ -77,7 +77,7 @@ async def test_injected_ticket_asking_for_5000_is_denied(services, seeded):
 
 
 async def test_injected_ticket_within_limits_still_needs_a_human(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-INJECT-SMALL"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-INJECT-SMALL"}, tenant=seeded, user="ada")
 
     assert result.status == "interrupted"
     assert result.approval_request["rule_id"] == "refund.untrusted_text"
@@ -86,7 +86,7 @@ async def test_injected_ticket_within_limits_still_needs_a_human(services, seede
 
 @pytest.mark.parametrize(("ticket", "missing"), [("T-NOINV", "missing invoice_id"), ("T-TWOAMT", "several amounts")])
 async def test_incomplete_or_ambiguous_requests_escalate_with_what_is_missing(services, seeded, ticket, missing):
-    result = await runs.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="ada")
 
     assert result.status == "escalated"
     assert result.outcome.reason_code == "validation.missing"
@@ -97,13 +97,13 @@ async def test_incomplete_or_ambiguous_requests_escalate_with_what_is_missing(se
 
 
 async def test_unknown_ticket_escalates(services, seeded):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-NOPE"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-NOPE"}, tenant=seeded, user="ada")
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "tool.not_found")
 
 
 async def test_other_tenants_ticket_is_invisible(services, seeded, tenant):
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=f"{tenant}-neighbour",
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=f"{tenant}-neighbour",
                                   user="mallory")
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "tool.not_found")
@@ -111,8 +111,8 @@ async def test_other_tenants_ticket_is_invisible(services, seeded, tenant):
 
 
 async def test_second_request_for_the_same_ticket_is_denied_as_duplicate(services, seeded):
-    first = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
-    second = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    first = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    second = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert first.status == "completed"
     assert (second.status, second.outcome.reason_code) == ("denied", "refund.duplicate")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from steward import audit, runs, sandbox
+from steward import audit, operations, sandbox
 from tests.seeds import refunds
 from tools import TOOLS, ToolContext
 from tools.contract import RetryPolicy, tool_contract
@@ -135,7 +135,7 @@ async def test_missing_record_is_reported_as_such(services, seeded):
 async def test_workflow_escalates_on_invalid_tool_output(services, seeded):
     await fault(services, seeded, "lookup_invoice", "invalid_output")
 
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "tool.invalid_output")
     assert await refunds(services.pool, seeded) == []
@@ -146,7 +146,7 @@ async def test_workflow_escalates_on_invalid_tool_output(services, seeded):
 async def test_workflow_completes_through_a_flaky_read(services, seeded):
     await fault(services, seeded, "get_ticket", "error", times=1)
 
-    result = await runs.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
 
     assert result.status == "completed"
     events = await audit.events_for(services.pool, result.thread_id, seeded)

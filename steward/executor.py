@@ -1,0 +1,170 @@
+"""Execute a claimed run: drive its graph, stream the events, hold the lease, record how it ended.
+
+A run resumed by another worker after a crash continues from its last checkpoint: when the thread's latest
+checkpoint already belongs to this run, the graph is driven with ``None`` (continue) instead of the original
+input or resume command, so nothing is applied twice; writes repeat safely under their idempotency keys.
+
+Status semantics follow LangGraph Server: a run that pauses at an approval ends ``success`` and leaves its
+thread ``interrupted``; ``interrupted`` as a *run* status means it was cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.types import Command
+
+from steward import runs, threads
+from steward.budget import BudgetOverride
+from steward.errors import Conflict
+from steward.jsonable import jsonable
+from steward.runs import Run
+from steward.services import Services, StewardContext
+
+log = logging.getLogger(__name__)
+Sink = Callable[[str, Any], Awaitable[None]]
+STREAM_MODES = {"values": "values", "updates": "updates", "custom": "custom", "debug": "debug",
+                "messages-tuple": "messages", "tasks": "tasks", "checkpoints": "checkpoints"}
+"""Client stream mode -> LangGraph stream mode (also the SSE event name)."""
+
+
+def worker_id() -> str:
+    """An id for this executing process, unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Finished:
+    """How a run ended: the run record, the state values (JSON) and pending interrupts."""
+
+    run: Run
+    values: dict[str, Any]
+    interrupts: dict[str, list[dict[str, Any]]]
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.interrupts)
+
+
+def context_for(services: Services, thread: threads.Thread, user: str) -> StewardContext:
+    """Run context: the thread's tenant and overrides (recorded when it started), acting as ``user``."""
+    budget = thread.overrides.get("budget")
+    return StewardContext(tenant=thread.tenant, user=user, services=services,
+                          budget=BudgetOverride.model_validate(budget) if budget else None,
+                          models=thread.overrides.get("models") or {})
+
+
+async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> Any:
+    if run.attempt > 1:  # a retry after a crash: continue if the crashed attempt already checkpointed
+        latest = await services.checkpointer.aget_tuple({"configurable": config["configurable"]})
+        if latest is not None and latest.metadata.get("run_id") == run.run_id:
+            return None
+    if "command" in run.payload:
+        return Command(resume=run.payload["command"]["resume"])
+    return run.payload.get("input")
+
+
+async def _drive(services: Services, run: Run, thread: threads.Thread, config: dict[str, Any],
+                 sink: Sink | None, modes: Sequence[str]) -> dict[str, Any]:
+    graph = services.graph(run.workflow)
+    payload = await _graph_input(services, run, config)
+    if isinstance(payload, Command):
+        state = await graph.aget_state(config)
+        if not state.interrupts:
+            raise Conflict(f"thread {run.thread_id} is not waiting for an approval")
+    wanted = {STREAM_MODES[m] for m in modes}
+    values: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(payload, config, context=context_for(services, thread, run.created_by),
+                                           stream_mode=sorted({"values", *wanted}), durability="sync"):
+        if mode == "values":
+            values = chunk
+        if sink is not None and mode in wanted:
+            await sink(mode, chunk)
+    return values
+
+
+async def execute(services: Services, run: Run, worker: str, *, sink: Sink | None = None,
+                  modes: Sequence[str] = ()) -> Finished:
+    """Execute a run this worker holds (status ``running``) to its end and record it."""
+    lease = services.settings.run_lease_s
+    thread = await threads.get(services.pool, run.thread_id, run.tenant)
+    config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id,
+                                                                      "graph_id": run.workflow})
+    drive = asyncio.create_task(_drive(services, run, thread, config, sink, modes))
+    stop: dict[str, str] = {}
+
+    async def keep_lease() -> None:
+        while not drive.done():
+            await asyncio.sleep(min(lease / 3, 5.0))
+            state = await runs.renew_lease(services.pool, run.run_id, worker, lease)
+            if state is None or state:
+                stop["why"] = "lost" if state is None else "cancelled"
+                drive.cancel()
+                return
+
+    heartbeat = asyncio.create_task(keep_lease())
+    status, error, values = "success", None, {}
+    try:
+        values = await drive
+    except asyncio.CancelledError:
+        if "why" not in stop:
+            raise  # our caller is being cancelled: leave the lease to lapse so another worker continues
+        status, error = "interrupted", "cancelled"
+    except Conflict as exc:
+        status, error = "error", str(exc)
+    except Exception as exc:  # a failing graph is the run's error, recorded, not the caller's crash
+        log.exception("run %s failed", run.run_id)
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+    if stop.get("why") == "lost":
+        log.warning("run %s: lease lost to another worker; not recording its end", run.run_id)
+        return Finished(run=run, values=jsonable(values), interrupts={})
+    interrupts = await _pending_interrupts(services, run, config) if "__interrupt__" in values else {}
+    state_values = jsonable({k: v for k, v in values.items() if k != "__interrupt__"})
+    outcome = state_values.get("outcome")
+    await runs.finish(services.pool, run, worker, status=status, error=error, outcome=outcome,
+                      values=state_values or None, interrupts=interrupts)
+    final = run.model_copy(update={"status": status, "error": error, "outcome": outcome})
+    return Finished(run=final, values=state_values, interrupts=interrupts)
+
+
+async def _pending_interrupts(services: Services, run: Run, config: dict[str, Any]) -> dict[str, Any]:
+    state = await services.graph(run.workflow).aget_state(config)
+    return {task.id: jsonable(list(task.interrupts)) for task in state.tasks if task.interrupts}
+
+
+async def claim_own(services: Services, run: Run, worker: str, notifier: Any) -> Run:
+    """Wait until a queued run of ours may start (its thread is free and it is first in line), then claim it."""
+    while run.status == "pending":
+        async with notifier.watching(run.thread_id) as woken:
+            claimed = await runs.claim(services.pool, worker, services.settings.run_lease_s, run.run_id)
+            if claimed is not None:
+                return claimed
+            current = await runs.get(services.pool, run.thread_id, run.run_id, run.tenant)
+            if current.status != "pending":
+                return current  # cancelled, or taken by a worker after the grace period
+            await woken.wait(1.0)
+    return run
+
+
+async def wait_until_done(services: Services, run: Run, notifier: Any, timeout: float | None = None) -> Run:
+    """Block until a run reaches a terminal status (or ``timeout`` seconds pass); returns it as it stands."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    async with notifier.watching(run.run_id) as woken:
+        while True:
+            run = await runs.get(services.pool, run.thread_id, run.run_id, run.tenant)
+            if run.status in runs.TERMINAL or (deadline is not None and loop.time() >= deadline):
+                return run
+            await woken.wait(1.0 if deadline is None else max(0.0, min(1.0, deadline - loop.time())))

@@ -1,0 +1,118 @@
+"""Wake-ups between processes through Postgres LISTEN/NOTIFY on channel ``steward_runs``.
+
+Payloads: ``queued`` (a run can be claimed) and ``done:<run_id>:<thread_id>`` (a run ended). One listening
+connection per process fans them out to waiting coroutines. Every wait has a timeout and callers re-check the
+database, so a lost notification only delays, never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import psycopg
+
+from steward.runs import CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class Waiter:
+    """One watcher's wake-up signal."""
+
+    def __init__(self, event: asyncio.Event | None = None) -> None:
+        self.event = event
+
+    async def wait(self, timeout: float) -> None:
+        """Until woken or ``timeout`` seconds pass (polling when there is no listener)."""
+        if self.event is None:
+            await asyncio.sleep(min(timeout, 0.05))
+            return
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            pass
+        self.event.clear()
+
+
+class PollingNotifier:
+    """Stand-in where no listener runs (one-shot CLI commands): waiters poll."""
+
+    @contextlib.asynccontextmanager
+    async def watching(self, key: str) -> AsyncIterator[Waiter]:
+        yield Waiter()
+
+    async def wait_queued(self, timeout: float) -> None:
+        await asyncio.sleep(min(timeout, 0.2))
+
+
+class Notifier:
+    """Fan-out of ``steward_runs`` notifications to in-process waiters."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._queued = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._listen(ready), name="steward-notifier")
+        await asyncio.wait_for(ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    ready.set()
+                    async for note in conn.notifies():
+                        self._dispatch(note.payload)
+            except psycopg.Error as exc:  # connection lost: wake everyone to re-check, then reconnect
+                log.warning("notification listener lost its connection (%s); reconnecting", exc)
+                self._dispatch("queued")
+                for key in list(self._waiters):
+                    self._wake(key)
+                await asyncio.sleep(1)
+
+    def _dispatch(self, payload: str) -> None:
+        if payload == "queued":
+            self._queued.set()
+            return
+        _, run_id, thread_id = payload.split(":", 2)
+        self._wake(run_id)
+        self._wake(thread_id)
+        self._queued.set()  # a finished run may unblock the next run of its thread
+
+    def _wake(self, key: str) -> None:
+        for event in self._waiters.get(key, ()):
+            event.set()
+
+    @contextlib.asynccontextmanager
+    async def watching(self, key: str) -> AsyncIterator[Waiter]:
+        """Watch a run or thread id: register first, then check the database, then wait (no lost wake-up)."""
+        event = asyncio.Event()
+        self._waiters[key].add(event)
+        try:
+            yield Waiter(event)
+        finally:
+            self._waiters[key].discard(event)
+            if not self._waiters[key]:
+                del self._waiters[key]
+
+    async def wait_queued(self, timeout: float) -> None:
+        """Wait until some run may be claimable (or ``timeout`` seconds pass)."""
+        try:
+            await asyncio.wait_for(self._queued.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._queued.clear()

@@ -1,0 +1,123 @@
+"""Threads: a tenant's conversation with one workflow, with its status and a cached copy of its last state.
+
+Status follows LangGraph Server: ``idle`` (nothing running), ``busy`` (a run is pending or running),
+``interrupted`` (waiting for a human), ``error`` (the last run failed). The checkpointer holds the real state;
+``state_values`` and ``interrupts`` are refreshed when each run ends so threads can be listed cheaply.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, Field
+
+from steward.errors import Conflict, NotFound
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+COLUMNS = ("thread_id, tenant, workflow, created_by, created_at, updated_at, metadata, status, state_values,"
+           " interrupts, overrides, error")
+SORTABLE = {"thread_id", "status", "created_at", "updated_at"}
+
+
+class Thread(BaseModel):
+    thread_id: str
+    tenant: str
+    workflow: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    status: ThreadStatus = "idle"
+    state_values: dict[str, Any] | None = None
+    interrupts: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    """Per-thread budget and model overrides, applied on every run of the thread."""
+    error: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The thread as the LangGraph SDK reads it."""
+        return {
+            "thread_id": self.thread_id, "created_at": self.created_at, "updated_at": self.updated_at,
+            "metadata": self.metadata, "status": self.status, "values": self.state_values or {},
+            "interrupts": self.interrupts, "error": self.error, "config": {},
+        }
+
+
+def new_thread_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def create(pool: AsyncConnectionPool, *, tenant: str, created_by: str, thread_id: str | None = None,
+                 metadata: dict[str, Any] | None = None, workflow: str | None = None,
+                 overrides: dict[str, Any] | None = None, if_exists: Literal["raise", "do_nothing"] = "raise"
+                 ) -> Thread:
+    """Create a thread; an existing id is a Conflict (``raise``) or returned as it is (``do_nothing``)."""
+    thread_id = thread_id or new_thread_id()
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, overrides)"
+            f" VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}",
+            (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {})))
+        row = await cur.fetchone()
+    if row is not None:
+        return Thread.model_validate(row)
+    if if_exists == "do_nothing":
+        return await get(pool, thread_id, tenant)  # another tenant's id stays invisible: NotFound
+    raise Conflict(f"thread {thread_id} already exists")
+
+
+async def get(pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenant: str, *,
+              for_update: bool = False) -> Thread:
+    """A thread of ``tenant``; another tenant's thread is reported as unknown."""
+    lock = " FOR UPDATE" if for_update else ""
+    query = f"SELECT {COLUMNS} FROM steward.threads WHERE thread_id = %s AND tenant = %s{lock}"
+    if isinstance(pool, AsyncConnection):
+        row = await (await pool.execute(query, (thread_id, tenant))).fetchone()
+    else:
+        async with pool.connection() as conn:
+            row = await (await conn.execute(query, (thread_id, tenant))).fetchone()
+    if row is None:
+        raise NotFound(f"unknown thread {thread_id!r}")
+    return Thread.model_validate(row)
+
+
+async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
+                 metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
+                 ids: list[str] | None = None, limit: int = 10, offset: int = 0,
+                 sort_by: str = "created_at", sort_order: str = "desc") -> list[Thread]:
+    """A tenant's threads filtered by status, metadata / values containment and ids."""
+    where, params = ["tenant = %s"], [tenant]
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(Jsonb(metadata))
+    if values:
+        where.append("state_values @> %s")
+        params.append(Jsonb(values))
+    if ids is not None:
+        where.append("thread_id = ANY(%s)")
+        params.append(ids)
+    order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}" if sort_by in SORTABLE else "created_at DESC"
+    query = (f"SELECT {COLUMNS} FROM steward.threads WHERE {' AND '.join(where)}"
+             f" ORDER BY {order}, thread_id LIMIT %s OFFSET %s")
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
+    return [Thread.model_validate(row) for row in rows]
+
+
+async def delete(pool: AsyncConnectionPool, checkpointer: Any, thread_id: str, tenant: str) -> None:
+    """Delete a thread, its runs and checkpoints (its audit events stay). A busy thread is a Conflict."""
+    async with pool.connection() as conn, conn.transaction():
+        thread = await get(conn, thread_id, tenant, for_update=True)
+        if thread.status == "busy":
+            raise Conflict(f"thread {thread_id} has a run in progress; cancel it first")
+        await conn.execute("DELETE FROM steward.threads WHERE thread_id = %s", (thread_id,))
+    await checkpointer.adelete_thread(thread_id)
