@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, operations, sandbox, threads
+from steward import audit, keys, operations, sandbox, serving, threads
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
 from steward.errors import InvalidRequest, StewardError, parse_as
@@ -119,6 +119,13 @@ async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
     await run_demo(services, Console(width=max(Console().width, 130)))
 
 
+async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
+    key = await keys.create_key(services.pool, tenant=args.tenant, roles=args.role, name=args.name)
+    principal = await keys.lookup(services.pool, key)
+    _print({"key": key, "name": principal.identity, "tenant": principal.tenant, "roles": sorted(principal.roles)})
+    print("store the key now: only its hash is kept", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steward", description="Governed agent workflows on LangGraph.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load the demo sandbox and run an auto and an approved refund")
     demo.set_defaults(handler=cmd_demo)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API (LangGraph Server-compatible) with workers")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=serving.serve, plain=True)
+
+    worker = sub.add_parser("worker", help="execute queued background runs (scale-out beside servers)")
+    worker.add_argument("--concurrency", type=int, help="runs executed at once (default STEWARD_WORKERS)")
+    worker.set_defaults(handler=serving.work, plain=True)
+
+    key = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = key.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--role", action="append", required=True, choices=["runner", "approver", "admin"])
+    create.add_argument("--name", help="identity recorded in the audit trail (default: derived)")
+    create.set_defaults(handler=cmd_keys_create)
     return parser
 
 
@@ -198,6 +221,8 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "plain", False):  # long-running commands that manage their own lifecycle
+        return args.handler(args)
     return run_handler(args.handler, args)
 
 

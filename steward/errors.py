@@ -4,6 +4,7 @@
     ├── NotFound            unknown workflow, thread or record (or one of another tenant)
     ├── InvalidRequest      input fails a schema, malformed decision, bad file
     ├── Conflict            the thread is not in a state that allows this (busy, nothing to approve)
+    ├── Unauthorized        no or an unknown API key
     └── Forbidden           the caller may not do this (e.g. approve their own run)
 """
 
@@ -30,6 +31,10 @@ class InvalidRequest(StewardError):
 
 class Conflict(StewardError):
     status_code = 409
+
+
+class Unauthorized(StewardError):
+    status_code = 401
 
 
 class Forbidden(StewardError):

@@ -63,13 +63,17 @@ def context_for(services: Services, thread: threads.Thread, user: str) -> Stewar
 
 
 async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> Any:
-    if run.attempt > 1:  # a retry after a crash: continue if the crashed attempt already checkpointed
+    """What to drive the graph with: None to continue a crashed attempt, else the input or resume command."""
+    latest = None  # only a retry or a run queued behind another can find a checkpoint already there
+    if run.attempt > 1 or ("input" in run.payload and run.multitask_strategy == "enqueue"):
         latest = await services.checkpointer.aget_tuple({"configurable": config["configurable"]})
-        if latest is not None and latest.metadata.get("run_id") == run.run_id:
-            return None
+    if latest is not None and latest.metadata.get("run_id") == run.run_id:
+        return None  # a retry after a crash: continue from the checkpoint the crashed attempt left
     if "command" in run.payload:
         return Command(resume=run.payload["command"]["resume"])
-    return run.payload.get("input")
+    if latest is not None:  # queued behind a run that has since handled this thread's case
+        raise Conflict(runs.already_ran(run.thread_id))
+    return run.payload["input"]
 
 
 async def _drive(services: Services, run: Run, thread: threads.Thread, config: dict[str, Any],

@@ -154,4 +154,12 @@ MIGRATIONS: list[str] = [
         revoked_at timestamptz
     );
     """,
+    # 3: slow sandbox backends (delay before the call, or after it committed: a crash window)
+    """
+    ALTER TABLE sandbox.faults DROP CONSTRAINT faults_mode_check;
+    ALTER TABLE sandbox.faults
+        ADD CONSTRAINT faults_mode_check
+            CHECK (mode IN ('timeout', 'error', 'invalid_output', 'delay', 'delay_after')),
+        ADD COLUMN delay_ms integer NOT NULL DEFAULT 0 CHECK (delay_ms >= 0);
+    """,
 ]

@@ -5,6 +5,7 @@ Every client mistake raises a :class:`steward.errors.StewardError` before anythi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -13,7 +14,7 @@ from graphs import WORKFLOWS, Workflow
 from steward import runs, threads
 from steward.budget import BudgetOverride
 from steward.errors import InvalidRequest, NotFound, parse_as
-from steward.executor import Finished, claim_own, execute, worker_id
+from steward.executor import Finished, Sink, claim_own, execute, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
 from steward.settings import MODEL_TIERS, check_provider
@@ -77,11 +78,14 @@ def overrides(budget: BudgetOverride | None, models: dict[str, str] | None) -> d
             "models": check_model_overrides(models or {})}
 
 
-async def run_inline(services: Services, run: runs.Run, worker: str) -> Finished:
+async def run_inline(services: Services, run: runs.Run, worker: str, *, sink: Sink | None = None,
+                     modes: Sequence[str] = ()) -> Finished:
     """Execute a run this process just submitted (waiting its turn first if it was queued)."""
     if run.status == "pending":
         run = await claim_own(services, run, worker, services.notifier)
-    return await execute(services, run, worker)
+        if run.status != "running":  # cancelled while queued, or taken over by a worker
+            return Finished(run=run, values={}, interrupts={})
+    return await execute(services, run, worker, sink=sink, modes=modes)
 
 
 async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant: str, user: str,

@@ -79,11 +79,18 @@ def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> None:
     check_response(ApprovalRequest.model_validate(pending[0]["value"]), response)
 
 
+def already_ran(thread_id: str) -> str:
+    return (f"thread {thread_id} already handled a case (one case per thread): start a new thread,"
+            " or resume the pending approval with command.resume")
+
+
 async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user: str, workflow: str,
                  payload: dict[str, Any], metadata: dict[str, Any] | None = None, strategy: Strategy = "reject",
-                 worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0) -> Run:
+                 worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0,
+                 overrides: dict[str, Any] | None = None) -> Run:
     """Create a run on a thread. With ``worker`` the caller executes it now (status ``running``) when the
-    thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds."""
+    thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds.
+    ``overrides`` (budget, model routing) are fixed by a thread's first run."""
     response = None
     if "command" in payload:
         payload, response = _resume_payload(payload, user)
@@ -91,13 +98,21 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
         thread = await threads.get(conn, thread_id, tenant, for_update=True)
         if thread.workflow and thread.workflow != workflow:
             raise Conflict(f"thread {thread_id} belongs to workflow {thread.workflow!r}, not {workflow!r}")
+        if overrides and thread.workflow is None:
+            await conn.execute("UPDATE steward.threads SET overrides = %s WHERE thread_id = %s",
+                               (Jsonb(overrides), thread_id))
+        elif overrides and overrides != thread.overrides:
+            raise InvalidRequest("budget and model overrides are fixed by a thread's first run")
         cur = await conn.execute("SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s)"
                                  " ORDER BY created_at LIMIT 1", (thread_id, list(ACTIVE)))
         if (busy := await cur.fetchone()) is not None and strategy == "reject":
             raise Conflict(f"thread {thread_id} is busy with run {busy['run_id']};"
                            " wait for it, or send multitask_strategy 'enqueue'")
-        if response is not None and busy is None:  # when queued, the executor checks once its turn comes
-            _check_resume(thread, response)
+        if busy is None:  # when queued, the executor checks once its turn comes
+            if response is not None:
+                _check_resume(thread, response)
+            elif thread.state_values:
+                raise Conflict(already_ran(thread_id))
         run_now = worker is not None and busy is None
         cur = await conn.execute(
             f"INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"

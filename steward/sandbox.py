@@ -10,7 +10,8 @@ Seed format (all lists optional; ``tenant`` on a record overrides the file's def
                      "issued_on": "2026-10-01"}],
       "refunds":   [{"id": "RF-OLD-1", "invoice_id": "INV-1001", "customer_id": "C-1", "ticket_id": "T-1",
                      "amount_usd": "20.00", "reason": "earlier goodwill refund"}],
-      "faults":    [{"tool": "lookup_invoice", "mode": "timeout", "times": 1}]
+      "faults":    [{"tool": "lookup_invoice", "mode": "timeout", "times": 1},
+                    {"tool": "create_refund", "mode": "delay_after", "times": 1, "delay_ms": 3000}]
     }
 
 Loading upserts by (tenant, id) in one transaction: a bad file changes nothing. ``reset`` first empties the
@@ -72,8 +73,9 @@ class RefundRecord(Record):
 
 class Fault(Record):
     tool: str
-    mode: Literal["timeout", "error", "invalid_output"]
+    mode: Literal["timeout", "error", "invalid_output", "delay", "delay_after"]
     times: int = Field(default=1, ge=0)
+    delay_ms: int = Field(default=0, ge=0, le=600_000)
 
 
 class Seed(BaseModel):
@@ -123,9 +125,9 @@ _UPSERTS = {
                 " idempotency_key) VALUES (%s, %s, %s, %s, %s, %s, %s, 'seed:' || %s)"
                 " ON CONFLICT (tenant, id) DO NOTHING",
                 ("id", "invoice_id", "customer_id", "ticket_id", "amount_usd", "reason", "id")),
-    "faults": ("INSERT INTO sandbox.faults (tenant, tool, mode, remaining) VALUES (%s, %s, %s, %s)"
-               " ON CONFLICT (tenant, tool) DO UPDATE SET mode = EXCLUDED.mode, remaining = EXCLUDED.remaining",
-               ("tool", "mode", "times")),
+    "faults": ("INSERT INTO sandbox.faults (tenant, tool, mode, remaining, delay_ms) VALUES (%s, %s, %s, %s, %s)"
+               " ON CONFLICT (tenant, tool) DO UPDATE SET mode = EXCLUDED.mode, remaining = EXCLUDED.remaining,"
+               " delay_ms = EXCLUDED.delay_ms", ("tool", "mode", "times", "delay_ms")),
 }
 TABLES = ("customers", "tickets", "invoices", "refunds", "faults")
 

@@ -4,12 +4,18 @@ embedded PostgreSQL under .steward/ (a fresh machine). Tests isolate from each o
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+from langgraph_sdk import get_client
 
-from steward import db, sandbox
+from steward import db, keys, sandbox
 from steward.services import Services
 from steward.settings import Settings
 from tests.seeds import refund_seed
@@ -59,3 +65,87 @@ def cli_env(database_url: str) -> dict[str, str]:
     """Environment for `steward` subprocesses pointing at the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
     return {**env, "STEWARD_DATABASE_URL": database_url}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A `steward` subprocess (server or worker) with its log in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "steward.cli", *args], env=env,
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+def start_server(env: dict[str, str], log: Path, **settings: str) -> tuple[Process, str]:
+    """Start `steward serve` on a free port and wait until it answers /ok."""
+    port = free_port()
+    process = Process(["serve", "--port", str(port)], {**env, **settings}, log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            process.stop()
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.stop()
+    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(cli_env_session: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """A real `steward serve` (uvicorn, in-process workers) on the test database."""
+    process, url = start_server(cli_env_session, tmp_path_factory.mktemp("server") / "server.log",
+                                STEWARD_WORKERS="2", STEWARD_RUN_LEASE_S="5")
+    yield url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def cli_env_session(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    return {**env, "STEWARD_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+async def api_keys(services: Services, tenant: str) -> dict[str, str]:
+    """One key per role for the test's tenant (approver2: a second approver)."""
+    made = {}
+    for name, roles in {"runner": ["runner"], "approver": ["approver"], "approver2": ["approver"],
+                        "admin": ["admin"]}.items():
+        made[name] = await keys.create_key(services.pool, tenant=tenant, roles=roles, name=f"{tenant}-{name}")
+    return made
+
+
+@pytest.fixture
+async def sdk(server: str, api_keys: dict[str, str]):
+    """``sdk("runner")``: the official langgraph-sdk client acting with that role's key."""
+    opened = []
+
+    def client(role: str = "runner"):
+        opened.append(get_client(url=server, api_key=api_keys[role]))
+        return opened[-1]
+
+    yield client
+    for each in opened:
+        await each.aclose()

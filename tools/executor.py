@@ -1,7 +1,8 @@
 """Run one tool call under its contract: input model, caps, timeout, retries (reads), output model.
 
-The sandbox systems of record can be told to misbehave (table ``sandbox.faults``: a tool times out, fails,
-or answers garbage for the next N calls of a tenant) so evals can prove how the control layer copes.
+The sandbox systems of record can be told to misbehave (table ``sandbox.faults``: for the next N calls of a
+tenant a tool times out, fails, answers garbage, or is slow before or after doing its work) so tests and evals
+can prove how the control layer copes.
 """
 
 from __future__ import annotations
@@ -38,24 +39,28 @@ def parse_args(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel) -> BaseMode
         raise ToolInputError(spec.name, f"invalid arguments ({explain(exc)})") from None
 
 
-async def _take_fault(spec: ToolSpec, ctx: ToolContext) -> str | None:
+async def _take_fault(spec: ToolSpec, ctx: ToolContext) -> tuple[str | None, float]:
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE sandbox.faults SET remaining = remaining - 1"
-            " WHERE tenant = %s AND tool = %s AND remaining > 0 RETURNING mode",
+            " WHERE tenant = %s AND tool = %s AND remaining > 0 RETURNING mode, delay_ms",
             (ctx.tenant, spec.name),
         )
         row = await cur.fetchone()
-    return row["mode"] if row else None
+    return (row["mode"], row["delay_ms"] / 1000) if row else (None, 0.0)
 
 
 async def _call_once(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Any:
-    fault = await _take_fault(spec, ctx)
+    fault, delay_s = await _take_fault(spec, ctx)
     if fault == "timeout":
         await asyncio.sleep(spec.timeout_s * 4)  # a hung backend: the contract's timeout cuts it off
     if fault == "error":
         raise ToolUnavailable(spec.name, "the system of record answered 503 Service Unavailable")
+    if fault == "delay":
+        await asyncio.sleep(delay_s)
     raw = await spec.fn(args, ctx)
+    if fault == "delay_after":  # the work is done (and committed) but the answer is late: a crash window
+        await asyncio.sleep(delay_s)
     return {"error": "<html>502 Bad Gateway</html>"} if fault == "invalid_output" else raw
 
 

@@ -1,0 +1,1 @@
+"""Steward's HTTP API: a LangGraph Server-compatible subset plus governance endpoints."""

@@ -1,0 +1,34 @@
+"""Each workflow is an assistant; its graph id works as its assistant id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from graphs import WORKFLOWS, Workflow
+from steward.errors import NotFound
+
+NAMESPACE = uuid.UUID("6b1f1f0e-5c7a-4c55-9a8e-7e3a2f9d0c11")
+SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def assistant_id(workflow: str) -> str:
+    """The stable assistant id of a workflow (the same on every server)."""
+    return str(uuid.uuid5(NAMESPACE, f"steward:{workflow}"))
+
+
+def resolve(assistant: str) -> Workflow:
+    """The workflow behind an assistant id or a graph id."""
+    for name, workflow in WORKFLOWS.items():
+        if assistant in (name, assistant_id(name)):
+            return workflow
+    raise NotFound(f"unknown assistant {assistant!r}; known graph ids: {', '.join(sorted(WORKFLOWS))}")
+
+
+def describe(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "assistant_id": assistant_id(workflow.name), "graph_id": workflow.name, "name": workflow.name,
+        "description": workflow.description, "config": {}, "context": {}, "metadata": {"created_by": "system"},
+        "version": 1, "created_at": SINCE, "updated_at": SINCE,
+    }

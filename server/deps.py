@@ -1,0 +1,45 @@
+"""Request dependencies: the process's services and the authenticated caller."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from steward import keys
+from steward.errors import Unauthorized
+from steward.keys import Principal
+from steward.services import Services
+
+KEY_CACHE_S = 30.0
+ANONYMOUS_ADMIN = Principal(tenant="default", identity="anonymous", roles=frozenset({"admin"}))
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def authenticate(request: Request, services: ServicesDep,
+                       x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller behind ``x-api-key`` (the header the langgraph-sdk client sends); cached briefly."""
+    if services.settings.auth_disabled:
+        return ANONYMOUS_ADMIN
+    if not x_api_key:
+        raise Unauthorized("send an API key in the x-api-key header (create one with: steward keys create)")
+    cache: dict[str, tuple[float, Principal]] = request.app.state.key_cache
+    hashed = keys.hash_key(x_api_key)
+    cached = cache.get(hashed)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    principal = await keys.lookup(services.pool, x_api_key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    cache[hashed] = (time.monotonic() + KEY_CACHE_S, principal)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

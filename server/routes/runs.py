@@ -1,0 +1,158 @@
+"""Runs on threads (background, wait, stream), their records, join and cancel; and stateless runs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sse_starlette import EventSourceResponse
+
+from server.assistants import assistant_id
+from server.deps import PrincipalDep, ServicesDep
+from server.run_requests import detach, final_values, forget_if_stateless, location, sse_events, submit
+from server.schemas import RunCreate
+from steward import operations, runs, threads
+from steward.executor import Finished, wait_until_done
+from steward.jsonable import dumps
+from steward.keys import Principal
+from steward.services import Services
+
+router = APIRouter(tags=["runs"])
+
+
+def _json(data: Any, headers: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    return Response(dumps(data), media_type="application/json", headers=headers, status_code=status_code)
+
+
+async def _background(services: Services, caller: Principal, thread_id: str | None, body: RunCreate) -> Response:
+    run, _ = await submit(services, caller, thread_id, body, inline=False)
+    return _json(run.public(assistant_id(run.workflow)), location(run))
+
+
+async def _wait(request: Request, services: Services, caller: Principal, thread_id: str | None,
+                body: RunCreate) -> Response:
+    run, worker = await submit(services, caller, thread_id, body, inline=True)
+    finished = await asyncio.shield(detach(request, operations.run_inline(services, run, worker)))
+    if thread_id is None:
+        await forget_if_stateless(services, run.thread_id, caller.tenant, finished, body)
+    return _json(final_values(finished), location(run))
+
+
+async def _stream(request: Request, services: Services, caller: Principal, thread_id: str | None,
+                  body: RunCreate) -> EventSourceResponse:
+    run, worker = await submit(services, caller, thread_id, body, inline=True)
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def sink(mode: str, chunk: Any) -> None:
+        queue.put_nowait((mode, chunk))
+
+    async def execute() -> Finished:
+        try:
+            return await operations.run_inline(services, run, worker, sink=sink, modes=body.modes())
+        finally:
+            queue.put_nowait(None)
+
+    async def after(finished: Finished) -> None:
+        if thread_id is None:
+            await forget_if_stateless(services, run.thread_id, caller.tenant, finished, body)
+
+    task = detach(request, execute())
+    return EventSourceResponse(sse_events(services, run, task, queue, body.on_disconnect, after),
+                               headers=location(run), ping=15)
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(thread_id: str, body: RunCreate, services: ServicesDep, caller: PrincipalDep) -> Response:
+    """Queue a background run; workers (in this server or ``steward worker``) execute it."""
+    return await _background(services, caller, thread_id, body)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, body: RunCreate, request: Request, services: ServicesDep,
+                   caller: PrincipalDep) -> Response:
+    """Run and answer with the final state (``__interrupt__`` when it paused for approval)."""
+    return await _wait(request, services, caller, thread_id, body)
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(thread_id: str, body: RunCreate, request: Request, services: ServicesDep,
+                     caller: PrincipalDep) -> EventSourceResponse:
+    """Run and stream server-sent events: ``metadata``, the chunks of each stream mode, ``end``."""
+    return await _stream(request, services, caller, thread_id, body)
+
+
+@router.post("/runs")
+async def create_stateless_run(body: RunCreate, services: ServicesDep, caller: PrincipalDep) -> Response:
+    return await _background(services, caller, None, body)
+
+
+@router.post("/runs/wait")
+async def wait_stateless_run(body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+                             ) -> Response:
+    return await _wait(request, services, caller, None, body)
+
+
+@router.post("/runs/stream")
+async def stream_stateless_run(body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+                               ) -> EventSourceResponse:
+    return await _stream(request, services, caller, None, body)
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(thread_id: str, services: ServicesDep, caller: PrincipalDep, limit: int = 10, offset: int = 0,
+                    status: str | None = None) -> Response:
+    found = await runs.list_for_thread(services.pool, thread_id, caller.tenant, limit=limit, offset=offset,
+                                       status=status)
+    return _json([run.public(assistant_id(run.workflow)) for run in found])
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep) -> Response:
+    run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
+    return _json(run.public(assistant_id(run.workflow)))
+
+
+async def _joined(services: Services, caller: Principal, thread_id: str, run_id: str) -> dict[str, Any]:
+    run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
+    run = await wait_until_done(services, run, services.notifier)
+    thread = await threads.get(services.pool, thread_id, caller.tenant)
+    return final_values(Finished(run=run, values=thread.state_values or {}, interrupts=thread.interrupts))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep) -> Response:
+    """Wait for a run to end and answer with its thread's final state."""
+    return _json(await _joined(services, caller, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_stream(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep
+                      ) -> EventSourceResponse:
+    """Join a run's stream: waits for it to end and sends its final ``values`` (chunks are not replayed)."""
+    run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
+
+    async def events():
+        yield {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
+        yield {"event": "values", "data": dumps(await _joined(services, caller, thread_id, run_id)).decode()}
+        yield {"event": "end", "data": "null"}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep, wait: bool = False,
+                     action: str = "interrupt") -> Response:
+    """Cancel a run: a queued one at once, a running one at its next heartbeat (``wait=1`` waits for that)."""
+    caller.require("runner")
+    run = await runs.cancel(services.pool, thread_id, run_id, caller.tenant)
+    if wait:
+        run = await wait_until_done(services, run, services.notifier, timeout=services.settings.run_lease_s)
+    return _json(run.public(assistant_id(run.workflow)))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep) -> Response:
+    caller.require("runner")
+    await runs.delete(services.pool, thread_id, run_id, caller.tenant)
+    return Response(status_code=204)

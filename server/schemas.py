@@ -1,0 +1,140 @@
+"""Request bodies, in the shapes the official langgraph-sdk client sends. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from steward.threads import THREAD_ID
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssistantSearch(Body):
+    graph_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class ThreadCreate(Body):
+    thread_id: str | None = Field(default=None, pattern=THREAD_ID)
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: Any = None
+    supersteps: list[Any] | None = None
+
+    @field_validator("supersteps")
+    @classmethod
+    def _no_supersteps(cls, value: list[Any] | None) -> None:
+        if value:
+            raise ValueError("creating a thread from supersteps is not supported")
+        return None
+
+
+class ThreadSearch(Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+    extract: dict[str, Any] | None = None
+
+
+class HistoryRequest(Body):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: dict[str, Any] | str | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    select: list[str] | None = None
+
+
+class RunCommand(Body):
+    resume: Any = None
+    goto: Any = None
+    update: Any = None
+
+    @field_validator("goto", "update")
+    @classmethod
+    def _unsupported(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("only command.resume is supported (goto and update would bypass the governed steps)")
+        return None
+
+
+StreamMode = Literal["values", "updates", "custom", "debug", "messages-tuple", "tasks", "checkpoints"]
+
+
+class RunCreate(Body):
+    """``POST /threads/{id}/runs[/wait|/stream]`` and the stateless ``/runs`` variants."""
+
+    assistant_id: str
+    input: dict[str, Any] | None = None
+    command: RunCommand | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    stream_mode: StreamMode | list[StreamMode] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "reject"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    after_seconds: float | None = None
+    webhook: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    checkpoint_during: bool | None = None
+    interrupt_before: Any = None
+    interrupt_after: Any = None
+    feedback_keys: list[str] | None = None
+    strict_resume: bool | None = None
+    langsmith_tracer: Any = None
+
+    def unsupported(self) -> str | None:
+        """The first option Steward refuses, explained (governance cannot be skipped or rewound)."""
+        if self.multitask_strategy in ("interrupt", "rollback"):
+            return f"multitask_strategy {self.multitask_strategy!r} is not supported; use 'reject' or 'enqueue'"
+        if self.interrupt_before or self.interrupt_after:
+            return "interrupt_before / interrupt_after are not supported; approvals come from policy"
+        if self.checkpoint or self.checkpoint_id:
+            return "running from an earlier checkpoint is not supported (it would replay governed writes)"
+        if self.webhook:
+            return "webhooks are not supported"
+        if self.after_seconds:
+            return "delayed runs (after_seconds) are not supported"
+        if self.input is not None and self.command is not None:
+            return "send either input (start) or command (resume), not both"
+        if self.input is None and self.command is None:
+            return "send input to start the workflow, or command.resume to decide a pending approval"
+        return None
+
+    def modes(self) -> list[str]:
+        return [self.stream_mode] if isinstance(self.stream_mode, str) else list(dict.fromkeys(self.stream_mode))
+
+
+class DecisionBody(BaseModel):
+    """``POST /approvals/{thread_id}``: the HITL response (``decisions``) or one ``decision``, and a comment."""
+
+    model_config = ConfigDict(extra="forbid")
+    decisions: list[dict[str, Any]] | None = None
+    decision: dict[str, Any] | None = None
+    comment: str | None = Field(default=None, max_length=2000)
+
+    def response(self) -> dict[str, Any]:
+        if (self.decisions is None) == (self.decision is None):
+            raise ValueError("send 'decision' (one) or 'decisions' (a list), not both or neither")
+        return {"decisions": self.decisions or [self.decision], "comment": self.comment}

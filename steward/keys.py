@@ -1,0 +1,71 @@
+"""API keys: random secrets stored only as SHA-256 hashes, each bound to one tenant and some roles.
+
+Roles: ``runner`` (start runs, read its tenant's threads), ``approver`` (decide approvals), ``admin`` (all).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from psycopg_pool import AsyncConnectionPool
+
+from steward.errors import Forbidden, InvalidRequest
+
+Role = Literal["runner", "approver", "admin"]
+ROLES: tuple[Role, ...] = ("runner", "approver", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    tenant: str
+    identity: str
+    roles: frozenset[str]
+
+    def require(self, *roles: Role) -> None:
+        """Refuse unless the caller has one of ``roles`` (admins have them all)."""
+        if not self.roles & {*roles, "admin"}:
+            raise Forbidden(f"{self.identity} needs the {' or '.join(roles)} role for this")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_key(pool: AsyncConnectionPool, *, tenant: str, roles: list[str], name: str | None = None) -> str:
+    """Store a new key and return it: the only time the secret is visible."""
+    if not tenant or not roles or any(role not in ROLES for role in roles):
+        raise InvalidRequest(f"a key needs a tenant and roles among {', '.join(ROLES)}; got {roles}")
+    key = "stw_" + secrets.token_urlsafe(32)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles) VALUES (%s, %s, %s, %s, %s)",
+            (hash_key(key), key[:10], name or f"{tenant}-{'-'.join(sorted(set(roles)))}-{key[4:10]}", tenant,
+             sorted(set(roles))))
+    return key
+
+
+async def lookup(pool: AsyncConnectionPool, key: str) -> Principal | None:
+    """The principal of a key that exists and is not revoked."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT name, tenant, roles FROM steward.api_keys"
+                                 " WHERE key_hash = %s AND revoked_at IS NULL", (hash_key(key),))
+        row = await cur.fetchone()
+    return Principal(tenant=row["tenant"], identity=row["name"], roles=frozenset(row["roles"])) if row else None
+
+
+async def ensure_admin_key(pool: AsyncConnectionPool) -> str | None:
+    """On a database without keys, create a local admin key for tenant ``default`` and return it (else None)."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE steward.api_keys IN EXCLUSIVE MODE")
+        if (await (await conn.execute("SELECT 1 FROM steward.api_keys LIMIT 1")).fetchone()) is not None:
+            return None
+        key = "stw_" + secrets.token_urlsafe(32)
+        await conn.execute(
+            "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles)"
+            " VALUES (%s, %s, 'local-admin', 'default', ARRAY['admin'])", (hash_key(key), key[:10]))
+    return key

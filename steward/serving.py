@@ -1,0 +1,88 @@
+"""``steward serve`` and ``steward worker``: the long-running processes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from steward import db, keys
+from steward.services import Services
+from steward.settings import Settings
+from steward.worker import WorkerPool
+
+
+def _settings() -> Settings | None:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(f"error: invalid configuration: {exc}", file=sys.stderr)
+        return None
+
+
+async def _bootstrap(settings: Settings, url: str) -> str | None:
+    """Migrate, and on a database without API keys create the local admin key."""
+    async with Services.open(settings, url=url) as services:
+        return None if settings.auth_disabled else await keys.ensure_admin_key(services.pool)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Start embedded PostgreSQL if no URL is set, print a first admin key, then run uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    if settings is None:
+        return 2
+    try:
+        url = db.resolve_database_url(settings)
+        admin_key = asyncio.run(_bootstrap(settings, url))
+    except db.DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    os.environ["STEWARD_DATABASE_URL"] = url  # server processes use the same database
+    where = (f"embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}" if settings.database_url is None
+             else f"PostgreSQL at {db.describe(url)}")
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"steward: serving on http://{host}:{port} (API docs at /docs), {where}", file=sys.stderr)
+    if admin_key:
+        print(f"steward: created the local admin key (tenant 'default'); it is shown only now:\n\n    {admin_key}\n"
+              "\nSend it as the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...)).", file=sys.stderr)
+    if settings.auth_disabled:
+        print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port,
+                workers=settings.server_processes, log_level="warning")
+    return 0
+
+
+async def _work(settings: Settings, concurrency: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Services.open(settings, listen=True) as services:
+        pool = WorkerPool(services, concurrency)
+        await pool.start()
+        print(f"steward: worker {pool.worker} executing up to {concurrency} runs", file=sys.stderr)
+        await stop.wait()
+        await pool.stop()
+
+
+def work(args: argparse.Namespace) -> int:
+    """Execute queued background runs until SIGINT/SIGTERM."""
+    settings = _settings()
+    if settings is None:
+        return 2
+    concurrency = args.concurrency or settings.workers
+    if concurrency < 1:
+        print("error: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_work(settings, concurrency))
+    except db.DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,150 @@
+"""The HTTP API driven by the official langgraph-sdk client against a real `steward serve`."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+
+from server.assistants import assistant_id
+from tests.seeds import refunds
+
+APPROVE = {"decisions": [{"type": "approve"}]}
+
+
+async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
+    client = sdk()
+    found = await client.assistants.search()
+    assert [(a["graph_id"], a["assistant_id"]) for a in found] == [("refund", assistant_id("refund"))]
+    assert (await client.assistants.get("refund"))["assistant_id"] == assistant_id("refund")
+    assert (await client.assistants.get(assistant_id("refund")))["graph_id"] == "refund"
+    assert await client.assistants.search(graph_id="payroll") == []
+
+    graph = await client.assistants.get_graph("refund", xray=True)
+    assert {n["id"] for n in graph["nodes"]} >= {"__start__", "intake", "policy_gate", "approval", "respond"}
+    assert {"source": "policy_gate", "target": "approval", "conditional": True} in [
+        {"source": e["source"], "target": e["target"], "conditional": e.get("conditional", False)}
+        for e in graph["edges"]]
+    schemas = await client.assistants.get_schemas("refund")
+    assert schemas["input_schema"]["required"] == ["ticket_id"]
+    assert "services" not in schemas["context_schema"]["properties"]
+    assert "outcome" in schemas["state_schema"]["properties"]
+
+
+async def test_approval_round_trip_through_the_sdk(sdk, seeded, services):
+    runner, approver = sdk("runner"), sdk("approver")
+    thread = await runner.threads.create(metadata={"ticket": "T-BIG"})
+
+    paused = await runner.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    request = paused["__interrupt__"][0]["value"]
+    assert request["action_requests"][0]["args"]["amount_usd"] == "120.00"
+    assert request["rule_id"] == "refund.needs_approval" and request["requested_by"] == f"{seeded}-runner"
+
+    waiting = await runner.threads.search(status="interrupted", metadata={"ticket": "T-BIG"})
+    assert [t["thread_id"] for t in waiting] == [thread["thread_id"]]
+    assert list(waiting[0]["interrupts"].values())[0][0]["value"]["rule_id"] == "refund.needs_approval"
+    state = await runner.threads.get_state(thread["thread_id"])
+    assert state["next"] == ["approval"] and state["tasks"][0]["interrupts"][0]["value"] == request
+    assert state["checkpoint"]["thread_id"] == thread["thread_id"]
+    assert await refunds(services.pool, seeded) == []
+
+    done = await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
+    assert done["outcome"]["status"] == "completed" and "__interrupt__" not in done
+    assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("120.00")]
+    assert (await runner.threads.get(thread["thread_id"]))["status"] == "idle"
+    history = await runner.threads.get_history(thread["thread_id"], limit=50)
+    assert len(history) > 5 and history[0]["values"]["outcome"]["status"] == "completed"
+    listed = await runner.runs.list(thread["thread_id"])
+    assert [r["status"] for r in listed] == ["success", "success"]
+
+
+async def test_audit_endpoint_in_json_and_jsonl(sdk, server, api_keys, seeded):
+    runner, approver = sdk("runner"), sdk("approver")
+    thread = await runner.threads.create()
+    await runner.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
+
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as http:
+        events = (await http.get(f"/threads/{thread['thread_id']}/audit")).json()
+        lines = (await http.get(f"/threads/{thread['thread_id']}/audit",
+                                headers={"accept": "application/x-ndjson"})).text.splitlines()
+    assert [json.loads(line) for line in lines] == events
+    decided = next(e for e in events if e["type"] == "approval" and e["status"] == "approve")
+    assert decided["detail"]["decided_by"] == f"{seeded}-approver" and decided["user_id"] == f"{seeded}-approver"
+    assert events[-1]["type"] == "final" and events[-1]["status"] == "completed"
+
+
+async def test_stream_sends_metadata_then_each_mode_then_end(sdk, seeded):
+    client = sdk()
+    thread = await client.threads.create()
+    parts = [part async for part in client.runs.stream(
+        thread["thread_id"], "refund", input={"ticket_id": "T-AUTO"},
+        stream_mode=["values", "updates", "custom", "debug", "messages-tuple"])]
+
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and events[-1] == "end"
+    assert parts[0].data["attempt"] == 1 and parts[0].data["run_id"]
+    assert {"values", "updates", "custom", "debug", "messages"} <= set(events)
+    nodes = [next(iter(p.data)) for p in parts if p.event == "updates"]
+    assert nodes == ["intake", "lookup_invoice", "propose", "validate", "policy_gate", "execute", "verify", "respond"]
+    assert [p.data for p in parts if p.event == "values"][-1]["outcome"]["status"] == "completed"
+    assert {"step": "execute", "event": "tool_call", "status": "ok"} in [p.data for p in parts if p.event == "custom"]
+    message, metadata = next(p.data for p in parts if p.event == "messages")
+    assert message["tool_calls"][0]["name"] == "RefundRequest" and metadata["langgraph_node"] == "intake"
+
+
+async def test_stream_of_a_run_that_pauses_ends_cleanly(sdk, seeded):
+    client = sdk()
+    thread = await client.threads.create()
+    parts = [p async for p in client.runs.stream(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})]
+
+    assert [p.event for p in parts][0] == "metadata" and parts[-1].event == "end"
+    assert parts[-2].data["__interrupt__"][0]["value"]["rule_id"] == "refund.needs_approval"
+
+
+async def test_background_run_join_and_records(sdk, seeded, services):
+    client = sdk()
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-AUTO"})
+    assert run["status"] in ("pending", "running") and run["assistant_id"] == assistant_id("refund")
+
+    final = await client.runs.join(thread["thread_id"], run["run_id"])
+
+    assert final["outcome"]["status"] == "completed"
+    assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "success"
+    assert len(await refunds(services.pool, seeded)) == 1
+
+
+async def test_stateless_wait_runs_and_forgets_its_thread(sdk, seeded):
+    client = sdk()
+    result = await client.runs.wait(None, "refund", input={"ticket_id": "T-AUTO"})
+    assert result["outcome"]["status"] == "completed"
+    assert await client.threads.search(metadata={"stateless": True}) == []
+
+
+async def test_governance_approvals_list_and_decide(sdk, server, api_keys, seeded, services):
+    runner = sdk("runner")
+    first = await runner.threads.create()
+    second = await runner.threads.create()
+    await runner.runs.wait(first["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    await runner.runs.wait(second["thread_id"], "refund", input={"ticket_id": "T-INJECT-SMALL"})
+
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as http:
+        pending = (await http.get("/approvals")).json()
+        assert [(p["thread_id"], p["rule_id"]) for p in pending] == [
+            (first["thread_id"], "refund.needs_approval"), (second["thread_id"], "refund.untrusted_text")]
+        assert pending[0]["action"] == "create_refund" and pending[0]["risk"] == "high"
+        assert pending[0]["args"]["amount_usd"] == "120.00" and pending[0]["age_s"] >= 0
+        assert pending[0]["requested_by"] == f"{seeded}-runner"
+
+        edited = await http.post(f"/approvals/{first['thread_id']}", json={
+            "decision": {"type": "edit", "edited_action": {"name": "create_refund", "args": {"amount_usd": "90.00"}}},
+            "comment": "partial refund agreed by phone"})
+        rejected = await http.post(f"/approvals/{second['thread_id']}",
+                                   json={"decisions": [{"type": "reject", "message": "looks like fraud"}]})
+        assert (await http.get("/approvals")).json() == []
+
+    assert edited.status_code == 200 and edited.json()["status"] == "completed"
+    assert rejected.json()["status"] == "rejected" and rejected.json()["outcome"]["reason"] == "looks like fraud"
+    assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("90.00")]
