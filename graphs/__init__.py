@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from langgraph.graph import StateGraph
 from pydantic import BaseModel
 
-from graphs import refund
+from graphs import ping, refund
 from steward.budget import Budget
 
 
@@ -32,5 +32,13 @@ WORKFLOWS: dict[str, Workflow] = {
         state_schema=refund.RefundState,
         budget=refund.BUDGET,
         make_graph=refund.make_graph,
+    ),
+    ping.WORKFLOW: Workflow(
+        name=ping.WORKFLOW,
+        description=(ping.__doc__ or "").strip().splitlines()[0],
+        input_schema=ping.PingInput,
+        state_schema=ping.PingState,
+        budget=Budget(),
+        make_graph=ping.make_graph,
     ),
 }

@@ -16,7 +16,7 @@ KEY_CACHE_S = 30.0
 ANONYMOUS_ADMIN = Principal(tenant="default", identity="anonymous", roles=frozenset({"admin"}))
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 

@@ -1,27 +1,59 @@
-"""The Postgres checkpointer Steward compiles graphs with.
+"""The Postgres checkpointer Steward compiles graphs with: langgraph-checkpoint-postgres, faster on writes.
 
-langgraph-checkpoint-postgres' ``AsyncPostgresSaver`` takes one asyncio lock around every query, even when it is
-given a pool, so all runs of a process queue behind each other (langgraph issue 7259). With a pool there is
-nothing to protect: each call can take its own connection. This subclass does exactly that and nothing else.
+``AsyncPostgresSaver`` (a) takes one asyncio lock around every query, even when given a pool, so all runs of a
+process queue behind each other (langgraph issue 7259), and (b) writes through pipeline mode with
+``executemany`` after serialising in a worker thread. Measured here: 1.1 ms per ``aput`` and 1.7 ms per
+``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
+helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
+calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
+per call (one round trip, one commit).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import WRITES_IDX_MAP, get_serializable_checkpoint_metadata
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+PUT_CHECKPOINT = """
+WITH blobs AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)
+INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+"""
+PUT_WRITES = """
+INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
+                     %s::text[], %s::bytea[])
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}
+"""
+OVERWRITE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+
+
+def _columns(rows: list[tuple], width: int) -> list[list[Any]]:
+    """Rows as one list per column (for ``unnest``)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):
-    """``AsyncPostgresSaver`` on a pool, one pooled connection per operation, no process-wide lock."""
+    """``AsyncPostgresSaver`` on a pool: no process-wide lock, one round trip per write call."""
 
     conn: AsyncConnectionPool
 
-    def __init__(self, pool: AsyncConnectionPool, **kwargs) -> None:
+    def __init__(self, pool: AsyncConnectionPool, **kwargs: Any) -> None:
         if not isinstance(pool, AsyncConnectionPool):
             raise TypeError("PooledPostgresSaver needs an AsyncConnectionPool")
         super().__init__(pool, **kwargs)
@@ -35,3 +67,35 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             else:
                 async with conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
+
+    async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any, new_versions: Any
+                   ) -> RunnableConfig:
+        """Store a checkpoint: primitive channel values inline, the others as versioned blobs."""
+        conf = config["configurable"]
+        thread_id, namespace = conf["thread_id"], conf.get("checkpoint_ns", "")
+        inline = dict(checkpoint["channel_values"])
+        blobs: dict[str, Any] = {}
+        for channel, value in checkpoint["channel_values"].items():
+            if isinstance(value, _DeltaSnapshot):
+                blobs[channel], inline[channel] = value, True  # the blob holds it; True marks it inline
+            elif not (value is None or isinstance(value, (str, int, float, bool))):
+                blobs[channel] = inline.pop(channel)
+        versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
+        rows = self._dump_blobs(thread_id, namespace, blobs, versions)
+        params = (*_columns(rows, 6), thread_id, namespace, checkpoint["id"], conf.get("checkpoint_id"),
+                  Jsonb({**checkpoint, "channel_values": inline}),
+                  Jsonb(get_serializable_checkpoint_metadata(config, metadata)))
+        async with self.conn.connection() as conn:
+            await conn.execute(PUT_CHECKPOINT, params)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace,
+                                 "checkpoint_id": checkpoint["id"]}}
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        """Store a task's pending writes (special channels overwrite, others are written once)."""
+        conf = config["configurable"]
+        rows = self._dump_writes(conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id,
+                                 task_path, writes)
+        action = OVERWRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else "NOTHING"
+        async with self.conn.connection() as conn:
+            await conn.execute(PUT_WRITES.format(action=action), _columns(rows, 9))

@@ -8,6 +8,7 @@ Errors::
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from pathlib import Path
 
@@ -101,8 +102,22 @@ def resolve_database_url(settings: Settings) -> str:
     return with_database(server_url, settings.database_name)
 
 
+IDLE_CHECK_S = 5.0
+"""A pooled connection idle for longer than this is checked before use (a server or pooler may have dropped
+it: langgraph issue 5675); checking every checkout would cost a round trip each time."""
+
+
+async def _mark_returned(conn: psycopg.AsyncConnection) -> None:
+    conn._steward_returned_at = time.monotonic()
+
+
+async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
+    if time.monotonic() - getattr(conn, "_steward_returned_at", 0.0) > IDLE_CHECK_S:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
-    """An open pool of autocommit, dict-row connections, each checked before it is handed out."""
+    """An open pool of autocommit, dict-row connections; those idle for a while are checked before use."""
     try:  # one direct attempt first: its error says why, where a pool timeout would not
         probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
         await probe.close()
@@ -113,7 +128,8 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Async
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True, "row_factory": dict_row},
-        check=AsyncConnectionPool.check_connection,
+        check=_check_if_idle,
+        reset=_mark_returned,
         open=False,
         name="steward",
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from langgraph.types import Command
 
-from steward import runs, threads
+from steward import runs
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
@@ -54,12 +54,12 @@ class Finished:
         return bool(self.interrupts)
 
 
-def context_for(services: Services, thread: threads.Thread, user: str) -> StewardContext:
-    """Run context: the thread's tenant and overrides (recorded when it started), acting as ``user``."""
-    budget = thread.overrides.get("budget")
-    return StewardContext(tenant=thread.tenant, user=user, services=services,
+def context_for(services: Services, run: Run) -> StewardContext:
+    """Run context: the run's tenant and overrides, acting as the run's creator."""
+    budget = run.overrides.get("budget")
+    return StewardContext(tenant=run.tenant, user=run.created_by, services=services,
                           budget=BudgetOverride.model_validate(budget) if budget else None,
-                          models=thread.overrides.get("models") or {})
+                          models=run.overrides.get("models") or {})
 
 
 async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> Any:
@@ -76,8 +76,8 @@ async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> 
     return run.payload["input"]
 
 
-async def _drive(services: Services, run: Run, thread: threads.Thread, config: dict[str, Any],
-                 sink: Sink | None, modes: Sequence[str]) -> dict[str, Any]:
+async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sink | None,
+                 modes: Sequence[str]) -> dict[str, Any]:
     graph = services.graph(run.workflow)
     payload = await _graph_input(services, run, config)
     if isinstance(payload, Command):
@@ -86,7 +86,7 @@ async def _drive(services: Services, run: Run, thread: threads.Thread, config: d
             raise Conflict(f"thread {run.thread_id} is not waiting for an approval")
     wanted = {STREAM_MODES[m] for m in modes}
     values: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(payload, config, context=context_for(services, thread, run.created_by),
+    async for mode, chunk in graph.astream(payload, config, context=context_for(services, run),
                                            stream_mode=sorted({"values", *wanted}), durability="sync"):
         if mode == "values":
             values = chunk
@@ -99,10 +99,9 @@ async def execute(services: Services, run: Run, worker: str, *, sink: Sink | Non
                   modes: Sequence[str] = ()) -> Finished:
     """Execute a run this worker holds (status ``running``) to its end and record it."""
     lease = services.settings.run_lease_s
-    thread = await threads.get(services.pool, run.thread_id, run.tenant)
     config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id,
                                                                       "graph_id": run.workflow})
-    drive = asyncio.create_task(_drive(services, run, thread, config, sink, modes))
+    drive = asyncio.create_task(_drive(services, run, config, sink, modes))
     stop: dict[str, str] = {}
 
     async def keep_lease() -> None:

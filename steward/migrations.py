@@ -162,4 +162,8 @@ MIGRATIONS: list[str] = [
             CHECK (mode IN ('timeout', 'error', 'invalid_output', 'delay', 'delay_after')),
         ADD COLUMN delay_ms integer NOT NULL DEFAULT 0 CHECK (delay_ms >= 0);
     """,
+    # 4: each run carries the overrides it runs under (no thread read when it starts)
+    """
+    ALTER TABLE steward.runs ADD COLUMN overrides jsonb NOT NULL DEFAULT '{}';
+    """,
 ]

@@ -41,7 +41,8 @@ class RunResult(BaseModel):
         run, values = finished.run, finished.values
         pending = [i for items in finished.interrupts.values() for i in items]
         outcome = values.get("outcome")
-        status = "interrupted" if pending else "error" if run.status == "error" else outcome["status"]
+        status = ("interrupted" if pending else "error" if run.status == "error" else
+                  outcome["status"] if outcome else "completed")
         return cls(thread_id=run.thread_id, run_id=run.run_id, workflow=run.workflow, tenant=run.tenant,
                    status=status, outcome=None if pending else outcome,
                    approval_request=pending[0]["value"] if pending else None,

@@ -30,7 +30,7 @@ ACTIVE = ("pending", "running")
 CHANNEL = "steward_runs"
 MAX_ATTEMPTS = 3
 COLUMNS = ("run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
-           " worker, error, outcome, cancel_requested, created_at, updated_at")
+           " worker, error, outcome, cancel_requested, overrides, created_at, updated_at")
 
 
 class Run(BaseModel):
@@ -49,6 +49,8 @@ class Run(BaseModel):
     error: str | None = None
     outcome: dict[str, Any] | None = None
     cancel_requested: bool = False
+    overrides: dict[str, Any] = {}
+    """The thread's budget and model overrides, copied when the run was created."""
     created_at: datetime
     updated_at: datetime
 
@@ -84,6 +86,34 @@ def already_ran(thread_id: str) -> str:
             " or resume the pending approval with command.resume")
 
 
+_INSERT_RUN = (
+    "INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"
+    " multitask_strategy, attempt, worker, lease_until, claimable_at, overrides)")
+_SUBMIT_FRESH = f"""
+WITH claimed AS (
+    UPDATE steward.threads SET status = 'busy', workflow = %(workflow)s, updated_at = now(),
+           metadata = metadata || jsonb_build_object('graph_id', %(workflow)s::text)
+     WHERE thread_id = %(thread)s AND tenant = %(tenant)s AND status <> 'busy' AND state_values IS NULL
+       AND (workflow IS NULL OR workflow = %(workflow)s)
+ RETURNING thread_id, overrides)
+{_INSERT_RUN}
+SELECT %(run)s, thread_id, %(tenant)s, %(workflow)s, %(status)s, %(payload)s, %(user)s, %(metadata)s, 'reject',
+       %(attempt)s, %(worker)s, now() + make_interval(secs => %(lease)s), now() + make_interval(secs => %(grace)s),
+       overrides
+  FROM claimed RETURNING {COLUMNS}
+"""
+
+
+async def _submit_fresh(pool: AsyncConnectionPool, params: dict[str, Any]) -> Run | None:
+    """The common case in one statement: a new input on a free thread that has not run yet. The thread row's
+    status is the mutex (the UPDATE re-checks it on the latest row version). None: take the general path."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(_SUBMIT_FRESH, params)).fetchone()
+        if row is not None and params["worker"] is None:
+            await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
+    return Run.model_validate(row) if row else None
+
+
 async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user: str, workflow: str,
                  payload: dict[str, Any], metadata: dict[str, Any] | None = None, strategy: Strategy = "reject",
                  worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0,
@@ -94,6 +124,14 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
     response = None
     if "command" in payload:
         payload, response = _resume_payload(payload, user)
+    elif strategy == "reject" and not overrides:
+        fresh = await _submit_fresh(pool, {
+            "run": str(uuid.uuid4()), "thread": thread_id, "tenant": tenant, "workflow": workflow,
+            "status": "running" if worker else "pending", "payload": Jsonb(payload), "user": user,
+            "metadata": Jsonb(metadata or {}), "attempt": 1 if worker else 0, "worker": worker,
+            "lease": lease_s if worker else None, "grace": grace_s})
+        if fresh is not None:
+            return fresh
     async with pool.connection() as conn, conn.transaction():
         thread = await threads.get(conn, thread_id, tenant, for_update=True)
         if thread.workflow and thread.workflow != workflow:
@@ -103,6 +141,7 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
                                (Jsonb(overrides), thread_id))
         elif overrides and overrides != thread.overrides:
             raise InvalidRequest("budget and model overrides are fixed by a thread's first run")
+        overrides = overrides if thread.workflow is None and overrides else thread.overrides
         cur = await conn.execute("SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s)"
                                  " ORDER BY created_at LIMIT 1", (thread_id, list(ACTIVE)))
         if (busy := await cur.fetchone()) is not None and strategy == "reject":
@@ -115,13 +154,11 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
                 raise Conflict(already_ran(thread_id))
         run_now = worker is not None and busy is None
         cur = await conn.execute(
-            f"INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"
-            f" multitask_strategy, attempt, worker, lease_until, claimable_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            f" %s, %s, %s, %s, now() + make_interval(secs => %s), now() + make_interval(secs => %s))"
-            f" RETURNING {COLUMNS}",
+            f"{_INSERT_RUN} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s),"
+            f" now() + make_interval(secs => %s), %s) RETURNING {COLUMNS}",
             (str(uuid.uuid4()), thread_id, tenant, workflow, "running" if run_now else "pending", Jsonb(payload),
              user, Jsonb(metadata or {}), strategy, 1 if run_now else 0, worker if run_now else None,
-             lease_s if run_now else None, grace_s))
+             lease_s if run_now else None, grace_s, Jsonb(overrides or {})))
         run = Run.model_validate(await cur.fetchone())
         await conn.execute(
             "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
@@ -188,27 +225,34 @@ async def requeue_expired(pool: AsyncConnectionPool) -> list[str]:
     return [row["run_id"] for row in rows]
 
 
+_FINISH = """
+WITH done AS (
+    UPDATE steward.runs SET status = %(status)s, error = %(error)s, outcome = %(outcome)s, worker = NULL,
+           lease_until = NULL, updated_at = now()
+     WHERE run_id = %(run)s AND worker = %(worker)s AND status = 'running' RETURNING thread_id),
+thread AS (
+    UPDATE steward.threads SET updated_at = now(), state_values = coalesce(%(values)s, state_values),
+           interrupts = %(interrupts)s, error = %(error)s,
+           status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(thread)s AND run_id <> %(run)s
+                                        AND status IN ('pending', 'running')) THEN 'busy' ELSE %(thread_status)s END
+     WHERE thread_id = (SELECT thread_id FROM done) RETURNING thread_id)
+SELECT pg_notify(%(channel)s, %(note)s) FROM thread
+"""
+
+
 async def finish(pool: AsyncConnectionPool, run: Run, worker: str, *, status: RunStatus, error: str | None,
                  outcome: dict[str, Any] | None, values: dict[str, Any] | None,
                  interrupts: dict[str, Any]) -> bool:
-    """Record the end of a run and refresh its thread, atomically; False if the run was no longer ours."""
-    thread_status = "interrupted" if interrupts else "error" if status == "error" else "idle"
-    async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "UPDATE steward.runs SET status = %s, error = %s, outcome = %s, worker = NULL, lease_until = NULL,"
-            " updated_at = now() WHERE run_id = %s AND worker = %s AND status = 'running'",
-            (status, error, Jsonb(outcome) if outcome else None, run.run_id, worker))
-        if cur.rowcount == 0:
-            return False
-        await conn.execute(
-            "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs"
-            "   WHERE thread_id = %(t)s AND status IN ('pending', 'running')) THEN 'busy' ELSE %(s)s END,"
-            " state_values = coalesce(%(v)s, state_values), interrupts = %(i)s, error = %(e)s, updated_at = now()"
-            " WHERE thread_id = %(t)s",
-            {"t": run.thread_id, "s": thread_status, "v": Jsonb(values) if values is not None else None,
-             "i": Jsonb(interrupts), "e": error})
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"done:{run.run_id}:{run.thread_id}"))
-    return True
+    """Record the end of a run, refresh its thread and notify waiters, in one statement; False if the run
+    was no longer ours (its lease lapsed and another worker took it)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_FINISH, {
+            "status": status, "error": error, "outcome": Jsonb(outcome) if outcome else None, "run": run.run_id,
+            "worker": worker, "values": Jsonb(values) if values is not None else None,
+            "interrupts": Jsonb(interrupts), "thread": run.thread_id, "channel": CHANNEL,
+            "thread_status": "interrupted" if interrupts else "error" if status == "error" else "idle",
+            "note": f"done:{run.run_id}:{run.thread_id}"})
+        return await cur.fetchone() is not None
 
 
 async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:

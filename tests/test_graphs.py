@@ -29,8 +29,9 @@ def test_each_entry_imports_from_its_path_and_is_compiled(name):
 
     assert isinstance(graph, CompiledStateGraph) and graph.name == name
     assert graph.get_input_jsonschema()["required"]
-    context = graph.get_context_jsonschema()
-    assert {"tenant", "user"} <= set(context["properties"]) and "services" not in context["properties"]
+    if name != "ping":  # governed workflows take Steward's run context; its live services stay out of schemas
+        context = graph.get_context_jsonschema()
+        assert {"tenant", "user"} <= set(context["properties"]) and "services" not in context["properties"]
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))

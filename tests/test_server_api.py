@@ -16,7 +16,9 @@ APPROVE = {"decisions": [{"type": "approve"}]}
 async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
     client = sdk()
     found = await client.assistants.search()
-    assert [(a["graph_id"], a["assistant_id"]) for a in found] == [("refund", assistant_id("refund"))]
+    assert [(a["graph_id"], a["assistant_id"]) for a in found] == [("ping", assistant_id("ping")),
+                                                                  ("refund", assistant_id("refund"))]
+    assert [a["graph_id"] for a in await client.assistants.search(limit=1, offset=1)] == ["refund"]
     assert (await client.assistants.get("refund"))["assistant_id"] == assistant_id("refund")
     assert (await client.assistants.get(assistant_id("refund")))["graph_id"] == "refund"
     assert await client.assistants.search(graph_id="payroll") == []
@@ -30,6 +32,15 @@ async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
     assert schemas["input_schema"]["required"] == ["ticket_id"]
     assert "services" not in schemas["context_schema"]["properties"]
     assert "outcome" in schemas["state_schema"]["properties"]
+
+
+async def test_plain_graph_runs_with_durable_checkpoints(sdk):
+    client = sdk()
+    thread = await client.threads.create()
+    result = await client.runs.wait(thread["thread_id"], "ping", input={"n": 7})
+    assert result == {"n": 7, "received": True, "parity": "odd", "reply": "7 is odd"}
+    history = await client.threads.get_history(thread["thread_id"])
+    assert [h["metadata"]["step"] for h in history] == [3, 2, 1, 0, -1]
 
 
 async def test_approval_round_trip_through_the_sdk(sdk, seeded, services):

@@ -1,0 +1,214 @@
+"""``make bench``: Steward through the langgraph-sdk client against raw LangGraph in one process.
+
+Two graphs: ``ping`` (4 plain nodes, one conditional edge, no model) and ``refund`` on its auto-approve path
+(tools, policy, audit, the rules model). For each:
+
+* raw LangGraph + the stock ``AsyncPostgresSaver`` in one process (and Steward's lock-free pooled saver), ms per
+  run sequentially and runs/s with 200 concurrent runs;
+* Steward served by ``steward serve`` and driven by the official SDK client: p50/p95 of ``runs.wait``
+  sequentially and runs/s with 200 concurrent clients.
+
+Every configuration uses durable checkpoints (``durability="sync"``). Numbers land in ``reports/bench.json``.
+Sizes: BENCH_SEQUENTIAL (default 200), BENCH_CLIENTS (200), BENCH_RUNS_PER_CLIENT (5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph_sdk import get_client
+from rich.console import Console
+from rich.table import Table
+
+from graphs import WORKFLOWS
+from steward import db, keys, sandbox
+from steward.checkpoint import PooledPostgresSaver
+from steward.services import Services, StewardContext
+from steward.settings import Settings
+
+SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", 200))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200))
+PER_CLIENT = int(os.environ.get("BENCH_RUNS_PER_CLIENT", 5))
+TENANT = "bench"
+console = Console()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Tickets:
+    """Refund inputs: one fresh ticket (and invoice) per run, so every run takes the auto-approve path."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def __call__(self, _: int) -> dict[str, Any]:
+        self.next += 1
+        return {"ticket_id": f"T-B{self.next}"}
+
+
+def inputs_for(workflow: str) -> Callable[[int], dict[str, Any]]:
+    return Tickets() if workflow == "refund" else (lambda i: {"n": i})
+
+
+async def seed(services: Services, count: int) -> None:
+    data = {"tenant": TENANT, "customers": [{"id": "C-B", "name": "Bench"}],
+            "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)],
+            "tickets": [{"id": f"T-B{i}", "customer_id": "C-B", "subject": "Duplicate charge",
+                         "body": f"Please refund $38.50 on invoice INV-B{i}."} for i in range(1, count)]}
+    await sandbox.load(services.pool, sandbox.parse_seed(data), reset=True)
+
+
+async def timed(run: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await run()
+    return (time.perf_counter() - started) * 1000
+
+
+async def raw(services: Services, workflow: str, saver_cls: type, make_input) -> dict[str, float]:
+    """Raw LangGraph in this process: the graph compiled with ``saver_cls`` on its own pool."""
+    saver = saver_cls(services.pool)
+    graph = WORKFLOWS[workflow].make_graph().compile(checkpointer=saver)
+    context = StewardContext(tenant=TENANT, user="bench", services=services)
+
+    async def one(i: int) -> None:
+        config = {"configurable": {"thread_id": str(uuid.uuid4())}, "recursion_limit": 64}
+        result = await graph.ainvoke(make_input(i), config, context=context, durability="sync")
+        assert "__interrupt__" not in result and result.get("outcome", {"status": "completed"})
+
+    for i in range(10):  # warm up
+        await one(i)
+    sequential = [await timed(lambda i=i: one(i)) for i in range(SEQUENTIAL)]
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(CLIENTS * PER_CLIENT)))
+    throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
+    return {"p50_ms": percentile(sequential, 0.5), "p95_ms": percentile(sequential, 0.95),
+            "mean_ms": statistics.fmean(sequential), "runs_per_s": throughput}
+
+
+async def served(url: str, key: str, workflow: str, make_input) -> dict[str, float]:
+    """Steward through the SDK: sequential runs.wait, then CLIENTS clients each waiting on its own runs."""
+    async def fresh_threads(client, n: int) -> list[str]:
+        return [(await client.threads.create())["thread_id"] for _ in range(n)]
+
+    async with get_client(url=url, api_key=key) as client:
+        threads = await fresh_threads(client, SEQUENTIAL + 10)
+        for thread in threads[:10]:  # warm up
+            await client.runs.wait(thread, workflow, input=make_input(0))
+        sequential = [await timed(lambda t=t, i=i: client.runs.wait(t, workflow, input=make_input(i)))
+                      for i, t in enumerate(threads[10:])]
+    clients = [get_client(url=url, api_key=key) for _ in range(CLIENTS)]
+    try:
+        work = [await fresh_threads(c, PER_CLIENT) for c in clients]
+
+        async def drive(client, mine: list[str]) -> None:
+            for i, thread in enumerate(mine):
+                result = await client.runs.wait(thread, workflow, input=make_input(i))
+                assert "__error__" not in result and "__interrupt__" not in result, result
+
+        started = time.perf_counter()
+        await asyncio.gather(*(drive(c, mine) for c, mine in zip(clients, work, strict=True)))
+        throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return {"p50_ms": percentile(sequential, 0.5), "p95_ms": percentile(sequential, 0.95),
+            "mean_ms": statistics.fmean(sequential), "runs_per_s": throughput}
+
+
+def start_server(url: str, log: Path) -> tuple[Any, str]:
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "STEWARD_DATABASE_URL": url, "STEWARD_WORKERS": "0",
+           "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40")}
+    proc = subprocess.Popen([sys.executable, "-m", "steward.cli", "serve", "--port", str(port)], env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/ok", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not start; see {log}")
+
+
+async def main() -> dict[str, Any]:
+    settings = Settings()
+    server = settings.database_url or db.start_embedded_postgres(settings.data_dir)
+    name = f"steward_bench_{uuid.uuid4().hex[:8]}"
+    db.create_database(server, name, exist_ok=False)
+    url = db.with_database(server, name)
+    results: dict[str, Any] = {"sequential_runs": SEQUENTIAL, "clients": CLIENTS, "runs_per_client": PER_CLIENT,
+                               "cpus": os.cpu_count(), "durability": "sync"}
+    proc = None
+    try:
+        async with Services.open(settings.model_copy(update={"pool_max_size": 40}), url=url) as services:
+            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT)
+            await seed(services, runs_needed)
+            key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")
+            await AsyncPostgresSaver(services.pool).setup()
+            tickets = Tickets()
+            for workflow in ("ping", "refund"):
+                make_input = tickets if workflow == "refund" else inputs_for(workflow)
+                console.print(f"[bold]{workflow}[/]: raw LangGraph + stock AsyncPostgresSaver ...")
+                stock = await raw(services, workflow, AsyncPostgresSaver, make_input)
+                console.print(f"[bold]{workflow}[/]: raw LangGraph + Steward's pooled saver ...")
+                pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
+                results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
+            proc, base = start_server(url, Path(tempfile.gettempdir()) / "steward-bench-server.log")
+            for workflow in ("ping", "refund"):
+                make_input = tickets if workflow == "refund" else inputs_for(workflow)
+                console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
+                results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+        db.drop_database(server, name)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    table = Table(title=f"Steward benchmark ({results['cpus']} CPUs, durability=sync, "
+                        f"{results['clients']} concurrent, {results['sequential_runs']} sequential runs)")
+    for column in ("graph", "configuration", "p50 ms", "p95 ms", "mean ms", "runs/s @ concurrency"):
+        table.add_column(column, justify="right" if "ms" in column or "/s" in column else "left")
+    labels = {"raw_stock_saver": "raw LangGraph, stock AsyncPostgresSaver",
+              "raw_pooled_saver": "raw LangGraph, Steward PooledPostgresSaver",
+              "steward_sdk": "Steward server via langgraph-sdk"}
+    for workflow in ("ping", "refund"):
+        for config, label in labels.items():
+            r = results[workflow][config]
+            table.add_row(workflow, label, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['mean_ms']:.1f}",
+                          f"{r['runs_per_s']:.0f}")
+    console.print(table)
+    ping = results["ping"]["steward_sdk"]
+    console.print(f"targets (ping via SDK): p50 <= 15 ms: {ping['p50_ms']:.1f} ms "
+                  f"{'met' if ping['p50_ms'] <= 15 else 'MISSED'}; >= 300 runs/s: {ping['runs_per_s']:.0f} "
+                  f"{'met' if ping['runs_per_s'] >= 300 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    measured = asyncio.run(main())
+    Path("reports").mkdir(exist_ok=True)
+    Path("reports/bench.json").write_text(json.dumps(measured, indent=2))
+    report(measured)
