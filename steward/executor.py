@@ -105,13 +105,15 @@ async def execute(services: Services, run: Run, worker: str, *, sink: Sink | Non
     stop: dict[str, str] = {}
 
     async def keep_lease() -> None:
-        while not drive.done():
-            await asyncio.sleep(min(lease / 3, 5.0))
-            state = await runs.renew_lease(services.pool, run.run_id, worker, lease)
-            if state is None or state:
-                stop["why"] = "lost" if state is None else "cancelled"
-                drive.cancel()
-                return
+        async with services.notifier.watching(f"cancel:{run.run_id}") as cancelled:
+            while not drive.done():
+                interval = min(lease / 3, 5.0)  # a heartbeat, or at once when a pushed cancel arrives
+                await (cancelled.wait(interval) if services.notifier.pushes else asyncio.sleep(interval))
+                state = await runs.renew_lease(services.pool, run.run_id, worker, lease)
+                if state is None or state:
+                    stop["why"] = "lost" if state is None else "cancelled"
+                    drive.cancel()
+                    return
 
     heartbeat = asyncio.create_task(keep_lease())
     status, error, values = "success", None, {}

@@ -1,6 +1,7 @@
 """Wake-ups between processes through Postgres LISTEN/NOTIFY on channel ``steward_runs``.
 
-Payloads: ``queued`` (a run can be claimed) and ``done:<run_id>:<thread_id>`` (a run ended). One listening
+Payloads: ``queued`` (a run can be claimed), ``done:<run_id>:<thread_id>`` (a run ended) and
+``cancel:<run_id>`` (stop it now; wakes watchers of ``cancel:<run_id>``). One listening
 connection per process fans them out to waiting coroutines. Every wait has a timeout and callers re-check the
 database, so a lost notification only delays, never blocks.
 """
@@ -41,6 +42,8 @@ class Waiter:
 class PollingNotifier:
     """Stand-in where no listener runs (one-shot CLI commands): waiters poll."""
 
+    pushes = False
+
     @contextlib.asynccontextmanager
     async def watching(self, key: str) -> AsyncIterator[Waiter]:
         yield Waiter()
@@ -51,6 +54,8 @@ class PollingNotifier:
 
 class Notifier:
     """Fan-out of ``steward_runs`` notifications to in-process waiters."""
+
+    pushes = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -87,6 +92,9 @@ class Notifier:
     def _dispatch(self, payload: str) -> None:
         if payload == "queued":
             self._queued.set()
+            return
+        if payload.startswith("cancel:"):
+            self._wake(payload)
             return
         _, run_id, thread_id = payload.split(":", 2)
         self._wake(run_id)

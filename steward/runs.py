@@ -278,7 +278,8 @@ async def list_for_thread(pool: AsyncConnectionPool, thread_id: str, tenant: str
 
 
 async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
-    """Cancel a run: a pending one ends now (``interrupted``), a running one at its next lease renewal."""
+    """Cancel a run: a pending one ends now (``interrupted``); a running one is told at once (its executor
+    stops within a moment, or at its next lease renewal if it missed the notification)."""
     run = await get(pool, thread_id, run_id, tenant)
     if run.status in TERMINAL:
         raise Conflict(f"run {run_id} already ended ({run.status})")
@@ -292,7 +293,8 @@ async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant:
             "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(t)s"
             " AND status IN ('pending', 'running')) THEN 'busy' WHEN interrupts <> '{}' THEN 'interrupted'"
             " ELSE 'idle' END, updated_at = now() WHERE thread_id = %(t)s", {"t": thread_id})
-        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"done:{run_id}:{thread_id}"))
+        note = f"done:{run_id}:{thread_id}" if run.status == "pending" else f"cancel:{run_id}"
+        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, note))
     return await get(pool, thread_id, run_id, tenant)
 
 

@@ -159,3 +159,10 @@ async def test_governance_approvals_list_and_decide(sdk, server, api_keys, seede
     assert edited.status_code == 200 and edited.json()["status"] == "completed"
     assert rejected.json()["status"] == "rejected" and rejected.json()["outcome"]["reason"] == "looks like fraud"
     assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("90.00")]
+
+
+async def test_stateless_stream(sdk, seeded):
+    parts = [p async for p in sdk().runs.stream(None, "refund", input={"ticket_id": "T-AUTO"},
+                                                stream_mode="updates")]
+    assert parts[0].event == "metadata" and parts[-1].event == "end"
+    assert next(iter(parts[-2].data)) == "respond"

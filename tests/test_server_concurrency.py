@@ -82,6 +82,7 @@ async def isolated(server_url: str, tmp_path, cli_env_session):
     url = db.with_database(server_url, name)
     env = {**cli_env_session, "STEWARD_DATABASE_URL": url, "STEWARD_RUN_LEASE_S": "2"}
     process, base = start_server(env, tmp_path / "server.log", STEWARD_WORKERS="0")
+    assert "created the local admin key" in (tmp_path / "server.log").read_text()  # a fresh database
     try:
         yield env, base, url
     finally:
@@ -123,3 +124,21 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_write_happens_once(is
         writes = [e["status"] for e in events if e["type"] == "tool_call" and e["tool"] == "create_refund"]
         assert writes == ["deduplicated"]  # the killed attempt never recorded its write; the retry replayed it
 
+
+
+async def test_cancel_a_queued_run_and_a_running_one(sdk, seeded, services):
+    await slow(services, seeded, "get_ticket", 1500)
+    runner, approver = sdk("runner"), sdk("approver")
+    thread = await runner.threads.create()
+    running = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    queued = await approver.runs.create(thread["thread_id"], "refund", command={"resume": APPROVE},
+                                        multitask_strategy="enqueue")
+
+    cancelled = await runner.runs.cancel(thread["thread_id"], queued["run_id"])
+    assert cancelled["status"] == "interrupted" and cancelled["error"] == "cancelled before it started"
+    stopped = await runner.runs.cancel(thread["thread_id"], running["run_id"], wait=True)
+    assert stopped["status"] == "interrupted" and stopped["error"] == "cancelled"
+    assert (await runner.threads.get(thread["thread_id"]))["status"] == "idle"
+    assert await refunds(services.pool, seeded) == []
+    with pytest.raises(ConflictError, match="already ended"):
+        await runner.runs.cancel(thread["thread_id"], running["run_id"])
