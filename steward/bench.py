@@ -9,7 +9,8 @@ Two graphs: ``ping`` (4 plain nodes, one conditional edge, no model) and ``refun
   sequentially and runs/s with 200 concurrent clients.
 
 Every configuration uses durable checkpoints (``durability="sync"``). Numbers land in ``reports/bench.json``.
-Sizes: BENCH_SEQUENTIAL (default 200), BENCH_CLIENTS (200), BENCH_RUNS_PER_CLIENT (5).
+Sizes: BENCH_SEQUENTIAL (default 200), BENCH_CLIENTS (200), BENCH_RUNS_PER_CLIENT (5); the server runs one
+process per CPU unless STEWARD_SERVER_PROCESSES says otherwise.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def start_server(url: str, log: Path) -> tuple[Any, str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "STEWARD_DATABASE_URL": url, "STEWARD_WORKERS": "0",
-           "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40")}
+           "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40"),
+           "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1))}
     proc = subprocess.Popen([sys.executable, "-m", "steward.cli", "serve", "--port", str(port)], env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
