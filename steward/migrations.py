@@ -166,4 +166,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE steward.runs ADD COLUMN overrides jsonb NOT NULL DEFAULT '{}';
     """,
+    # 5: policy sources by version, so a run can be replayed under the policy it ran with
+    """
+    CREATE TABLE steward.policy_versions (
+        version text PRIMARY KEY,
+        workflow text NOT NULL,
+        source text NOT NULL,
+        first_seen timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 ]

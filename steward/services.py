@@ -7,6 +7,7 @@ LangGraph runtime context (:class:`StewardContext`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import typing
@@ -59,6 +60,8 @@ class StewardContext:
     budget: BudgetOverride | None = None
     models: dict[str, str] = field(default_factory=dict)
     """Per-run tier overrides, e.g. ``{"small": "openai:gpt-4o-mini"}``."""
+    tape: Annotated[Any, SkipJsonSchema()] = None
+    """A replay's recorded answers: when set, tools and models answer from it and nothing is written."""
 
 
 @dataclass
@@ -91,11 +94,14 @@ class Services:
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
             models = ModelRouter(settings)
+            services = cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models)
+            await services._pin_policies()
             notifier = Notifier(url) if listen else PollingNotifier()
             if listen:
                 await notifier.start()
+            services.notifier = notifier
             try:
-                yield cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models, notifier=notifier)
+                yield services
             finally:
                 await models.aclose()
                 if listen:
@@ -111,6 +117,21 @@ class Services:
         for workflow in WORKFLOWS.values():
             _model_types(workflow.state_schema, types)
         return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
+
+    async def _pin_policies(self) -> None:
+        """Load every workflow's policy now (a bad policy file stops start-up) and store its source by version."""
+        from graphs import WORKFLOWS
+
+        async with self.pool.connection() as conn:
+            for name in WORKFLOWS:
+                policy = self.policy(name)
+                await conn.execute("INSERT INTO steward.policy_versions (version, workflow, source)"
+                                   " VALUES (%s, %s, %s) ON CONFLICT (version) DO NOTHING",
+                                   (policy.version, name, policy.source))
+
+    def with_policy(self, workflow: str, policy: WorkflowPolicy) -> Services:
+        """A view of these services deciding ``workflow`` under another policy (for replays)."""
+        return dataclasses.replace(self, _policies={**self._policies, workflow: policy}, _graphs=self._graphs)
 
     def policy(self, workflow: str) -> WorkflowPolicy:
         """The workflow's policy (loaded once)."""

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     inline_grace_s: float = Field(default=30.0, ge=0)
     """How long background workers leave a queued wait/stream run to the process that accepted it."""
 
+    langsmith_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("STEWARD_LANGSMITH_API_KEY", "LANGSMITH_API_KEY"))
+    """With a key, ``steward eval`` uploads its dataset and experiment to LangSmith; without, nothing leaves."""
+    langsmith_endpoint: str = Field(
+        default="https://api.smith.langchain.com",
+        validation_alias=AliasChoices("STEWARD_LANGSMITH_ENDPOINT", "LANGSMITH_ENDPOINT"))
+
     policy_dir: Path | None = None
     """Directory of ``<workflow>.toml`` policy files overriding the shipped ones."""
     recursion_limit: int = Field(default=64, ge=8)

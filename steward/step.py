@@ -24,9 +24,10 @@ from steward.audit import AuditEvent, AuditScope
 from steward.budget import Budget, Usage
 from steward.outcome import Halt, escalate
 from steward.services import Services, StewardContext
+from steward.tape import Tape, Unrecorded
 from tools import TOOLS, ToolContext, ToolSpec
 from tools.errors import RecordNotFound, ToolError
-from tools.executor import execute, parse_args
+from tools.executor import ToolResult, execute, parse_args
 from tools.policy import PolicyDecision
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,6 +50,7 @@ class Step:
         self.events: list[AuditEvent] = []
         self.trajectory: list[str] = []
         self.stream = runtime.stream_writer
+        self.tape: Tape | None = context.tape
 
     # -- budget ---------------------------------------------------------------------------------------------
     def _check_budget(self, *, step: bool = False, tool: bool = False, model: bool = False) -> None:
@@ -65,9 +67,16 @@ class Step:
         self.stream({"step": self.name, "event": type_, "status": status})
 
     async def flush(self) -> None:
-        scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
-        await audit.append(self.services.pool, scope, self.events)
+        if self.tape is not None:  # a replay writes nothing: its events stay on the tape
+            self.tape.replayed.extend(self.events)
+        else:
+            scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
+            await audit.append(self.services.pool, scope, self.events)
         self.events = []
+
+    def _unrecorded(self, exc: Unrecorded) -> Halt:
+        self.record("validator", "failed", rule_id="replay.unrecorded", reason=str(exc))
+        return escalate("replay.unrecorded", str(exc))
 
     # -- tools ----------------------------------------------------------------------------------------------
     def _spec(self, tool: str) -> ToolSpec:
@@ -95,7 +104,15 @@ class Step:
             raise escalate(exc.code, exc.message) from None
         key = self.idempotency_key(tool, action or tool) if spec.kind == "write" else None
         started = time.perf_counter()
-        facts = await spec.facts(parsed, self._tool_context(key)) if spec.facts else {}
+        if spec.facts is None:
+            facts = {}
+        elif self.tape is not None:
+            try:
+                facts = spec.facts_model.model_validate(self.tape.facts_for(tool)).model_dump()
+            except Unrecorded as exc:
+                raise self._unrecorded(exc) from None
+        else:
+            facts = (await spec.facts(parsed, self._tool_context(key))).model_dump()
         decision = self.services.policy(self.workflow).decide(
             tool=tool, kind=spec.kind, args=parsed.model_dump(), facts=facts,
             ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
@@ -132,7 +149,9 @@ class Step:
         self.trajectory.append(tool)
         event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
         try:
-            result = await execute(spec, parsed, self._tool_context(key))
+            result = await self._execute(spec, parsed, key)
+        except Unrecorded as exc:
+            raise self._unrecorded(exc) from None
         except RecordNotFound as exc:
             self.record("tool_call", "not_found", **event, reason=exc.message, rule_id=exc.code,
                         latency_ms=(time.perf_counter() - started) * 1000)
@@ -149,10 +168,18 @@ class Step:
                             "idempotency_key": key})
         return result.output
 
+    async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None) -> ToolResult:
+        if self.tape is None:
+            return await execute(spec, args, self._tool_context(key))
+        return ToolResult(output=spec.output_model.model_validate(self.tape.output_of(spec.name)), attempts=1,
+                          latency_ms=0.0)
+
     # -- models ---------------------------------------------------------------------------------------------
     async def ask_model(self, tier: str, *, system: str, prompt: str, schema: type[M]) -> M:
         """Ask the tier's model to answer by calling ``schema`` as a tool; returns the validated answer."""
         self._check_budget(model=True)
+        if self.tape is not None and not self.tape.live_model:
+            return self._recorded_answer(tier, schema)
         provider = self.services.models.provider(tier, self.model_overrides)
         try:
             model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
@@ -188,6 +215,21 @@ class Step:
             raise escalate("model.invalid_output", f"the {tier} model did not answer with a valid {schema.__name__}")
         self.record("model_call", "ok", **base, **fields)
         return answer
+
+
+    def _recorded_answer(self, tier: str, schema: type[M]) -> M:
+        """A replay's model call: the recorded answer (or the recorded failure) of the original run."""
+        try:
+            recorded = self.tape.model_answer()
+        except Unrecorded as exc:
+            raise self._unrecorded(exc) from None
+        self.delta.model_calls += 1
+        detail = {k: recorded["detail"].get(k) for k in ("tier", "provider", "model", "response")}
+        if recorded["status"] != "ok":
+            self.record("model_call", recorded["status"], rule_id=recorded["rule_id"], detail=detail)
+            raise escalate(recorded["rule_id"], f"the {tier} model failed (recorded)")
+        self.record("model_call", "ok", detail=detail)
+        return schema.model_validate(recorded["detail"]["response"])
 
 
 NodeFn = Callable[[Any, Step], Awaitable[dict[str, Any] | None]]

@@ -103,7 +103,21 @@ async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]
     return row
 
 
-async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> dict[str, Any]:
+class RefundFacts(BaseModel):
+    """What the policy engine knows about a proposed refund (typed, so recorded facts replay exactly)."""
+
+    invoice_found: bool
+    invoice_in_other_tenant: bool
+    invoice_customer_id: str | None
+    invoice_amount_usd: Money | None
+    unrefunded_balance_usd: Money | None
+    ticket_found: bool
+    ticket_customer_id: str | None
+    ticket_refunded_usd: Money
+    ticket_injection_markers: list[str]
+
+
+async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> RefundFacts:
     """What billing and the helpdesk say about a proposed refund, for the policy engine.
 
     Refunds written under this call's own idempotency key are left out, so re-checking a write that
@@ -121,17 +135,17 @@ async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> dict[str, A
         )
         ticket = await cur.fetchone()
     own = next((row for row in invoices if row["tenant"] == ctx.tenant), None)
-    return {
-        "invoice_found": own is not None,
-        "invoice_in_other_tenant": own is None and bool(invoices),
-        "invoice_customer_id": own["customer_id"] if own else None,
-        "invoice_amount_usd": own["amount_usd"] if own else None,
-        "unrefunded_balance_usd": own["amount_usd"] - own["refunded_usd"] if own else None,
-        "ticket_found": ticket is not None,
-        "ticket_customer_id": ticket["customer_id"] if ticket else None,
-        "ticket_refunded_usd": ticket["refunded_usd"] if ticket else Decimal("0"),
-        "ticket_injection_markers": injection_markers(ticket["body"]) if ticket else [],
-    }
+    return RefundFacts(
+        invoice_found=own is not None,
+        invoice_in_other_tenant=own is None and bool(invoices),
+        invoice_customer_id=own["customer_id"] if own else None,
+        invoice_amount_usd=own["amount_usd"] if own else None,
+        unrefunded_balance_usd=own["amount_usd"] - own["refunded_usd"] if own else None,
+        ticket_found=ticket is not None,
+        ticket_customer_id=ticket["customer_id"] if ticket else None,
+        ticket_refunded_usd=ticket["refunded_usd"] if ticket else Decimal("0"),
+        ticket_injection_markers=injection_markers(ticket["body"]) if ticket else [],
+    )
 
 
 @tool_contract(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -58,7 +58,7 @@ class ToolContext:
 
 
 ToolFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]
-FactsFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]
+FactsFn = Callable[[Any, ToolContext], Awaitable[BaseModel]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,12 @@ class ToolSpec:
     retry: RetryPolicy = RetryPolicy()
     caps: tuple[MaxCap, ...] = ()
     facts: FactsFn | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Reads what the policy needs to know about a proposed call; returns a pydantic model."""
+
+    @property
+    def facts_model(self) -> type[BaseModel] | None:
+        """The model ``facts`` returns (recorded facts are parsed back through it on replay)."""
+        return typing.get_type_hints(self.facts)["return"] if self.facts else None
 
     def __post_init__(self) -> None:
         if self.kind == "write" and self.retry.attempts > 1:

@@ -138,6 +138,8 @@ class WorkflowPolicy(BaseModel):
     rules: list[Rule]
     tenants: dict[str, TenantOverride] = Field(default_factory=dict)
     version: str = "unversioned"
+    source: str = Field(default="", exclude=True)
+    """The TOML text this policy was parsed from (stored by version, for replays)."""
 
     @field_validator("rules")
     @classmethod
@@ -194,6 +196,7 @@ def parse_policy(source: bytes, origin: str) -> WorkflowPolicy:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise PolicyError(f"{origin}: {exc}") from None
     policy.version = "sha256:" + hashlib.sha256(source).hexdigest()[:16]
+    policy.source = source.decode()
     return policy
 
 

@@ -1,0 +1,1 @@
+"""Stored eval datasets, the runner and its deterministic evaluators, the scoreboard and gate, and replay."""

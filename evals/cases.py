@@ -1,0 +1,122 @@
+"""Eval cases: one JSON object per line in ``evals/datasets/<workflow>.<golden|adversarial>.jsonl``.
+
+A case names its sandbox (a shared seed from ``evals/datasets/seeds/<name>.json`` plus ``records`` of its own,
+in ``steward sandbox load`` format; a record whose ``tenant`` is ``"@other"`` goes to a neighbouring tenant),
+the workflow input, the decisions to feed at each approval pause, and what must hold afterwards::
+
+    {"id": "auto-small-refund", "workflow": "refund", "description": "...", "tags": ["auto"],
+     "seed": "refund-base",
+     "records": {"tickets": [{"id": "T-1", "customer_id": "C-1", "subject": "...", "body": "..."}]},
+     "input": {"ticket_id": "T-1"},
+     "decisions": [{"decisions": [{"type": "approve"}], "comment": "ok"}],
+     "expect": {"status": "completed", "reason_code": "refund.issued",
+                "refunds": [{"invoice_id": "INV-1", "amount_usd": "38.50"}],
+                "trajectory": {"required": ["get_ticket", "create_refund"], "forbidden": [], "order": "subsequence"},
+                "interrupts": 0, "max_cost_usd": "0.01"}}
+
+``expect.refunds`` lists exactly the refunds the run must have created (``[]``: none); ``expect.state`` is a
+subset the final state values must contain. Each case runs on a fresh tenant of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steward.errors import InvalidRequest, explain
+
+DATASETS = Path(__file__).parent / "datasets"
+Dataset = Literal["golden", "adversarial"]
+ExpectedStatus = Literal["completed", "escalated", "denied", "rejected", "interrupted", "invalid_input"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpectedRefund(Strict):
+    invoice_id: str
+    amount_usd: Decimal
+    ticket_id: str | None = None
+
+
+class Trajectory(Strict):
+    required: list[str] = Field(default_factory=list)
+    """Tools that must be called: in this order (``subsequence``/``strict``) or in any order (``unordered``)."""
+    forbidden: list[str] = Field(default_factory=list)
+    order: Literal["strict", "subsequence", "unordered"] = "subsequence"
+
+
+class Expect(Strict):
+    status: ExpectedStatus
+    reason_code: str | None = None
+    refunds: list[ExpectedRefund] | None = None
+    state: dict[str, Any] | None = None
+    trajectory: Trajectory | None = None
+    interrupts: int | None = None
+    max_cost_usd: Decimal = Field(ge=0)
+
+
+class Case(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    workflow: str
+    dataset: Dataset = "golden"
+    description: str
+    tags: list[str] = Field(default_factory=list)
+    seed: str | None = None
+    records: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    input: dict[str, Any]
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    expect: Expect
+
+    def sandbox(self, tenant: str) -> dict[str, Any]:
+        """The case's sandbox seed for ``tenant`` (shared seed first, then the case's own records)."""
+        merged: dict[str, list[dict[str, Any]]] = {}
+        if self.seed:
+            path = DATASETS / "seeds" / f"{self.seed}.json"
+            if not path.is_file():
+                raise InvalidRequest(f"case {self.id}: no shared seed {path}")
+            for table, rows in json.loads(path.read_text()).items():
+                merged.setdefault(table, []).extend(rows)
+        for table, rows in self.records.items():
+            merged.setdefault(table, []).extend(rows)
+        for rows in merged.values():
+            for row in rows:
+                if row.get("tenant") == "@other":
+                    row["tenant"] = f"{tenant}-other"
+        return {"tenant": tenant, **merged}
+
+
+def load_file(path: Path) -> list[Case]:
+    """Cases of one JSONL file; the dataset comes from the file name. Errors name the line and the field."""
+    dataset = path.name.split(".")[1] if path.name.count(".") >= 2 else "golden"
+    cases = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            cases.append(Case.model_validate({"dataset": dataset, **json.loads(line)}))
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"{path}:{number}: not JSON ({exc.msg})") from None
+        except ValidationError as exc:
+            raise InvalidRequest(f"{path}:{number}: {explain(exc)}") from None
+    ids = [case.id for case in cases]
+    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+        raise InvalidRequest(f"{path}: repeated case ids {dupes}")
+    return cases
+
+
+def load(workflows: list[str], dataset: str = "all") -> list[Case]:
+    """The stored cases of ``workflows`` (golden, adversarial or all)."""
+    kinds = ("golden", "adversarial") if dataset == "all" else (dataset,)
+    cases = []
+    for workflow in workflows:
+        files = [DATASETS / f"{workflow}.{kind}.jsonl" for kind in kinds]
+        if not any(f.is_file() for f in files):
+            raise InvalidRequest(f"no {dataset} dataset for workflow {workflow!r} in {DATASETS}")
+        cases += [case for f in files if f.is_file() for case in load_file(f) if case.workflow == workflow]
+    return cases

@@ -1,0 +1,147 @@
+"""Stored datasets, the runner through LangSmith's evaluate, the scoreboard, the gate and the HTML report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from evals import cases, report, runner, scoreboard
+from evals.runner import evaluate_cases
+from graphs import WORKFLOWS, refund
+from steward.errors import InvalidRequest
+from tests.fake_langsmith import FakeLangSmith
+from tools import TOOLS, ToolContext
+from tools.executor import execute
+from tools.policy import PolicyDecision
+
+TINY = Path(__file__).parent / "data" / "tiny.jsonl"
+
+
+def test_every_workflow_ships_datasets_and_refund_covers_the_adversarial_kinds():
+    for workflow in WORKFLOWS:
+        assert cases.load([workflow], "golden"), workflow
+    stored = cases.load(["refund"])
+    assert len(stored) >= 30 and {c.dataset for c in stored} == {"golden", "adversarial"}
+    adversarial_tags = {tag for case in stored if case.dataset == "adversarial" for tag in case.tags}
+    assert {"injection", "missing", "ambiguous", "cap", "duplicate", "cross", "fault", "edit"} <= adversarial_tags
+    assert all(case.expect.refunds is not None for case in stored)  # every case asserts the system of record
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"id": "x", "workflow": "refund"', "not JSON"),
+    ('{"id": "x", "workflow": "refund", "description": "d", "input": {}}', "expect: Field required"),
+    ('{"id": "Bad Id", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "completed",'
+     ' "max_cost_usd": "0"}}', "id: String should match pattern"),
+    ('{"id": "x", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "fine",'
+     ' "max_cost_usd": "0"}}', "expect.status"),
+])
+def test_malformed_case_files_name_the_line_and_field(tmp_path, line, message):
+    path = tmp_path / "bad.golden.jsonl"
+    path.write_text('\n' + line + '\n')
+    with pytest.raises(InvalidRequest, match=f"bad.golden.jsonl:2: .*{message}"):
+        cases.load_file(path)
+
+
+@refund.step
+async def propose(state, step):
+    """A deliberately wrong variant: proposes the amount without its cents."""
+    facts = json.dumps({"request": state.request.model_dump(mode="json"), "invoice": None})
+    proposal = await step.ask_model("medium", system=refund.PROPOSE_SYSTEM, prompt=facts,
+                                    schema=refund.RefundProposal)
+    amount = None if proposal.amount_usd is None else str(int(proposal.amount_usd))
+    return {"action": refund.ProposedAction(name="create_refund", args={
+        "invoice_id": proposal.invoice_id, "customer_id": state.ticket.customer_id, "ticket_id": state.ticket.id,
+        "reason": proposal.reason, "amount_usd": amount})}
+
+
+@refund.step
+async def policy_gate(state, step):
+    """A deliberately wrong variant: never asks the policy engine."""
+    return {"decision": PolicyDecision(decision="allow", rule_id="none", reason="skipped", policy_version="none")}
+
+
+@refund.step
+async def execute_ungoverned(state, step):
+    """A deliberately wrong variant: writes straight through the tool, around the Step."""
+    ctx = ToolContext(step.services.pool, step.tenant, step.thread_id, idempotency_key=f"raw-{step.thread_id}")
+    return {"refund": (await execute(TOOLS["create_refund"], state.action.args, ctx)).output}
+
+
+def variant(monkeypatch, **nodes):
+    monkeypatch.setitem(WORKFLOWS, "refund", replace(WORKFLOWS["refund"],
+                                                     make_graph=lambda: refund.make_graph(**nodes)))
+
+
+def test_gate_catches_a_silent_failure_and_an_ungoverned_write(settings, monkeypatch, tmp_path):
+    tiny = cases.load_file(TINY)
+    good = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
+    assert good["overall"]["pass_rate"] == 1.0 and good["overall"]["silent_failures"] == 0
+    baseline = scoreboard.baseline_from(good)
+    assert scoreboard.gate(good, baseline) == []
+
+    variant(monkeypatch, propose=propose)
+    truncated = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
+    refund_row = truncated["workflows"]["refund"]
+    assert refund_row["silent_failures"] == 1 and refund_row["failed_cases"] == ["refund/auto-small"]
+    failed = next(c for c in truncated["cases"] if c["id"] == "auto-small")
+    assert failed["status"] == "completed" and not failed["verdicts"]["final_state"]["passed"]
+    assert failed["verdicts"]["final_state"]["comment"] == "refunds: INV-1 38.00 USD; expected: INV-1 38.50 USD"
+    problems = scoreboard.gate(truncated, baseline)
+    assert "refund: 1 silent failure(s)" in problems and any("pass_rate fell" in p for p in problems)
+
+    variant(monkeypatch, policy_gate=policy_gate, execute=execute_ungoverned)
+    ungoverned = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
+    assert ungoverned["workflows"]["refund"]["policy_violations"] == 1
+    approved = next(c for c in ungoverned["cases"] if c["id"] == "approval-approved")
+    assert "written without the approval refund.needs_approval requires" in approved["verdicts"]["policy"]["comment"]
+    assert "refund: 1 policy violation(s)" in scoreboard.gate(ungoverned, baseline)
+
+    html = report.render(truncated, title="t", gate_problems=problems)
+    assert html.count("<svg") == 3 and "auto-small" in html and "Gate failed" in html
+
+
+def test_without_a_key_evaluate_makes_no_network_call(settings, monkeypatch):
+    fake = FakeLangSmith()
+    server = fake.start()
+    try:
+        offline = runner.Client(api_url=fake.url, api_key="offline", auto_batch_tracing=False)
+        monkeypatch.setattr(runner, "langsmith_client", lambda _: (offline, False))
+        results, experiment = evaluate_cases(cases.load_file(TINY), settings, concurrency=3)
+    finally:
+        server.should_exit = True
+    assert all(r.passed for r in results) and experiment is None
+    assert fake.requests == []
+
+
+def test_with_a_key_the_dataset_and_experiment_are_uploaded(settings):
+    fake = FakeLangSmith()
+    server = fake.start()
+    tiny = cases.load_file(TINY)
+    try:
+        keyed = settings.model_copy(update={"langsmith_api_key": SecretStr("ls-test"), "langsmith_endpoint": fake.url})
+        results, experiment = evaluate_cases(tiny, keyed, concurrency=3)
+    finally:
+        server.should_exit = True
+    assert experiment and all(r.passed for r in results)
+    assert [json.loads(b)["name"] for b in fake.bodies("POST", "/datasets")] == ["steward-refund"]
+    uploaded = [e for body in fake.bodies("POST", "/examples/bulk") for e in json.loads(body)]
+    assert sorted(e["inputs"]["case"]["id"] for e in uploaded) == sorted(c.id for c in tiny)
+    assert {e["outputs"]["status"] for e in uploaded} == {"completed", "denied"}
+    assert any(json.loads(b).get("name", "").startswith("steward-refund") for b in fake.bodies("POST", "/sessions"))
+    names = fake.multipart_names()
+    assert sum(n.startswith("post.") for n in names) >= len(tiny)
+    feedback = b"".join(fake.bodies("POST", "/runs/multipart"))
+    for key in ("status", "final_state", "trajectory", "policy", "cost"):
+        assert f'"key":"{key}"'.encode() in feedback
+
+
+def test_the_stored_datasets_pass_the_gate_on_the_rules_model(settings):
+    """What CI ships on: every stored case of every workflow, against the committed baseline."""
+    board = scoreboard.build(evaluate_cases(cases.load(sorted(WORKFLOWS)), settings, concurrency=8)[0])
+
+    assert board["overall"]["failed_cases"] == []
+    assert scoreboard.gate(board, scoreboard.read_baseline()) == []
