@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph_sdk import get_client
 from rich.console import Console
@@ -37,6 +37,7 @@ from graphs import WORKFLOWS
 from steward import db, keys, sandbox
 from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
+from steward.serving import free_port, wait_until_up
 from steward.settings import Settings
 
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", 200))
@@ -130,27 +131,20 @@ async def served(url: str, key: str, workflow: str, make_input) -> dict[str, flo
             "mean_ms": statistics.fmean(sequential), "runs_per_s": throughput}
 
 
-def start_server(url: str, log: Path) -> tuple[Any, str]:
-    import socket
-    import subprocess
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
     env = {**os.environ, "STEWARD_DATABASE_URL": url, "STEWARD_WORKERS": "0",
            "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40"),
            "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1))}
     proc = subprocess.Popen([sys.executable, "-m", "steward.cli", "serve", "--port", str(port)], env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/ok", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start; see {log}")
+    try:
+        wait_until_up(base, proc)
+    except RuntimeError:
+        proc.kill()
+        raise RuntimeError(f"server did not start; see {log}") from None
+    return proc, base
 
 
 async def main() -> dict[str, Any]:

@@ -6,14 +6,39 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
+import subprocess
 import sys
+import time
 
+import httpx
 from pydantic import ValidationError
 
 from steward import db, keys
 from steward.services import Services
 from steward.settings import Settings
 from steward.worker import WorkerPool
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout_s: float = 60.0) -> None:
+    """Poll ``url``/ok until it answers; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
 
 
 def _settings() -> Settings | None:

@@ -4,19 +4,17 @@ embedded PostgreSQL under .steward/ (a fresh machine). Tests isolate from each o
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 
 from steward import db, keys, sandbox
 from steward.services import Services
+from steward.serving import free_port, wait_until_up
 from steward.settings import Settings
 from tests.seeds import refund_seed
 
@@ -67,12 +65,6 @@ def cli_env(database_url: str) -> dict[str, str]:
     return {**env, "STEWARD_DATABASE_URL": database_url}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Process:
     """A `steward` subprocess (server or worker) with its log in a file."""
 
@@ -98,18 +90,12 @@ def start_server(env: dict[str, str], log: Path, **settings: str) -> tuple[Proce
     port = free_port()
     process = Process(["serve", "--port", str(port)], {**env, **settings}, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.proc.poll() is not None:
-            process.stop()
-            raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.stop()
-    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+    try:
+        wait_until_up(url, process.proc)
+    except RuntimeError as exc:
+        process.stop()
+        raise RuntimeError(f"{exc}:\n{log.read_text()}") from None
+    return process, url
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.http_server import serve_in_thread
 
 
 class FakeLangSmith:
@@ -48,14 +47,8 @@ class FakeLangSmith:
         return app
 
     def start(self) -> uvicorn.Server:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{port}"
+        server, base = serve_in_thread(self.app())
+        self.url = base + ""
         return server
 
     def bodies(self, method: str, path: str) -> list[bytes]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import psycopg
 from pydantic import BaseModel, Field
 
-from tools.contract import MaxCap, RetryPolicy, ToolContext, tool_contract
+from tools.contract import READ_RETRY, MaxCap, ToolContext, fetch_one, tool_contract
 from tools.errors import IdempotencyConflict, RecordNotFound, ToolInputError
 from tools.guards import injection_markers
 
@@ -83,7 +83,7 @@ REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, id
     owner="billing-platform",
     output=Invoice,
     timeout_s=2.0,
-    retry=RetryPolicy(attempts=3, backoff_s=0.05),
+    retry=READ_RETRY,
 )
 async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read an invoice of the current tenant with the amount already refunded on it.
@@ -92,15 +92,9 @@ async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]
         args: the invoice id.
         ctx: tenant-scoped access to billing.
     """
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            INVOICE_SQL + " AND i.tenant = %(tenant)s",
-            {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None},
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise RecordNotFound("lookup_invoice", f"no invoice {args.invoice_id!r}")
-    return row
+    return await fetch_one(ctx, "lookup_invoice", f"invoice {args.invoice_id!r}",
+                           INVOICE_SQL + " AND i.tenant = %(tenant)s",
+                           {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None})
 
 
 class RefundFacts(BaseModel):
@@ -224,7 +218,7 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
     owner="billing-platform",
     output=Refund,
     timeout_s=2.0,
-    retry=RetryPolicy(attempts=3, backoff_s=0.05),
+    retry=READ_RETRY,
 )
 async def get_refund(args: RefundQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one refund of the current tenant back from billing.
@@ -233,12 +227,6 @@ async def get_refund(args: RefundQuery, ctx: ToolContext) -> dict[str, Any]:
         args: the refund id.
         ctx: tenant-scoped access to billing.
     """
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
-            (ctx.tenant, args.refund_id),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise RecordNotFound("get_refund", f"no refund {args.refund_id!r}")
-    return row
+    return await fetch_one(ctx, "get_refund", f"refund {args.refund_id!r}",
+                           f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
+                           (ctx.tenant, args.refund_id))

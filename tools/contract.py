@@ -18,7 +18,7 @@ from typing import Any, Literal
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from tools.errors import CapabilityExceeded
+from tools.errors import CapabilityExceeded, RecordNotFound
 
 Kind = Literal["read", "write"]
 Risk = Literal["low", "medium", "high"]
@@ -30,6 +30,10 @@ class RetryPolicy:
 
     attempts: int = 1
     backoff_s: float = 0.05
+
+
+READ_RETRY = RetryPolicy(attempts=3, backoff_s=0.05)
+"""What reads of the sandbox systems of record use: three tries, 50 ms then 100 ms apart."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,15 @@ class ToolContext:
     thread_id: str
     run_id: str | None = None
     idempotency_key: str | None = None
+
+
+async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: Any) -> dict[str, Any]:
+    """One row from a system of record, or :class:`RecordNotFound` saying there is no ``what``."""
+    async with ctx.pool.connection() as conn:
+        row = await (await conn.execute(query, params)).fetchone()
+    if row is None:
+        raise RecordNotFound(tool, f"no {what}")
+    return row
 
 
 ToolFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tools.contract import RetryPolicy, ToolContext, tool_contract
-from tools.errors import RecordNotFound
+from tools.contract import READ_RETRY, ToolContext, fetch_one, tool_contract
 
 
 class TicketQuery(BaseModel):
@@ -31,7 +30,7 @@ class Ticket(BaseModel):
     owner="support-platform",
     output=Ticket,
     timeout_s=2.0,
-    retry=RetryPolicy(attempts=3, backoff_s=0.05),
+    retry=READ_RETRY,
 )
 async def get_ticket(args: TicketQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one helpdesk ticket of the current tenant.
@@ -40,12 +39,7 @@ async def get_ticket(args: TicketQuery, ctx: ToolContext) -> dict[str, Any]:
         args: the ticket id.
         ctx: tenant-scoped access to the helpdesk.
     """
-    async with ctx.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT id, customer_id, subject, body, status FROM sandbox.tickets WHERE tenant = %s AND id = %s",
-            (ctx.tenant, args.ticket_id),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise RecordNotFound("get_ticket", f"no ticket {args.ticket_id!r}")
-    return row
+    return await fetch_one(
+        ctx, "get_ticket", f"ticket {args.ticket_id!r}",
+        "SELECT id, customer_id, subject, body, status FROM sandbox.tickets WHERE tenant = %s AND id = %s",
+        (ctx.tenant, args.ticket_id))
