@@ -10,9 +10,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
@@ -25,19 +28,17 @@ from steward.worker import WorkerPool
 log = logging.getLogger(__name__)
 
 
-class PlainTextJson:
-    """Bodies are JSON: LangGraph Studio may label them ``text/plain``, and some clients send no content type."""
+class JsonBodies:
+    """Every request body of this API is JSON, however it is labelled: LangGraph Studio sends ``text/plain``,
+    curl ``-d`` sends form-urlencoded, some clients send no content type. Bad JSON still gets a clear 422."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            headers = [(k, v) for k, v in scope["headers"]
-                       if not (k == b"content-type" and v.startswith(b"text/plain"))]
-            if not any(k == b"content-type" for k, _ in headers):
-                headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
 
 
@@ -69,10 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if app.state.inflight:  # let runs accepted by this process finish (bounded)
                     await asyncio.wait(app.state.inflight, timeout=settings.run_lease_s)
 
-    app = FastAPI(title="Steward", version=steward.__version__, lifespan=lifespan,
+    app = FastAPI(title="Steward", version=steward.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
                               "(use the official langgraph-sdk client) plus governance endpoints.")
-    app.add_middleware(PlainTextJson)
+    app.add_middleware(JsonBodies)
 
     @app.exception_handler(StewardError)
     async def refused(_: Request, exc: StewardError) -> JSONResponse:
@@ -86,6 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def failed(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+
+    # Interactive docs from the swagger-ui-bundle wheel: /docs works without reaching a CDN.
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="Steward API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
 
     for router in (system.router, assistants.router, threads.router, runs.router, approvals.router):
         app.include_router(router)

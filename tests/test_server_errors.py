@@ -69,10 +69,22 @@ async def test_mistakes_are_4xx_with_a_message_and_write_nothing(http, thread_id
     assert await audit.events_for(services.pool, thread_id) == []
 
 
-async def test_json_labelled_text_plain_is_accepted(http, thread_id):
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None])
+async def test_json_bodies_are_read_as_json_however_labelled(http, thread_id, content_type):
+    headers = {"content-type": content_type} if content_type else {}
     response = await http.post(f"/threads/{thread_id}/runs/wait", content=b'{"assistant_id": "refund", "input":'
-                               b' {"ticket_id": "T-AUTO"}}', headers={"content-type": "text/plain;charset=UTF-8"})
+                               b' {"ticket_id": "T-AUTO"}}', headers=headers)
     assert response.status_code == 200 and response.json()["outcome"]["status"] == "completed"
+
+
+async def test_interactive_docs_are_served_without_a_cdn(server):
+    async with httpx.AsyncClient(base_url=server) as anonymous:
+        page = await anonymous.get("/docs")
+        script = await anonymous.get("/docs-assets/swagger-ui-bundle.js")
+        spec = await anonymous.get("/openapi.json")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn." not in page.text
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert "/threads/{thread_id}/runs/wait" in spec.json()["paths"]
 
 
 async def test_requests_without_a_valid_key_are_401(server):
