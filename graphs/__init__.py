@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from langgraph.graph import StateGraph
 from pydantic import BaseModel
@@ -26,23 +27,16 @@ class Workflow:
     make_graph: Callable[[], StateGraph]
 
 
-WORKFLOWS: dict[str, Workflow] = {
-    refund.WORKFLOW: Workflow(
-        name=refund.WORKFLOW,
-        version=refund.VERSION,
-        description=(refund.__doc__ or "").strip().splitlines()[0],
-        input_schema=refund.RefundInput,
-        state_schema=refund.RefundState,
-        budget=refund.BUDGET,
-        make_graph=refund.make_graph,
-    ),
-    ping.WORKFLOW: Workflow(
-        name=ping.WORKFLOW,
-        version=ping.VERSION,
-        description=(ping.__doc__ or "").strip().splitlines()[0],
-        input_schema=ping.PingInput,
-        state_schema=ping.PingState,
-        budget=Budget(),
-        make_graph=ping.make_graph,
-    ),
-}
+def _workflow(module: ModuleType, input_schema: type[BaseModel], state_schema: type[BaseModel],
+              budget: Budget | None = None) -> Workflow:
+    """A workflow module's registration: its ``WORKFLOW`` name, ``VERSION``, docstring and ``make_graph``."""
+    return Workflow(name=module.WORKFLOW, version=module.VERSION,
+                    description=(module.__doc__ or module.WORKFLOW).strip().splitlines()[0],
+                    input_schema=input_schema, state_schema=state_schema, budget=budget or Budget(),
+                    make_graph=module.make_graph)
+
+
+WORKFLOWS: dict[str, Workflow] = {workflow.name: workflow for workflow in (
+    _workflow(refund, refund.RefundInput, refund.RefundState, refund.BUDGET),
+    _workflow(ping, ping.PingInput, ping.PingState),
+)}
