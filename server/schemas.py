@@ -39,6 +39,12 @@ class ThreadCreate(Body):
         return None
 
 
+class ThreadUpdate(Body):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Merged into the thread's metadata."""
+    ttl: Any = None
+
+
 class ThreadSearch(Body):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None

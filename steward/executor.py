@@ -49,10 +49,6 @@ class Finished:
     values: dict[str, Any]
     interrupts: dict[str, list[dict[str, Any]]]
 
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.interrupts)
-
 
 def context_for(services: Services, run: Run) -> StewardContext:
     """Run context: the run's tenant and overrides, acting as the run's creator."""

@@ -96,6 +96,12 @@ class Step:
     async def check_policy(self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
                            ) -> tuple[PolicyDecision, BaseModel]:
         """Ask the policy engine about a proposed call (validated args + facts from the system of record)."""
+        _, parsed, _, decision = await self._gate(tool, args, action)
+        return decision, parsed
+
+    async def _gate(self, tool: str, args: dict[str, Any] | BaseModel, action: str | None
+                    ) -> tuple[ToolSpec, BaseModel, str | None, PolicyDecision]:
+        """Validate the args, gather the facts and decide; returns what executing the call needs too."""
         spec = self._spec(tool)
         try:
             parsed = parse_args(spec, args)
@@ -121,7 +127,7 @@ class Step:
                     args=parsed.model_dump(mode="json"), decision=decision.decision, rule_id=decision.rule_id,
                     reason=decision.reason, latency_ms=(time.perf_counter() - started) * 1000,
                     detail={"facts": facts, "policy_version": decision.policy_version, "risk": spec.risk})
-        return decision, parsed
+        return spec, parsed, key, decision
 
     @staticmethod
     def _approves(approval: Approval | None, spec: ToolSpec, parsed: BaseModel) -> bool:
@@ -137,13 +143,11 @@ class Step:
         """Gate, execute and record one tool call; returns the validated output (None if missing and
         ``missing_ok``). A write needing approval runs only with an ``approval`` of exactly these args."""
         self._check_budget(tool=True)
-        decision, parsed = await self.check_policy(tool, args, action=action)
+        spec, parsed, key, decision = await self._gate(tool, args, action)
         if decision.decision == "deny":
             raise Halt("denied", decision.rule_id, decision.reason)
-        if decision.decision == "require_approval" and not self._approves(approval, TOOLS[tool], parsed):
+        if decision.decision == "require_approval" and not self._approves(approval, spec, parsed):
             raise escalate("policy.approval_missing", f"{tool} needs an approval of exactly these arguments")
-        spec = TOOLS[tool]
-        key = self.idempotency_key(tool, action or tool) if spec.kind == "write" else None
         started = time.perf_counter()
         self.delta.tool_calls += 1
         self.trajectory.append(tool)

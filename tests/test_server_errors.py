@@ -51,6 +51,7 @@ async def thread_id(http) -> str:
                                           "stream_mode": "events"}, 422, "stream_mode"),
     ("post", "/threads", {"thread_id": "bad id!"}, 422, "thread_id"),
     ("post", "/threads/search", {"status": "sleeping"}, 422, "status"),
+    ("patch", "/threads/{t}", {"metadata": "not an object"}, 422, "metadata"),
     ("get", "/threads/{t}/runs/00000000-0000-0000-0000-000000000000", None, 404, "unknown run"),
     ("get", "/assistants/payroll/graph", None, 404, "unknown assistant"),
     ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "not both"),

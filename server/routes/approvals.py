@@ -10,9 +10,8 @@ from fastapi import APIRouter, Request
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach
 from server.schemas import DecisionBody
-from steward import operations, runs, threads
+from steward import operations, threads
 from steward.errors import InvalidRequest
-from steward.executor import worker_id
 
 router = APIRouter(prefix="/approvals", tags=["governance"])
 
@@ -52,12 +51,6 @@ async def decide(thread_id: str, body: DecisionBody, request: Request, services:
         response = body.response()
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
-    thread = await threads.get(services.pool, thread_id, caller.tenant)
-    if thread.workflow is None:
-        raise InvalidRequest(f"thread {thread_id} has never run a workflow")
-    worker = worker_id()
-    run = await runs.submit(services.pool, thread_id=thread_id, tenant=caller.tenant, user=caller.identity,
-                            workflow=thread.workflow, payload={"command": {"resume": response}}, worker=worker,
-                            lease_s=services.settings.run_lease_s)
-    finished = await detach(request, operations.run_inline(services, run, worker))
-    return operations.RunResult.of(finished).model_dump(mode="json")
+    result = await detach(request, operations.resume_run(services, thread_id, response, tenant=caller.tenant,
+                                                          user=caller.identity))
+    return result.model_dump(mode="json")

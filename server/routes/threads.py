@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from psycopg.types.json import Jsonb
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import HistoryRequest, ThreadCreate, ThreadSearch
+from server.schemas import HistoryRequest, ThreadCreate, ThreadSearch, ThreadUpdate
 from server.state import EMPTY_STATE, thread_state
 from steward import audit, threads
 from steward.jsonable import dumps
@@ -38,14 +38,13 @@ async def get_thread(thread_id: str, services: ServicesDep, caller: PrincipalDep
 
 
 @router.patch("/{thread_id}")
-async def update_thread(thread_id: str, body: dict[str, Any], services: ServicesDep, caller: PrincipalDep
+async def update_thread(thread_id: str, body: ThreadUpdate, services: ServicesDep, caller: PrincipalDep
                         ) -> dict[str, Any]:
     caller.require("runner")
     await threads.get(services.pool, thread_id, caller.tenant)
-    metadata = body.get("metadata") or {}
     async with services.pool.connection() as conn:
         await conn.execute("UPDATE steward.threads SET metadata = metadata || %s, updated_at = now()"
-                           " WHERE thread_id = %s", (Jsonb(metadata), thread_id))
+                           " WHERE thread_id = %s", (Jsonb(body.metadata), thread_id))
     return (await threads.get(services.pool, thread_id, caller.tenant)).public()
 
 
