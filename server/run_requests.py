@@ -85,7 +85,7 @@ async def forget_if_stateless(services: Services, thread_id: str, tenant: str, f
     """Stateless runs delete their thread when done unless ``on_completion`` says keep (a paused run's thread
     stays: its approval is still to come). Audit events are never deleted."""
     if body.on_completion != "keep" and not finished.interrupts and finished.run.status != "running":
-        await threads.delete(services.pool, services.checkpointer, thread_id, tenant)
+        await threads.delete(services.pool, thread_id, tenant)
 
 
 async def sse_events(services: Services, run: runs.Run, task: asyncio.Task, queue: asyncio.Queue,

@@ -20,6 +20,15 @@ def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
             "checkpoint_id": conf.get("checkpoint_id"), "checkpoint_map": conf.get("checkpoint_map")}
 
 
+def within_thread(thread_id: str, selector: dict[str, Any] | None) -> dict[str, Any]:
+    """A checkpoint config for ``thread_id`` from a client's selector (``{checkpoint_id, checkpoint_ns}``, bare or
+    under ``configurable``). Whatever thread id the selector names is ignored: the caller's path decides."""
+    selector = selector or {}
+    selector = selector.get("configurable", selector) if isinstance(selector.get("configurable"), dict) else selector
+    picked = {k: str(selector[k]) for k in ("checkpoint_id", "checkpoint_ns") if selector.get(k) is not None}
+    return {"configurable": {**picked, "thread_id": thread_id}}
+
+
 def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
     """One snapshot as ``{values, next, tasks, metadata, created_at, checkpoint, parent_checkpoint, interrupts}``."""
     return jsonable({

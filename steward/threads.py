@@ -113,11 +113,17 @@ async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None =
     return [Thread.model_validate(row) for row in rows]
 
 
-async def delete(pool: AsyncConnectionPool, checkpointer: Any, thread_id: str, tenant: str) -> None:
-    """Delete a thread, its runs and checkpoints (its audit events stay). A busy thread is a Conflict."""
+CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
+"""The checkpointer's tables (langgraph-checkpoint-postgres), each keyed by ``thread_id``."""
+
+
+async def delete(pool: AsyncConnectionPool, thread_id: str, tenant: str) -> None:
+    """Delete a thread, its runs and its checkpoints in one transaction, so a freed id never carries old state
+    (its audit events stay). A busy thread is a Conflict."""
     async with pool.connection() as conn, conn.transaction():
         thread = await get(conn, thread_id, tenant, for_update=True)
         if thread.status == "busy":
             raise Conflict(f"thread {thread_id} has a run in progress; cancel it first")
         await conn.execute("DELETE FROM steward.threads WHERE thread_id = %s", (thread_id,))
-    await checkpointer.adelete_thread(thread_id)
+        for table in CHECKPOINT_TABLES:
+            await conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from server.deps import PrincipalDep, ServicesDep
 from server.schemas import HistoryRequest, ThreadCreate, ThreadSearch, ThreadUpdate
-from server.state import EMPTY_STATE, thread_state
+from server.state import EMPTY_STATE, thread_state, within_thread
 from steward import audit, threads
 from steward.jsonable import dumps
 
@@ -51,7 +51,7 @@ async def update_thread(thread_id: str, body: ThreadUpdate, services: ServicesDe
 @router.delete("/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, services: ServicesDep, caller: PrincipalDep) -> Response:
     caller.require("runner")
-    await threads.delete(services.pool, services.checkpointer, thread_id, caller.tenant)
+    await threads.delete(services.pool, thread_id, caller.tenant)
     return Response(status_code=204)
 
 
@@ -72,11 +72,10 @@ async def get_history(thread_id: str, body: HistoryRequest, services: ServicesDe
     thread = await threads.get(services.pool, thread_id, caller.tenant)
     if thread.workflow is None:
         return []
-    config = {"configurable": {"thread_id": thread_id, **(body.checkpoint or {})}}
-    before = body.before if isinstance(body.before, dict) or body.before is None else {
-        "configurable": {"checkpoint_id": body.before}}
-    if isinstance(before, dict) and "configurable" not in before:
-        before = {"configurable": before}
+    # The thread comes from the path (and the key's tenant) only: a body may pick a checkpoint *within* it.
+    config = within_thread(thread_id, body.checkpoint)
+    before = None if body.before is None else within_thread(
+        thread_id, {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before)
     history = services.graph(thread.workflow).aget_state_history(config, limit=body.limit, before=before,
                                                                  filter=body.metadata)
     return [thread_state(snapshot) async for snapshot in history]
