@@ -28,7 +28,7 @@ eval: install
 	$(BIN)/steward eval --gate
 
 bench: install
-	$(BIN)/python -m steward.bench
+	$(BIN)/python -m evals.bench
 
 lint: install
 	$(BIN)/ruff check steward graphs tools server evals tests

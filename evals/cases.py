@@ -1,4 +1,5 @@
-"""Eval cases: one JSON object per line in ``evals/datasets/<workflow>.<golden|adversarial>.jsonl``.
+"""Eval cases: one JSON object per line in the datasets a workflow declares
+(``evals/datasets/<workflow>.<golden|adversarial>.jsonl``).
 
 A case names its sandbox (a shared seed from ``evals/datasets/seeds/<name>.json`` plus ``records`` of its own,
 in ``steward sandbox load`` format; a record whose ``tenant`` is ``"@other"`` goes to a neighbouring tenant),
@@ -10,12 +11,14 @@ the workflow input, the decisions to feed at each approval pause, and what must 
      "input": {"ticket_id": "T-1"},
      "decisions": [{"decisions": [{"type": "approve"}], "comment": "ok"}],
      "expect": {"status": "completed", "reason_code": "refund.issued",
-                "refunds": [{"invoice_id": "INV-1", "amount_usd": "38.50"}],
+                "writes": {"refunds": [{"invoice_id": "INV-1", "amount_usd": "38.50"}]},
                 "trajectory": {"required": ["get_ticket", "create_refund"], "forbidden": [], "order": "subsequence"},
                 "interrupts": 0, "max_cost_usd": "0.01"}}
 
-``expect.refunds`` lists exactly the refunds the run must have created (``[]``: none); ``expect.state`` is a
-subset the final state values must contain. Each case runs on a fresh tenant of its own.
+``expect.writes`` lists, per table a checked write tool writes to, exactly the rows the run must have left there
+(each given as the columns that matter; ``[]``: none). ``expect.rows`` lists rows that must be in a table
+afterwards (any table, seeded or written; matched on the columns given). ``expect.state`` is a subset the final
+state values must contain. Each case runs on a fresh tenant of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steward.errors import InvalidRequest, explain
+from steward.workflow import Workflow
 
 DATASETS = Path(__file__).parent / "datasets"
 Dataset = Literal["golden", "adversarial"]
@@ -36,12 +40,6 @@ ExpectedStatus = Literal["completed", "escalated", "denied", "rejected", "interr
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ExpectedRefund(Strict):
-    invoice_id: str
-    amount_usd: Decimal
-    ticket_id: str | None = None
 
 
 class Trajectory(Strict):
@@ -54,7 +52,8 @@ class Trajectory(Strict):
 class Expect(Strict):
     status: ExpectedStatus
     reason_code: str | None = None
-    refunds: list[ExpectedRefund] | None = None
+    writes: dict[str, list[dict[str, Any]]] | None = None
+    rows: dict[str, list[dict[str, Any]]] | None = None
     state: dict[str, Any] | None = None
     trajectory: Trajectory | None = None
     interrupts: int | None = None
@@ -110,13 +109,14 @@ def load_file(path: Path) -> list[Case]:
     return cases
 
 
-def load(workflows: list[str], dataset: str = "all") -> list[Case]:
-    """The stored cases of ``workflows`` (golden, adversarial or all)."""
+def load(workflows: list[Workflow], dataset: str = "all") -> list[Case]:
+    """The stored cases of ``workflows`` (golden, adversarial or all) from the datasets each declares."""
     kinds = ("golden", "adversarial") if dataset == "all" else (dataset,)
     cases = []
     for workflow in workflows:
-        files = [DATASETS / f"{workflow}.{kind}.jsonl" for kind in kinds]
+        files = [f for f in workflow.datasets if dataset == "all" or f".{dataset}." in f.name]
         if not any(f.is_file() for f in files):
-            raise InvalidRequest(f"no {dataset} dataset for workflow {workflow!r} in {DATASETS}")
-        cases += [case for f in files if f.is_file() for case in load_file(f) if case.workflow == workflow]
+            raise InvalidRequest(f"no {' or '.join(kinds)} dataset for workflow {workflow.name!r}"
+                                 f" (declared: {', '.join(map(str, workflow.datasets)) or 'none'})")
+        cases += [case for f in files if f.is_file() for case in load_file(f) if case.workflow == workflow.name]
     return cases

@@ -16,10 +16,11 @@ from evals import cases as datasets
 from evals import replay as replays
 from evals import report, scoreboard
 from evals.runner import evaluate_cases
-from graphs import WORKFLOWS
 from steward.errors import InvalidRequest, StewardError
+from steward.operations import parse_models
 from steward.services import Services
 from steward.settings import Settings
+from steward.workflow import Catalog, load_catalog
 
 console = Console(width=160)
 
@@ -31,22 +32,20 @@ def _since(text: str) -> timedelta:
     return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[match[2]]: int(match[1])})
 
 
-def _select(args: argparse.Namespace) -> list[datasets.Case]:
-    if unknown := [w for w in args.workflows if w not in WORKFLOWS]:
-        raise InvalidRequest(f"unknown workflow(s) {unknown}; known: {', '.join(sorted(WORKFLOWS))}")
+def _select(args: argparse.Namespace, catalog: Catalog) -> list[datasets.Case]:
+    if unknown := [w for w in args.workflows if w not in catalog]:
+        raise InvalidRequest(f"unknown workflow(s) {unknown}; known: {', '.join(sorted(catalog))}")
     if args.cases:
         return [case for path in args.cases for case in datasets.load_file(path)]
-    return datasets.load(args.workflows or sorted(WORKFLOWS), args.dataset)
+    return datasets.load([catalog[name] for name in args.workflows or sorted(catalog)], args.dataset)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run the datasets, print and write the scoreboard, and apply the gate if asked."""
-    from steward.cli import _models_arg
-
     try:
         settings = Settings()
-        selected = _select(args)
-        models = _models_arg(args.model)
+        selected = _select(args, load_catalog(settings.workflows))
+        models = parse_models(args.model)
         partial = bool(args.cases) or args.dataset != "all"
         if args.gate and partial and args.baseline == scoreboard.BASELINE:
             raise InvalidRequest("the committed baseline covers the full datasets: drop --dataset/--cases, "

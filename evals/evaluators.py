@@ -21,22 +21,42 @@ def status(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
     return got == want and not extra, f"expected {want}, got {(out['status'], out.get('reason_code'))}{extra}"
 
 
+def _same(want: Any, got: Any) -> bool:
+    """Equal as values: numbers compare as Decimals ("38.5" == 38.50), everything else as JSON."""
+    try:
+        if isinstance(want, (int, float, str)) and not isinstance(want, bool) and got is not None:
+            return Decimal(str(want)) == Decimal(str(got))
+    except ArithmeticError:
+        pass
+    return want == got
+
+
+def _matches(want: dict[str, Any], row: dict[str, Any]) -> bool:
+    return all(key in row and _same(value, row[key]) for key, value in want.items())
+
+
+def _unmatched(wanted: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wanted rows that no distinct row matches (greedy, in order)."""
+    free, missing = list(rows), []
+    for want in wanted:
+        hit = next((row for row in free if _matches(want, row)), None)
+        if hit is None:
+            missing.append(want)
+        else:
+            free.remove(hit)
+    return missing
+
+
 def final_state(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
     problems = []
-    if expect.get("refunds") is not None:
-        def key(r: dict[str, Any]) -> tuple[str, Decimal]:
-            return r["invoice_id"], Decimal(str(r["amount_usd"]))
-
-        def show(refunds: list[tuple[str, Decimal]]) -> str:
-            return ", ".join(f"{invoice} {amount:.2f} USD" for invoice, amount in refunds) or "none"
-
-        wanted = sorted(key(r) for r in expect["refunds"])
-        made = sorted(key(r) for r in out["writes"])
-        if made != wanted:
-            problems.append(f"refunds: {show(made)}; expected: {show(wanted)}")
-        for want in expect["refunds"]:
-            if want.get("ticket_id") and not any(r["ticket_id"] == want["ticket_id"] for r in out["writes"]):
-                problems.append(f"no refund for ticket {want['ticket_id']}")
+    for table, wanted in (expect.get("writes") or {}).items():
+        made = out["writes"].get(table, [])
+        if len(made) != len(wanted) or _unmatched(wanted, made):
+            shown = [{k: row.get(k) for k in (wanted[0] if wanted else {"id": None})} for row in made]
+            problems.append(f"{table}: wrote {shown or 'nothing'}; expected {wanted or 'nothing'}")
+    for table, wanted in (expect.get("rows") or {}).items():
+        if missing := _unmatched(wanted, out["rows"].get(table, [])):
+            problems.append(f"{table}: no row matching {missing}")
     for field, value in (expect.get("state") or {}).items():
         if out["values"].get(field) != value:
             problems.append(f"state {field}={out['values'].get(field)!r}, expected {value!r}")

@@ -17,14 +17,14 @@ from typing import Any
 
 from langgraph.types import Command
 
-from graphs import WORKFLOWS
 from steward import audit, threads
 from steward.budget import BudgetOverride
 from steward.errors import InvalidRequest
 from steward.services import Services, StewardContext
 from steward.tape import Tape
-from tools import TOOLS
-from tools.policy import WorkflowPolicy, load_policy, parse_policy
+from steward.verdict import Policy
+from steward.workflow import Workflow
+from tools.policy import load_policy, parse_policy
 
 DECISION_TYPES = ("policy", "tool_call", "validator", "approval", "final")
 
@@ -69,19 +69,19 @@ class ReplayReport:
         return finals[-1].split("  final  ", 1)[1] if finals else "(did not finish)"
 
 
-def _drift(events: list[dict[str, Any]], final: dict[str, Any], workflow: str) -> list[str]:
+def _drift(events: list[dict[str, Any]], final: dict[str, Any], workflow: Workflow) -> list[str]:
     """Where today's code differs from the versions the run was recorded with."""
     found = []
     recorded = final["detail"].get("workflow_version")
-    if recorded and recorded != WORKFLOWS[workflow].version:
-        found.append(f"workflow {workflow}: recorded {recorded}, now {WORKFLOWS[workflow].version}")
+    if recorded and recorded != workflow.version:
+        found.append(f"workflow {workflow.name}: recorded {recorded}, now {workflow.version}")
     for tool, version in sorted({(e["tool"], e["tool_version"]) for e in events if e["tool_version"]}):
-        if tool in TOOLS and TOOLS[tool].version != version:
-            found.append(f"tool {tool}: recorded {version}, now {TOOLS[tool].version}")
+        if (spec := workflow.tool(tool)) is not None and spec.version != version:
+            found.append(f"tool {tool}: recorded {version}, now {spec.version}")
     return found
 
 
-async def pinned_policy(services: Services, workflow: str, events: list[dict[str, Any]]) -> WorkflowPolicy:
+async def pinned_policy(services: Services, workflow: str, events: list[dict[str, Any]]) -> Policy:
     """The policy the run was decided under (from its source stored by version)."""
     versions = [e["detail"].get("policy_version") for e in events if e["type"] == "policy"]
     if not versions:
@@ -127,7 +127,8 @@ async def replay(services: Services, thread_id: str, tenant: str, *, policy_file
         await view.checkpointer.adelete_thread(scratch)
     replayed = decision_lines([e.model_dump(mode="json") for e in tape.replayed])
     return ReplayReport(thread_id=thread_id, workflow=workflow, policy_version=policy.version,
-                        original=decision_lines(events), replayed=replayed, drift=_drift(events, finals[-1], workflow))
+                        original=decision_lines(events), replayed=replayed,
+                        drift=_drift(events, finals[-1], services.workflow(workflow)))
 
 
 async def finished_threads(services: Services, tenant: str, workflow: str | None, since: timedelta) -> list[str]:

@@ -28,9 +28,10 @@ from langsmith.schemas import Example
 from evals import evaluators, oracle
 from evals.cases import Case
 from steward import audit, operations, sandbox
-from steward.errors import StewardError
+from steward.errors import InvalidRequest, StewardError
 from steward.services import Services
 from steward.settings import Settings
+from steward.workflow import Catalog
 
 NAMESPACE = uuid.UUID("0d7bb1a4-3f7e-4a0e-9a57-4c9f3e1c2b55")
 
@@ -51,7 +52,8 @@ class CaseRun:
 async def run_case(services: Services, case: Case, *, tag: str, models: dict[str, str]) -> dict[str, Any]:
     """Load the case's sandbox into a fresh tenant, run it (feeding its decisions), and observe the result."""
     tenant = re.sub(r"[^a-z0-9-]", "-", f"eval-{tag}-{case.id}")[:60]
-    await sandbox.load(services.pool, sandbox.parse_seed(case.sandbox(tenant)), reset=True)
+    workflow, systems = services.workflow(case.workflow), services.catalog.systems
+    await sandbox.load(services.pool, sandbox.parse_seed(case.sandbox(tenant), systems), systems, reset=True)
     started = time.perf_counter()
     out: dict[str, Any] = {"case_id": case.id, "tenant": tenant, "interrupts": 0, "values": {}, "thread_id": None}
     try:
@@ -77,28 +79,43 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     if out["thread_id"]:
         state = await services.graph(case.workflow).aget_state({"configurable": {"thread_id": out["thread_id"]}})
         out["values"] = audit.as_json(state.values)
-    created = await oracle.writes(services, case.workflow, tenant)
+    created = await oracle.writes(services, workflow, tenant)
     out |= {
         "tool_calls": [e["tool"] for e in events if e["type"] == "tool_call"],
         "cost_usd": str(sum((Decimal(e["cost_usd"] or "0") for e in events), Decimal("0")).normalize()),
         "tokens": sum(e["tokens"] or 0 for e in events),
         "writes": audit.as_json(created),
-        "violations": await oracle.violations(services, case.workflow, tenant, created, events),
+        "violations": await oracle.violations(services, workflow, tenant, created, events),
+        "rows": audit.as_json(await table_rows(services, tenant, list(case.expect.rows or {}))),
     }
     return out
+
+
+async def table_rows(services: Services, tenant: str, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The tenant's rows of the named sandbox tables (each must be declared by a system of record)."""
+    declared = {table.name for system in services.catalog.systems for table in system.tables}
+    if unknown := sorted(set(tables) - declared):
+        raise InvalidRequest(f"expect.rows names undeclared tables {unknown}")
+    found = {}
+    async with services.pool.connection() as conn:
+        for table in tables:
+            cur = await conn.execute(f"SELECT * FROM sandbox.{table} WHERE tenant = %s", (tenant,))
+            found[table] = await cur.fetchall()
+    return found
 
 
 def failed_outputs(error: str) -> dict[str, Any]:
     """What a case that crashed (instead of ending in an outcome) counts as."""
     return {"status": "error", "reason_code": "eval.crashed", "reason": error, "interrupts": 0, "values": {},
-            "tool_calls": [], "cost_usd": "0", "tokens": 0, "writes": [], "violations": [], "latency_ms": 0.0}
+            "tool_calls": [], "cost_usd": "0", "tokens": 0, "writes": {}, "rows": {}, "violations": [],
+            "latency_ms": 0.0}
 
 
 class Loop:
     """An event loop in a background thread, owning the services the cases run on."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings, self.catalog = settings, catalog
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="steward-eval-loop", daemon=True)
         self._stack: Any = None
@@ -106,7 +123,7 @@ class Loop:
 
     def __enter__(self) -> Loop:
         self._thread.start()
-        self._stack = Services.open(self.settings)
+        self._stack = Services.open(self.settings, catalog=self.catalog)
         self.services = self.run(self._stack.__aenter__())
         return self
 
@@ -150,12 +167,14 @@ def _examples(cases: list[Case], client: Client, upload: bool, name: str) -> lis
 
 
 def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, str] | None = None,
-                   concurrency: int = 8, experiment_prefix: str = "steward") -> tuple[list[CaseRun], str | None]:
-    """Run and evaluate ``cases``; returns the results and the experiment name if it was uploaded."""
+                   concurrency: int = 8, experiment_prefix: str = "steward", catalog: Catalog | None = None
+                   ) -> tuple[list[CaseRun], str | None]:
+    """Run and evaluate ``cases`` (on ``catalog``'s workflows, default the configured ones); returns the
+    results and the experiment name if it was uploaded."""
     client, upload = langsmith_client(settings)
     tag = uuid.uuid4().hex[:6]
     workflows = "-".join(sorted({c.workflow for c in cases}))
-    with Loop(settings) as loop:
+    with Loop(settings, catalog) as loop:
         def target(inputs: dict[str, Any]) -> dict[str, Any]:
             case = Case.model_validate(inputs["case"])
             return loop.run(run_case(loop.services, case, tag=tag, models=models or {}))

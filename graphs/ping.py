@@ -12,7 +12,10 @@ from typing import Literal
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
-WORKFLOW = "ping"
+from graphs.datasets import datasets
+from steward.workflow import Workflow
+
+NAME = "ping"
 VERSION = "1.0.0"
 
 
@@ -60,4 +63,7 @@ def make_graph() -> StateGraph:
     return builder
 
 
-graph = make_graph().compile(name=WORKFLOW)
+graph = make_graph().compile(name=NAME)
+
+WORKFLOW = Workflow(name=NAME, version=VERSION, description="Four plain steps and one conditional edge; no tools.",
+                    make_graph=make_graph, input_schema=PingInput, state_schema=PingState, datasets=datasets(NAME))

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from graphs import WORKFLOWS, Workflow
 from steward.errors import NotFound
+from steward.workflow import Catalog, Workflow
 
 NAMESPACE = uuid.UUID("6b1f1f0e-5c7a-4c55-9a8e-7e3a2f9d0c11")
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -18,12 +18,12 @@ def assistant_id(workflow: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"steward:{workflow}"))
 
 
-def resolve(assistant: str) -> Workflow:
+def resolve(catalog: Catalog, assistant: str) -> Workflow:
     """The workflow behind an assistant id or a graph id."""
-    for name, workflow in WORKFLOWS.items():
+    for name, workflow in catalog.items():
         if assistant in (name, assistant_id(name)):
             return workflow
-    raise NotFound(f"unknown assistant {assistant!r}; known graph ids: {', '.join(sorted(WORKFLOWS))}")
+    raise NotFound(f"unknown assistant {assistant!r}; known graph ids: {', '.join(sorted(catalog))}")
 
 
 def describe(workflow: Workflow) -> dict[str, Any]:

@@ -38,7 +38,7 @@ async def submit(services: Services, caller: Principal, thread_id: str | None, b
     ``thread_id`` None is a stateless run on a new thread."""
     if problem := body.unsupported():
         raise InvalidRequest(problem)
-    workflow = resolve(body.assistant_id)
+    workflow = resolve(services.catalog, body.assistant_id)
     caller.require("approver" if body.command else "runner")
     payload = ({"command": {"resume": body.command.resume}} if body.command
                else {"input": operations.validate_input(workflow, body.input)})

@@ -21,7 +21,7 @@ from rich.table import Table
 from steward import audit, keys, operations, sandbox, serving, threads
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
-from steward.errors import InvalidRequest, StewardError, parse_as
+from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
 from steward.services import Services
 from steward.settings import Settings
 
@@ -31,16 +31,6 @@ def _json_arg(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"{what} is not valid JSON ({exc.msg} at position {exc.pos}): {text!r}") from None
-
-
-def _models_arg(text: str | None) -> dict[str, str]:
-    """``small=openai:gpt-4o-mini,medium=rules`` -> {"small": ..., "medium": ...}."""
-    if not text:
-        return {}
-    pairs = [item.split("=", 1) for item in text.split(",") if item]
-    if any(len(pair) != 2 for pair in pairs):
-        raise InvalidRequest(f"--model expects tier=provider[,tier=provider], got {text!r}")
-    return dict(pairs)
 
 
 def _print(data: Any) -> None:
@@ -59,11 +49,12 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 async def cmd_run(services: Services, args: argparse.Namespace) -> None:
     budget = parse_as(BudgetOverride, _json_arg(args.budget, "--budget"), "--budget") if args.budget else None
     result = await operations.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
-                                  user=args.user, budget=budget, models=_models_arg(args.model))
+                                  user=args.user, budget=budget, models=operations.parse_models(args.model))
     _print(result.model_dump(mode="json"))
 
 
 def _decision(args: argparse.Namespace) -> dict[str, Any]:
+    """The decision the flags describe; an edit's action name is None unless ``--action`` gave it."""
     kind = "edit" if args.edit and args.decision in (None, "edit") else args.decision
     if kind is None:
         raise InvalidRequest("give --decision approve|reject|edit (edit needs --edit '{...}')")
@@ -80,7 +71,13 @@ def _decision(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def cmd_resume(services: Services, args: argparse.Namespace) -> None:
-    payload = {"decisions": [_decision(args)], "decided_by": args.by, "comment": args.comment}
+    decision = _decision(args)
+    if decision["type"] == "edit" and decision["edited_action"]["name"] is None:
+        request = await operations.pending_request(services, args.thread_id, args.tenant)
+        if request is None:
+            raise Conflict(f"thread {args.thread_id} is not waiting for an approval")
+        decision["edited_action"]["name"] = request["action_requests"][0]["name"]
+    payload = {"decisions": [decision], "decided_by": args.by, "comment": args.comment}
     result = await operations.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=args.by)
     _print(result.model_dump(mode="json"))
 
@@ -92,12 +89,13 @@ async def cmd_audit(services: Services, args: argparse.Namespace) -> None:
 
 
 async def cmd_sandbox_load(services: Services, args: argparse.Namespace) -> None:
-    counts = await sandbox.load(services.pool, sandbox.read_seed(Path(args.file)), reset=args.reset)
+    systems = services.catalog.systems
+    counts = await sandbox.load(services.pool, sandbox.read_seed(Path(args.file), systems), systems, reset=args.reset)
     _print({"loaded": counts})
 
 
 async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None:
-    data = await sandbox.show(services.pool, args.tenant)
+    data = await sandbox.show(services.pool, services.catalog.systems, args.tenant)
     if args.json:
         _print(data)
         return
@@ -107,16 +105,19 @@ async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None
 
 
 async def cmd_policy_show(services: Services, args: argparse.Namespace) -> None:
-    operations.get_workflow(args.workflow)
+    services.workflow(args.workflow)
     policy = services.policy(args.workflow)
     title = f"{args.workflow} policy {policy.version} (allowlist: {', '.join(policy.allowlist)})"
     Console(width=160).print(_table(title, policy.table(args.tenant)))
 
 
 async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
-    from steward.demo import run_demo
-
-    await run_demo(services, Console(width=max(Console().width, 130)))
+    chosen = [services.workflow(args.workflow)] if args.workflow else list(services.catalog.values())
+    demos = [workflow.demo for workflow in chosen if workflow.demo is not None]
+    if not demos:
+        raise InvalidRequest(f"no demo declared by {', '.join(w.name for w in chosen)}")
+    for demo in demos:
+        await demo(services, Console(width=max(Console().width, 130)))
 
 
 async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start a workflow run")
     run.add_argument("workflow")
-    run.add_argument("--input", required=True, help="JSON input, e.g. '{\"ticket_id\": \"T-1\"}'")
+    run.add_argument("--input", required=True, help="JSON input matching the workflow's input schema")
     run.add_argument("--tenant", default="default")
     run.add_argument("--user", default="cli", help="who is asking (recorded in the audit trail)")
     run.add_argument("--budget", help="stricter per-run budget as JSON, e.g. '{\"max_tool_calls\": 2}'")
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("thread_id")
     resume.add_argument("--decision", choices=["approve", "reject", "edit"])
     resume.add_argument("--edit", help="JSON object of changed arguments (implies --decision edit)")
-    resume.add_argument("--action", default="create_refund", help="name of the edited action")
+    resume.add_argument("--action", help="name of the edited action (default: the pending request's action)")
     resume.add_argument("--message", help="reason given to the requester on reject")
     resume.add_argument("--comment", help="note for the audit trail")
     resume.add_argument("--by", required=True, help="the approver's identity")
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.set_defaults(handler=cmd_audit)
 
     box = sub.add_parser("sandbox", help="the sandbox systems of record").add_subparsers(dest="action", required=True)
-    load = box.add_parser("load", help="load customers/tickets/invoices from a JSON seed file")
+    load = box.add_parser("load", help="load records of any declared sandbox table from a JSON seed file")
     load.add_argument("file")
     load.add_argument("--reset", action="store_true", help="first empty the tenants the file names")
     load.set_defaults(handler=cmd_sandbox_load)
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     pshow.add_argument("--tenant", help="show the rules in force for this tenant")
     pshow.set_defaults(handler=cmd_policy_show)
 
-    demo = sub.add_parser("demo", help="load the demo sandbox and run an auto and an approved refund")
+    demo = sub.add_parser("demo", help="run the workflows' demos (each on its own sandbox tenant)")
+    demo.add_argument("workflow", nargs="?", help="only this workflow's demo")
     demo.set_defaults(handler=cmd_demo)
 
     serve = sub.add_parser("serve", help="serve the HTTP API (LangGraph Server-compatible) with workers")

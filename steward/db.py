@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from steward import sandbox
 from steward.migrations import MIGRATIONS
+from steward.sandbox import SystemOfRecord
 from steward.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,8 +140,9 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Async
     return pool
 
 
-async def migrate(pool: AsyncConnectionPool) -> int:
-    """Apply pending migrations in order, once, even with several processes starting together."""
+async def migrate(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord] = ()) -> int:
+    """Apply pending migrations in order, once, even with several processes starting together: the kernel's,
+    then each system of record's own."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         await conn.execute(
@@ -153,4 +157,5 @@ async def migrate(pool: AsyncConnectionPool) -> int:
                 await conn.execute(statement)
                 await conn.execute("INSERT INTO steward.schema_migrations (version) VALUES (%s)", (version,))
                 log.info("applied migration %d", version)
+        await sandbox.migrate(conn, systems)
         return len(MIGRATIONS)

@@ -91,7 +91,7 @@ async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sin
     return values
 
 
-async def execute(services: Services, run: Run, worker: str, *, sink: Sink | None = None,
+async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink | None = None,
                   modes: Sequence[str] = ()) -> Finished:
     """Execute a run this worker holds (status ``running``) to its end and record it."""
     lease = services.settings.run_lease_s

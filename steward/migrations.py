@@ -1,57 +1,16 @@
 """Steward's schema as an ordered list: index + 1 is the version. Never edit a released entry; append.
 
-Two schemas: ``steward`` (threads, audit) and ``sandbox`` (the systems of record the tools act on).
+Two schemas: ``steward`` (threads, runs, keys, audit) and ``sandbox``. The sandbox's tables belong to the systems
+of record the tools declare (:class:`steward.sandbox.SystemOfRecord`), each with its own migrations; the kernel
+keeps only ``sandbox.faults``, which every tool call consults. (Entry 1 once also created the first workflow's
+tables; they moved to their systems of record, which create them only where they do not exist yet.)
 """
 
 MIGRATIONS: list[str] = [
-    # 1: systems of record (sandbox), threads, append-only audit log
+    # 1: the sandbox schema and its fault table, threads, append-only audit log
     """
     CREATE SCHEMA IF NOT EXISTS sandbox;
 
-    CREATE TABLE sandbox.customers (
-        tenant text NOT NULL,
-        id text NOT NULL,
-        name text NOT NULL,
-        email text,
-        PRIMARY KEY (tenant, id)
-    );
-    CREATE TABLE sandbox.tickets (
-        tenant text NOT NULL,
-        id text NOT NULL,
-        customer_id text NOT NULL,
-        subject text NOT NULL,
-        body text NOT NULL,
-        status text NOT NULL DEFAULT 'open',
-        created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (tenant, id),
-        FOREIGN KEY (tenant, customer_id) REFERENCES sandbox.customers (tenant, id)
-    );
-    CREATE TABLE sandbox.invoices (
-        tenant text NOT NULL,
-        id text NOT NULL,
-        customer_id text NOT NULL,
-        amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd >= 0),
-        status text NOT NULL DEFAULT 'paid',
-        issued_on date,
-        PRIMARY KEY (tenant, id),
-        FOREIGN KEY (tenant, customer_id) REFERENCES sandbox.customers (tenant, id)
-    );
-    CREATE SEQUENCE sandbox.refund_seq;
-    CREATE TABLE sandbox.refunds (
-        tenant text NOT NULL,
-        id text NOT NULL DEFAULT 'RF-' || lpad(nextval('sandbox.refund_seq')::text, 6, '0'),
-        invoice_id text NOT NULL,
-        customer_id text NOT NULL,
-        ticket_id text,
-        amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd > 0),
-        reason text NOT NULL,
-        idempotency_key text NOT NULL,
-        thread_id text,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (tenant, id),
-        UNIQUE (tenant, idempotency_key),
-        FOREIGN KEY (tenant, invoice_id) REFERENCES sandbox.invoices (tenant, id)
-    );
     CREATE TABLE sandbox.faults (
         tenant text NOT NULL,
         tool text NOT NULL,

@@ -10,14 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from graphs import WORKFLOWS, Workflow
 from steward import runs, threads
 from steward.budget import BudgetOverride
-from steward.errors import InvalidRequest, NotFound, parse_as
-from steward.executor import Finished, Sink, claim_own, execute, worker_id
+from steward.errors import InvalidRequest, parse_as
+from steward.executor import Finished, Sink, claim_own, execute_run, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
 from steward.settings import MODEL_TIERS, check_provider
+from steward.workflow import Workflow
 
 ResultStatus = Literal["interrupted", "completed", "escalated", "denied", "rejected", "error"]
 
@@ -49,12 +49,6 @@ class RunResult(BaseModel):
                    response=values.get("response"), usage=values.get("usage"), error=run.error)
 
 
-def get_workflow(name: str) -> Workflow:
-    if name not in WORKFLOWS:
-        raise NotFound(f"unknown workflow {name!r}; known: {', '.join(sorted(WORKFLOWS))}")
-    return WORKFLOWS[name]
-
-
 def validate_input(workflow: Workflow, raw: Any) -> dict[str, Any]:
     """The input as the workflow's input schema accepts it; the error names each bad field."""
     what = f"input does not match the {workflow.name} input schema"
@@ -73,6 +67,23 @@ def check_model_overrides(models: dict[str, str]) -> dict[str, str]:
     return models
 
 
+def parse_models(text: str | None) -> dict[str, str]:
+    """``small=openai:gpt-4o-mini,medium=rules`` -> {"small": ..., "medium": ...} (a CLI's ``--model``)."""
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise InvalidRequest(f"--model expects tier=provider[,tier=provider], got {text!r}")
+    return check_model_overrides(dict(pairs))
+
+
+async def pending_request(services: Services, thread_id: str, tenant: str) -> dict[str, Any] | None:
+    """The approval request a thread waits on, if any."""
+    thread = await threads.get(services.pool, thread_id, tenant)
+    pending = [i for items in thread.interrupts.values() for i in items]
+    return pending[0]["value"] if pending else None
+
+
 def overrides(budget: BudgetOverride | None, models: dict[str, str] | None) -> dict[str, Any]:
     """Thread overrides as stored: a stricter budget and tier routing for every run of the thread."""
     return {"budget": budget.model_dump(mode="json", exclude_none=True) if budget else None,
@@ -86,14 +97,14 @@ async def run_inline(services: Services, run: runs.Run, worker: str, *, sink: Si
         run = await claim_own(services, run, worker, services.notifier)
         if run.status != "running":  # cancelled while queued, or taken over by a worker
             return Finished(run=run, values={}, interrupts={})
-    return await execute(services, run, worker, sink=sink, modes=modes)
+    return await execute_run(services, run, worker, sink=sink, modes=modes)
 
 
 async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant: str, user: str,
                     thread_id: str | None = None, budget: BudgetOverride | None = None,
                     models: dict[str, str] | None = None) -> RunResult:
     """Start a workflow on a new thread and run it until it ends or waits for approval."""
-    spec = get_workflow(workflow)
+    spec = services.workflow(workflow)
     payload = {"input": validate_input(spec, raw_input)}
     thread = await threads.create(services.pool, tenant=tenant, created_by=user, thread_id=thread_id,
                                   workflow=workflow, overrides=overrides(budget, models))
@@ -114,9 +125,3 @@ async def resume_run(services: Services, thread_id: str, raw_response: Any, *, t
                             lease_s=services.settings.run_lease_s)
     return RunResult.of(await run_inline(services, run, worker))
 
-
-async def pending_approval(services: Services, thread_id: str, tenant: str) -> dict[str, Any] | None:
-    """The approval request a thread waits on, if any."""
-    thread = await threads.get(services.pool, thread_id, tenant)
-    pending = [i for items in thread.interrupts.values() for i in items]
-    return pending[0]["value"] if pending else None

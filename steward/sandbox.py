@@ -1,74 +1,60 @@
-"""Sandbox systems of record: load them from a JSON seed file and show them.
+"""Sandbox systems of record: declared by the tools' modules, created by the kernel, loaded from JSON seeds.
 
-Seed format (all lists optional; ``tenant`` on a record overrides the file's default tenant)::
+A :class:`SystemOfRecord` owns its tables in the ``sandbox`` schema and their migrations (applied in order by
+:func:`steward.db.migrate`, tracked per system). Each :class:`Table` names the record model a seed's rows are
+validated with; every row belongs to a tenant. Seed format (each table optional; ``tenant`` on a record
+overrides the file's default tenant)::
 
-    {
-      "tenant": "acme",
-      "customers": [{"id": "C-1", "name": "Ada Lovelace", "email": "ada@example.com"}],
-      "tickets":   [{"id": "T-1", "customer_id": "C-1", "subject": "...", "body": "...", "status": "open"}],
-      "invoices":  [{"id": "INV-1001", "customer_id": "C-1", "amount_usd": "120.00", "status": "paid",
-                     "issued_on": "2026-10-01"}],
-      "refunds":   [{"id": "RF-OLD-1", "invoice_id": "INV-1001", "customer_id": "C-1", "ticket_id": "T-1",
-                     "amount_usd": "20.00", "reason": "earlier goodwill refund"}],
-      "faults":    [{"tool": "lookup_invoice", "mode": "timeout", "times": 1},
-                    {"tool": "create_refund", "mode": "delay_after", "times": 1, "delay_ms": 3000}]
-    }
+    {"tenant": "acme",
+     "customers": [{"id": "C-1", "name": "Ada Lovelace", "email": "ada@example.com"}],
+     "faults":    [{"tool": "get_customer", "mode": "timeout", "times": 1}]}
 
-Loading upserts by (tenant, id) in one transaction: a bad file changes nothing. ``reset`` first empties the
-tenants the file names.
+``steward sandbox load`` accepts every table any workflow declares. Loading upserts by the table's key in one
+transaction, so a bad file changes nothing; ``reset`` first empties the tenants the file names.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from steward.errors import InvalidRequest, parse_as
-from tools.billing import Money, PositiveMoney
-
-Id = str
+from steward.errors import InvalidRequest, explain
 
 
 class Record(BaseModel):
+    """A seed row: its table's columns, plus an optional ``tenant`` overriding the file's."""
+
     model_config = {"extra": "forbid"}
     tenant: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-class Customer(Record):
-    id: Id = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1)
-    email: str | None = None
+@dataclass(frozen=True)
+class Table:
+    """One sandbox table as a seed fills it."""
+
+    name: str
+    record: type[Record]
+    key: tuple[str, ...] = ("id",)
+    """Columns that, with ``tenant``, identify a row (the upsert's conflict target)."""
+    on_conflict: Literal["update", "ignore"] = "update"
 
 
-class TicketRecord(Record):
-    id: Id = Field(min_length=1, max_length=64)
-    customer_id: Id
-    subject: str = Field(min_length=1)
-    body: str
-    status: str = "open"
+@dataclass(frozen=True)
+class SystemOfRecord:
+    """A backend the tools act on: its tables (in foreign-key order) and the migrations that create them."""
 
-
-class InvoiceRecord(Record):
-    id: Id = Field(min_length=1, max_length=64)
-    customer_id: Id
-    amount_usd: Money = Field(ge=0)
-    status: str = "paid"
-    issued_on: dt.date | None = None
-
-
-class RefundRecord(Record):
-    id: Id = Field(min_length=1, max_length=64)
-    invoice_id: Id
-    customer_id: Id
-    ticket_id: Id | None = None
-    amount_usd: PositiveMoney
-    reason: str = "seeded refund"
+    name: str
+    tables: tuple[Table, ...]
+    migrations: tuple[str, ...]
+    """SQL in order; index + 1 is the version. Never edit a released entry: append."""
 
 
 class Fault(Record):
@@ -78,88 +64,125 @@ class Fault(Record):
     delay_ms: int = Field(default=0, ge=0, le=600_000)
 
 
-class Seed(BaseModel):
-    """A seed file (see the module docstring)."""
+FAULTS = SystemOfRecord(
+    name="faults",
+    tables=(Table("faults", Fault, key=("tool",)),),
+    migrations=(),  # created by the kernel's own migrations: every tool call consults it
+)
+"""Injected misbehaviour of any tool (see :mod:`steward.tool_calls`): loadable like any table."""
+_COLUMNS = {"faults": {"times": "remaining"}}
 
-    model_config = {"extra": "forbid"}
-    tenant: str = Field(default="default", min_length=1, max_length=64)
-    customers: list[Customer] = Field(default_factory=list)
-    tickets: list[TicketRecord] = Field(default_factory=list)
-    invoices: list[InvoiceRecord] = Field(default_factory=list)
-    refunds: list[RefundRecord] = Field(default_factory=list)
-    faults: list[Fault] = Field(default_factory=list)
+
+@dataclass
+class Seed:
+    """A validated seed: rows per table, each with its tenant settled."""
+
+    tenant: str
+    rows: dict[str, list[Record]]
 
     def tenants(self) -> set[str]:
-        records = [*self.customers, *self.tickets, *self.invoices, *self.refunds, *self.faults]
-        return {self.tenant} | {r.tenant for r in records if r.tenant}
+        return {self.tenant} | {r.tenant for rows in self.rows.values() for r in rows if r.tenant}
 
 
-def read_seed(path: Path) -> Seed:
+def parse_seed(data: Any, systems: Iterable[SystemOfRecord]) -> Seed:
+    """Validate a seed against the declared tables; the error names the table, row and field."""
+    tables = {table.name: table for system in systems for table in system.tables}
+    if not isinstance(data, dict):
+        raise InvalidRequest("seed must be a JSON object of tables, e.g. {\"tenant\": \"acme\", \"customers\": [...]}")
+    tenant = data.get("tenant", "default")
+    if not isinstance(tenant, str) or not 1 <= len(tenant) <= 64:
+        raise InvalidRequest("seed: tenant must be a string of 1 to 64 characters")
+    if unknown := sorted(set(data) - set(tables) - {"tenant"}):
+        raise InvalidRequest(f"seed names unknown table(s) {unknown}; declared tables: {', '.join(sorted(tables))}")
+    rows: dict[str, list[Record]] = {}
+    for name, table in tables.items():
+        items = data.get(name, [])
+        if not isinstance(items, list):
+            raise InvalidRequest(f"seed: {name} must be a list of records")
+        rows[name] = []
+        for index, item in enumerate(items):
+            try:
+                rows[name].append(table.record.model_validate(item))
+            except ValidationError as exc:
+                raise InvalidRequest(f"seed does not match the sandbox format: {name}.{index}.{explain(exc)}") from None
+    return Seed(tenant=tenant, rows=rows)
+
+
+def read_seed(path: Path, systems: Iterable[SystemOfRecord]) -> Seed:
     """Parse and validate a seed file; errors name the file and the bad field."""
     try:
-        return parse_seed(json.loads(path.read_text()))
+        return parse_seed(json.loads(path.read_text()), systems)
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"{path} is not valid JSON: {exc}") from None
 
 
-def parse_seed(data: Any) -> Seed:
-    return parse_as(Seed, data, "seed does not match the sandbox format")
+def _value(value: Any) -> Any:
+    return Jsonb(value) if isinstance(value, (dict, list)) else value
 
 
-_UPSERTS = {
-    "customers": ("INSERT INTO sandbox.customers (tenant, id, name, email) VALUES (%s, %s, %s, %s)"
-                  " ON CONFLICT (tenant, id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email",
-                  ("id", "name", "email")),
-    "tickets": ("INSERT INTO sandbox.tickets (tenant, id, customer_id, subject, body, status)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, id) DO UPDATE SET"
-                " customer_id = EXCLUDED.customer_id, subject = EXCLUDED.subject, body = EXCLUDED.body,"
-                " status = EXCLUDED.status", ("id", "customer_id", "subject", "body", "status")),
-    "invoices": ("INSERT INTO sandbox.invoices (tenant, id, customer_id, amount_usd, status, issued_on)"
-                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, id) DO UPDATE SET"
-                 " customer_id = EXCLUDED.customer_id, amount_usd = EXCLUDED.amount_usd,"
-                 " status = EXCLUDED.status, issued_on = EXCLUDED.issued_on",
-                 ("id", "customer_id", "amount_usd", "status", "issued_on")),
-    "refunds": ("INSERT INTO sandbox.refunds (tenant, id, invoice_id, customer_id, ticket_id, amount_usd, reason,"
-                " idempotency_key) VALUES (%s, %s, %s, %s, %s, %s, %s, 'seed:' || %s)"
-                " ON CONFLICT (tenant, id) DO NOTHING",
-                ("id", "invoice_id", "customer_id", "ticket_id", "amount_usd", "reason", "id")),
-    "faults": ("INSERT INTO sandbox.faults (tenant, tool, mode, remaining, delay_ms) VALUES (%s, %s, %s, %s, %s)"
-               " ON CONFLICT (tenant, tool) DO UPDATE SET mode = EXCLUDED.mode, remaining = EXCLUDED.remaining,"
-               " delay_ms = EXCLUDED.delay_ms", ("tool", "mode", "times", "delay_ms")),
-}
-TABLES = ("customers", "tickets", "invoices", "refunds", "faults")
+def _upsert(table: Table) -> tuple[str, list[str]]:
+    fields = [f for f in table.record.model_fields if f != "tenant"]
+    rename = _COLUMNS.get(table.name, {})
+    columns = ["tenant", *(rename.get(f, f) for f in fields)]
+    conflict = ", ".join(["tenant", *table.key])
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in ("tenant", *table.key))
+    action = f"DO UPDATE SET {updates}" if table.on_conflict == "update" and updates else "DO NOTHING"
+    sql = (f"INSERT INTO sandbox.{table.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+           f" ON CONFLICT ({conflict}) {action}")
+    return sql, fields
 
 
-async def load(pool: AsyncConnectionPool, seed: Seed, *, reset: bool = False) -> dict[str, int]:
+async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False
+               ) -> dict[str, int]:
     """Write a seed in one transaction; returns the number of records per table."""
+    tables = [table for system in systems for table in system.tables]
     counts: dict[str, int] = {}
     try:
         async with pool.connection() as conn, conn.transaction():
             if reset:
-                for table in reversed(TABLES):
-                    await conn.execute(f"DELETE FROM sandbox.{table} WHERE tenant = ANY(%s)", (list(seed.tenants()),))
-            for table in TABLES:
-                sql, fields = _UPSERTS[table]
-                records = getattr(seed, table)
-                rows = [(r.tenant or seed.tenant, *(getattr(r, f) for f in fields)) for r in records]
+                for table in reversed(tables):
+                    await conn.execute(f"DELETE FROM sandbox.{table.name} WHERE tenant = ANY(%s)",
+                                       (list(seed.tenants()),))
+            for table in tables:
+                records = seed.rows.get(table.name, [])
+                sql, fields = _upsert(table)
+                rows = [(r.tenant or seed.tenant, *(_value(getattr(r, f)) for f in fields)) for r in records]
                 if rows:
                     async with conn.cursor() as cur:
                         await cur.executemany(sql, rows)
-                counts[table] = len(rows)
+                counts[table.name] = len(rows)
     except psycopg.errors.IntegrityError as exc:
         detail = exc.diag.message_detail or exc.diag.message_primary
         raise InvalidRequest(f"seed refers to records that do not exist: {detail}") from None
     return counts
 
 
-async def show(pool: AsyncConnectionPool, tenant: str | None = None) -> dict[str, list[dict[str, Any]]]:
+async def show(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord], tenant: str | None = None
+               ) -> dict[str, list[dict[str, Any]]]:
     """Every sandbox record (of one tenant, if given), table by table."""
     result: dict[str, list[dict[str, Any]]] = {}
     async with pool.connection() as conn:
-        for table in TABLES:
+        for table in (t for system in systems for t in system.tables):
             where = " WHERE tenant = %s" if tenant else ""
-            cur = await conn.execute(f"SELECT * FROM sandbox.{table}{where} ORDER BY 1, 2", (tenant,) if tenant else ())
-            result[table] = await cur.fetchall()
+            cur = await conn.execute(f"SELECT * FROM sandbox.{table.name}{where} ORDER BY 1, 2",
+                                     (tenant,) if tenant else ())
+            result[table.name] = await cur.fetchall()
     return result
+
+
+async def migrate(conn: psycopg.AsyncConnection, systems: Iterable[SystemOfRecord]) -> None:
+    """Apply each system of record's pending migrations (the caller holds the migration lock)."""
+    await conn.execute("CREATE TABLE IF NOT EXISTS steward.system_migrations (system text NOT NULL,"
+                       " version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+                       " PRIMARY KEY (system, version))")
+    for system in systems:
+        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM steward.system_migrations"
+                                 " WHERE system = %s", (system.name,))
+        current = (await cur.fetchone())["v"]
+        for version, statement in enumerate(system.migrations, start=1):
+            if version > current:
+                await conn.execute(statement)
+                await conn.execute("INSERT INTO steward.system_migrations (system, version) VALUES (%s, %s)",
+                                   (system.name, version))

@@ -28,7 +28,8 @@ from steward.checkpoint import PooledPostgresSaver
 from steward.models import ModelRouter
 from steward.notify import Notifier, PollingNotifier
 from steward.settings import Settings
-from tools.policy import WorkflowPolicy, load_policy
+from steward.verdict import Policy
+from steward.workflow import Catalog, Workflow, load_catalog
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SETUP_LOCK = 0x5737_0002
@@ -67,34 +68,38 @@ class StewardContext:
 @dataclass
 class Services:
     settings: Settings
+    catalog: Catalog
+    """The workflows this process runs (from the ``workflows`` setting, or given to :meth:`open`)."""
     pool: AsyncConnectionPool
     checkpointer: PooledPostgresSaver
     models: ModelRouter
     notifier: Any = field(default_factory=PollingNotifier)
     """Wakes waiters when runs end (a LISTEN connection in servers and workers; polling otherwise)."""
-    _policies: dict[str, WorkflowPolicy] = field(default_factory=dict)
+    _policies: dict[str, Policy] = field(default_factory=dict)
     _graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings | None = None, *, url: str | None = None, listen: bool = False
-                   ) -> AsyncIterator[Services]:
+    async def open(cls, settings: Settings | None = None, *, url: str | None = None, listen: bool = False,
+                   catalog: Catalog | None = None) -> AsyncIterator[Services]:
         """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield. ``listen``
-        starts a LISTEN connection so waits for runs wake at once instead of polling."""
+        starts a LISTEN connection so waits for runs wake at once instead of polling. ``catalog``: the
+        workflows to run (default: loaded from ``settings.workflows``)."""
         settings = settings or Settings()
+        catalog = catalog or load_catalog(settings.workflows)
         url = url or await asyncio.to_thread(db.resolve_database_url, settings)
         pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
         try:
-            await db.migrate(pool)
-            checkpointer = PooledPostgresSaver(pool, serde=cls._serde())
+            await db.migrate(pool, catalog.systems)
+            checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))
             async with pool.connection() as conn:  # serialise the saver's own migrations across processes
                 await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
                 try:
                     await checkpointer.setup()
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
-            models = ModelRouter(settings)
-            services = cls(settings=settings, pool=pool, checkpointer=checkpointer, models=models)
+            models = ModelRouter(settings, catalog.skills)
+            services = cls(settings=settings, catalog=catalog, pool=pool, checkpointer=checkpointer, models=models)
             await services._pin_policies()
             notifier = Notifier(url) if listen else PollingNotifier()
             if listen:
@@ -110,41 +115,42 @@ class Services:
             await pool.close()
 
     @staticmethod
-    def _serde() -> JsonPlusSerializer:
-        from graphs import WORKFLOWS
-
+    def _serde(catalog: Catalog) -> JsonPlusSerializer:
         types: set[type] = set()
-        for workflow in WORKFLOWS.values():
+        for workflow in catalog.values():
             _model_types(workflow.state_schema, types)
         return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in types])
 
     async def _pin_policies(self) -> None:
         """Load every workflow's policy now (a bad policy file stops start-up) and store its source by version."""
-        from graphs import WORKFLOWS
-
         async with self.pool.connection() as conn:
-            for name in WORKFLOWS:
+            for name in (name for name, workflow in self.catalog.items() if workflow.policy is not None):
                 policy = self.policy(name)
                 await conn.execute("INSERT INTO steward.policy_versions (version, workflow, source)"
                                    " VALUES (%s, %s, %s) ON CONFLICT (version) DO NOTHING",
                                    (policy.version, name, policy.source))
 
-    def with_policy(self, workflow: str, policy: WorkflowPolicy) -> Services:
+    def with_policy(self, workflow: str, policy: Policy) -> Services:
         """A view of these services deciding ``workflow`` under another policy (for replays)."""
         return dataclasses.replace(self, _policies={**self._policies, workflow: policy}, _graphs=self._graphs)
 
-    def policy(self, workflow: str) -> WorkflowPolicy:
-        """The workflow's policy (loaded once)."""
+    def workflow(self, name: str) -> Workflow:
+        """The declared workflow called ``name`` (NotFound names the known ones)."""
+        return self.catalog.get_workflow(name)
+
+    def policy(self, workflow: str) -> Policy:
+        """The workflow's policy (loaded once; ``settings.policy_dir`` may hold a replacement file)."""
         if workflow not in self._policies:
-            self._policies[workflow] = load_policy(workflow, policy_dir=self.settings.policy_dir)
+            source = self.workflow(workflow).policy
+            if source is None:
+                raise ValueError(f"workflow {workflow} declares no policy (it calls no tools)")
+            self._policies[workflow] = source.load(self.settings.policy_dir)
         return self._policies[workflow]
 
     def graph(self, workflow: str) -> CompiledStateGraph:
         """The workflow's graph compiled with the Postgres checkpointer (compiled once)."""
-        from graphs import WORKFLOWS
-
         if workflow not in self._graphs:
-            self._graphs[workflow] = WORKFLOWS[workflow].make_graph().compile(
+            self._graphs[workflow] = self.workflow(workflow).make_graph().compile(
                 checkpointer=self.checkpointer, name=workflow
             )
         return self._graphs[workflow]

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
         default="https://api.smith.langchain.com",
         validation_alias=AliasChoices("STEWARD_LANGSMITH_ENDPOINT", "LANGSMITH_ENDPOINT"))
 
+    workflows: str = "graphs"
+    """The module (``module`` or ``module:attribute``) whose ``WORKFLOWS`` this deployment runs."""
     policy_dir: Path | None = None
     """Directory of ``<workflow>.toml`` policy files overriding the shipped ones."""
     recursion_limit: int = Field(default=64, ge=8)

@@ -22,13 +22,13 @@ from steward import audit
 from steward.approvals import Approval
 from steward.audit import AuditEvent, AuditScope
 from steward.budget import Budget, Usage
+from steward.contracts import ToolContext, ToolSpec
 from steward.outcome import Halt, escalate
 from steward.services import Services, StewardContext
 from steward.tape import Tape, Unrecorded
-from tools import TOOLS, ToolContext, ToolSpec
-from tools.errors import RecordNotFound, ToolError
-from tools.executor import ToolResult, execute, parse_args
-from tools.policy import PolicyDecision
+from steward.tool_calls import ToolResult, invoke_tool, parse_args
+from steward.tool_errors import RecordNotFound, ToolError
+from steward.verdict import PolicyVerdict
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,10 +80,11 @@ class Step:
 
     # -- tools ----------------------------------------------------------------------------------------------
     def _spec(self, tool: str) -> ToolSpec:
-        if tool not in TOOLS:
+        spec = self.services.workflow(self.workflow).tool(tool)
+        if spec is None:
             self.record("policy", "deny", tool=tool, decision="deny", rule_id="policy.unknown_tool")
-            raise Halt("denied", "policy.unknown_tool", f"{tool} is not a registered tool")
-        return TOOLS[tool]
+            raise Halt("denied", "policy.unknown_tool", f"{tool} is not a tool of the {self.workflow} workflow")
+        return spec
 
     def _tool_context(self, idempotency_key: str | None = None) -> ToolContext:
         return ToolContext(self.services.pool, self.tenant, self.thread_id, self.run_id, idempotency_key)
@@ -94,13 +95,13 @@ class Step:
         return "idem-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     async def check_policy(self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
-                           ) -> tuple[PolicyDecision, BaseModel]:
+                           ) -> tuple[PolicyVerdict, BaseModel]:
         """Ask the policy engine about a proposed call (validated args + facts from the system of record)."""
-        _, parsed, _, decision = await self._gate(tool, args, action)
-        return decision, parsed
+        _, parsed, _, verdict = await self._gate(tool, args, action)
+        return verdict, parsed
 
     async def _gate(self, tool: str, args: dict[str, Any] | BaseModel, action: str | None
-                    ) -> tuple[ToolSpec, BaseModel, str | None, PolicyDecision]:
+                    ) -> tuple[ToolSpec, BaseModel, str | None, PolicyVerdict]:
         """Validate the args, gather the facts and decide; returns what executing the call needs too."""
         spec = self._spec(tool)
         try:
@@ -119,15 +120,21 @@ class Step:
                 raise self._unrecorded(exc) from None
         else:
             facts = (await spec.facts(parsed, self._tool_context(key))).model_dump()
-        decision = self.services.policy(self.workflow).decide(
+        verdict = self.services.policy(self.workflow).decide(
             tool=tool, kind=spec.kind, args=parsed.model_dump(), facts=facts,
             ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
         )
-        self.record("policy", decision.decision, tool=tool, tool_version=spec.version,
-                    args=parsed.model_dump(mode="json"), decision=decision.decision, rule_id=decision.rule_id,
-                    reason=decision.reason, latency_ms=(time.perf_counter() - started) * 1000,
-                    detail={"facts": facts, "policy_version": decision.policy_version, "risk": spec.risk})
-        return spec, parsed, key, decision
+        mode = self.services.workflow(self.workflow).mode
+        if mode == "suggest" and spec.kind == "write" and verdict.verdict == "allow":
+            verdict = verdict.model_copy(update={"verdict": "require_approval", "rule_id": "mode.suggest",
+                                                 "reason": f"{self.workflow} runs in suggest mode: every write"
+                                                           f" needs a human approval ({verdict.reason})"})
+        self.record("policy", verdict.verdict, tool=tool, tool_version=spec.version,
+                    args=parsed.model_dump(mode="json"), decision=verdict.verdict, rule_id=verdict.rule_id,
+                    reason=verdict.reason, latency_ms=(time.perf_counter() - started) * 1000,
+                    detail={"facts": facts, "policy_version": verdict.policy_version, "risk": spec.risk,
+                            "mode": mode, "approvers": verdict.approvers})
+        return spec, parsed, key, verdict
 
     @staticmethod
     def _approves(approval: Approval | None, spec: ToolSpec, parsed: BaseModel) -> bool:
@@ -143,10 +150,10 @@ class Step:
         """Gate, execute and record one tool call; returns the validated output (None if missing and
         ``missing_ok``). A write needing approval runs only with an ``approval`` of exactly these args."""
         self._check_budget(tool=True)
-        spec, parsed, key, decision = await self._gate(tool, args, action)
-        if decision.decision == "deny":
-            raise Halt("denied", decision.rule_id, decision.reason)
-        if decision.decision == "require_approval" and not self._approves(approval, spec, parsed):
+        spec, parsed, key, verdict = await self._gate(tool, args, action)
+        if verdict.verdict == "deny":
+            raise Halt("denied", verdict.rule_id, verdict.reason)
+        if verdict.verdict == "require_approval" and not self._approves(approval, spec, parsed):
             raise escalate("policy.approval_missing", f"{tool} needs an approval of exactly these arguments")
         started = time.perf_counter()
         self.delta.tool_calls += 1
@@ -174,7 +181,7 @@ class Step:
 
     async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None) -> ToolResult:
         if self.tape is None:
-            return await execute(spec, args, self._tool_context(key))
+            return await invoke_tool(spec, args, self._tool_context(key))
         return ToolResult(output=spec.output_model.model_validate(self.tape.output_of(spec.name)), attempts=1,
                           latency_ms=0.0)
 

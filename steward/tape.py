@@ -11,7 +11,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 from steward.audit import AuditEvent
-from tools.errors import (
+from steward.tool_errors import (
     CapabilityExceeded,
     IdempotencyConflict,
     RecordNotFound,

@@ -11,7 +11,7 @@ import contextlib
 import logging
 
 from steward import runs
-from steward.executor import execute, worker_id
+from steward.executor import execute_run, worker_id
 from steward.services import Services
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class WorkerPool:
                     await self.services.notifier.wait_queued(1.0)
                     continue
                 log.info("worker %s executing run %s (attempt %d)", self.worker, run.run_id, run.attempt)
-                await execute(self.services, run, self.worker)
+                await execute_run(self.services, run, self.worker)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database hiccup must not kill the loop

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
-from steward import db, keys, sandbox
+from steward import db, keys
 from steward.services import Services
 from steward.serving import free_port, wait_until_up
 from steward.settings import Settings
-from tests.seeds import refund_seed
+from tests.seeds import load_seed, refund_seed
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def tenant() -> str:
 @pytest.fixture
 async def seeded(services: Services, tenant: str) -> str:
     """A tenant loaded with the refund seed (and a neighbour tenant owning INV-OTHER)."""
-    await sandbox.load(services.pool, sandbox.parse_seed(refund_seed(tenant)))
+    await load_seed(services, refund_seed(tenant))
     return tenant
 
 

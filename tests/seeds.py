@@ -6,6 +6,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from steward import sandbox
+from steward.services import Services
+
 TICKETS = {
     "T-AUTO": ("C-1", "Charged twice", "Please refund the duplicate charge of $38.50 on invoice INV-1."),
     "T-BIG": ("C-2", "Cancelled in trial", "I cancelled in the trial. Please refund $120.00 for INV-2."),
@@ -46,3 +49,9 @@ async def refunds(pool: AsyncConnectionPool, tenant: str) -> list[dict[str, Any]
         cur = await conn.execute(
             "SELECT * FROM sandbox.refunds WHERE tenant = %s ORDER BY created_at, id", (tenant,))
         return await cur.fetchall()
+
+
+async def load_seed(services: Services, data: dict[str, Any], *, reset: bool = False) -> dict[str, int]:
+    """Load a seed (in ``steward sandbox load`` format) into the sandbox tables the workflows declare."""
+    systems = services.catalog.systems
+    return await sandbox.load(services.pool, sandbox.parse_seed(data, systems), systems, reset=reset)

@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 from langgraph.types import Command
 
-from steward import audit, operations, sandbox
+from steward import audit, operations
 from steward.errors import Conflict, Forbidden, InvalidRequest
 from steward.services import Services, StewardContext
-from tests.seeds import refunds
+from tests.seeds import load_seed, refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
 
@@ -29,7 +29,7 @@ def steward(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 async def add_ticket(services, tenant: str, ticket_id: str, body: str, customer: str = "C-1") -> None:
     ticket = {"id": ticket_id, "customer_id": customer, "subject": "Refund", "body": body}
     seed = {"tenant": tenant, "tickets": [ticket]}
-    await sandbox.load(services.pool, sandbox.parse_seed(seed))
+    await load_seed(services, seed)
 
 
 async def waiting_run(services, tenant: str, ticket: str = "T-BIG") -> operations.RunResult:
@@ -114,7 +114,7 @@ async def test_requester_may_not_approve_their_own_run(services, seeded):
 
     with pytest.raises(Forbidden, match="requester may not approve|may not approve"):
         await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="requester")
-    state = await operations.pending_approval(services, paused.thread_id, seeded)
+    state = await operations.pending_request(services, paused.thread_id, seeded)
     assert state is not None and await refunds(services.pool, seeded) == []
 
 

@@ -60,7 +60,7 @@ def test_usage_errors_exit_2(cli, capsys):
      ' "amount_usd": "1.234"}]}', "invoices.0.amount_usd"),
     ('{"tenant": "x", "customers": [{"id": "C-1", "name": "A"}],'
      ' "tickets": [{"id": "T", "customer_id": "C-404", "subject": "s", "body": "b"}]}', "do not exist"),
-    ('{"tenant": "x", "ticketz": []}', "ticketz: Extra inputs are not permitted"),
+    ('{"tenant": "x", "ticketz": []}', "unknown table(s) ['ticketz']"),
 ])
 def test_bad_seed_files_load_nothing(cli, database_url, tmp_path, capsys, content, message):
     seed = tmp_path / "seed.json"

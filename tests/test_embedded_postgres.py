@@ -6,17 +6,17 @@ from pathlib import Path
 
 import psycopg
 
-from steward import db, operations, sandbox, threads
+from steward import db, operations, threads
 from steward.services import Services
 from steward.settings import Settings
-from tests.seeds import refund_seed, refunds
+from tests.seeds import load_seed, refund_seed, refunds
 
 
 async def test_without_a_url_steward_runs_on_embedded_postgres_and_reuses_it(tmp_path: Path):
     settings = Settings(_env_file=None, database_url=None, data_dir=tmp_path / "state")
     try:
         async with Services.open(settings) as services:
-            await sandbox.load(services.pool, sandbox.parse_seed(refund_seed("emb")))
+            await load_seed(services, refund_seed("emb"))
             result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant="emb", user="ada")
             url = services.pool.conninfo
         assert result.status == "completed"

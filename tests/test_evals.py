@@ -11,24 +11,27 @@ from pydantic import SecretStr
 
 from evals import cases, report, runner, scoreboard
 from evals.runner import evaluate_cases
-from graphs import WORKFLOWS, refund
+from graphs import WORKFLOWS
+from graphs.refund import graph as refund
+from steward.contracts import ToolContext
 from steward.errors import InvalidRequest
+from steward.tool_calls import invoke_tool
+from steward.verdict import PolicyVerdict
+from steward.workflow import Catalog
 from tests.fake_langsmith import FakeLangSmith
-from tools import TOOLS, ToolContext
-from tools.executor import execute
-from tools.policy import PolicyDecision
+from tools.billing import create_refund
 
 TINY = Path(__file__).parent / "data" / "tiny.jsonl"
 
 
 def test_every_workflow_ships_datasets_and_refund_covers_the_adversarial_kinds():
-    for workflow in WORKFLOWS:
-        assert cases.load([workflow], "golden"), workflow
-    stored = cases.load(["refund"])
+    for workflow in WORKFLOWS.values():
+        assert cases.load([workflow], "golden"), workflow.name
+    stored = cases.load([WORKFLOWS["refund"]])
     assert len(stored) >= 30 and {c.dataset for c in stored} == {"golden", "adversarial"}
     adversarial_tags = {tag for case in stored if case.dataset == "adversarial" for tag in case.tags}
     assert {"injection", "missing", "ambiguous", "cap", "duplicate", "cross", "fault", "edit"} <= adversarial_tags
-    assert all(case.expect.refunds is not None for case in stored)  # every case asserts the system of record
+    assert all(case.expect.writes is not None for case in stored)  # every case asserts the system of record
 
 
 @pytest.mark.parametrize(("line", "message"), [
@@ -46,7 +49,7 @@ def test_malformed_case_files_name_the_line_and_field(tmp_path, line, message):
         cases.load_file(path)
 
 
-@refund.step
+@refund.node
 async def propose(state, step):
     """A deliberately wrong variant: proposes the amount without its cents."""
     facts = json.dumps({"request": state.request.model_dump(mode="json"), "invoice": None})
@@ -58,46 +61,47 @@ async def propose(state, step):
         "reason": proposal.reason, "amount_usd": amount})}
 
 
-@refund.step
+@refund.node
 async def policy_gate(state, step):
     """A deliberately wrong variant: never asks the policy engine."""
-    return {"decision": PolicyDecision(decision="allow", rule_id="none", reason="skipped", policy_version="none")}
+    return {"verdict": PolicyVerdict(verdict="allow", rule_id="none", reason="skipped", policy_version="none")}
 
 
-@refund.step
+@refund.node
 async def execute_ungoverned(state, step):
     """A deliberately wrong variant: writes straight through the tool, around the Step."""
     ctx = ToolContext(step.services.pool, step.tenant, step.thread_id, idempotency_key=f"raw-{step.thread_id}")
-    return {"refund": (await execute(TOOLS["create_refund"], state.action.args, ctx)).output}
+    return {"refund": (await invoke_tool(create_refund, state.action.args, ctx)).output}
 
 
-def variant(monkeypatch, **nodes):
-    monkeypatch.setitem(WORKFLOWS, "refund", replace(WORKFLOWS["refund"],
-                                                     make_graph=lambda: refund.make_graph(**nodes)))
+def variant(**nodes) -> Catalog:
+    """The catalog with the refund workflow's nodes replaced."""
+    return Catalog({**WORKFLOWS, "refund": replace(WORKFLOWS["refund"], make_graph=lambda: refund.make_graph(**nodes))})
 
 
-def test_gate_catches_a_silent_failure_and_an_ungoverned_write(settings, monkeypatch, tmp_path):
+def test_gate_catches_a_silent_failure_and_an_ungoverned_write(settings, tmp_path):
     tiny = cases.load_file(TINY)
     good = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
     assert good["overall"]["pass_rate"] == 1.0 and good["overall"]["silent_failures"] == 0
     baseline = scoreboard.baseline_from(good)
     assert scoreboard.gate(good, baseline) == []
 
-    variant(monkeypatch, propose=propose)
-    truncated = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
+    truncated = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3, catalog=variant(propose=propose))[0])
     refund_row = truncated["workflows"]["refund"]
     assert refund_row["silent_failures"] == 1 and refund_row["failed_cases"] == ["refund/auto-small"]
     failed = next(c for c in truncated["cases"] if c["id"] == "auto-small")
     assert failed["status"] == "completed" and not failed["verdicts"]["final_state"]["passed"]
-    assert failed["verdicts"]["final_state"]["comment"] == "refunds: INV-1 38.00 USD; expected: INV-1 38.50 USD"
+    assert failed["verdicts"]["final_state"]["comment"].startswith(
+        "refunds: wrote [{'invoice_id': 'INV-1', 'amount_usd': '38.00'"), failed["verdicts"]["final_state"]
     problems = scoreboard.gate(truncated, baseline)
     assert "refund: 1 silent failure(s)" in problems and any("pass_rate fell" in p for p in problems)
 
-    variant(monkeypatch, policy_gate=policy_gate, execute=execute_ungoverned)
-    ungoverned = scoreboard.build(evaluate_cases(tiny, settings, concurrency=3)[0])
+    ungoverned = scoreboard.build(evaluate_cases(
+        tiny, settings, concurrency=3, catalog=variant(policy_gate=policy_gate, execute=execute_ungoverned))[0])
     assert ungoverned["workflows"]["refund"]["policy_violations"] == 1
     approved = next(c for c in ungoverned["cases"] if c["id"] == "approval-approved")
-    assert "written without the approval refund.needs_approval requires" in approved["verdicts"]["policy"]["comment"]
+    assert "written with 0 of the 1 approval(s) refund.needs_approval requires" in \
+        approved["verdicts"]["policy"]["comment"]
     assert "refund: 1 policy violation(s)" in scoreboard.gate(ungoverned, baseline)
 
     html = report.render(truncated, title="t", gate_problems=problems)
@@ -141,7 +145,7 @@ def test_with_a_key_the_dataset_and_experiment_are_uploaded(settings):
 
 def test_the_stored_datasets_pass_the_gate_on_the_rules_model(settings):
     """What CI ships on: every stored case of every workflow, against the committed baseline."""
-    board = scoreboard.build(evaluate_cases(cases.load(sorted(WORKFLOWS)), settings, concurrency=8)[0])
+    board = scoreboard.build(evaluate_cases(cases.load(list(WORKFLOWS.values())), settings, concurrency=8)[0])
 
     assert board["overall"]["failed_cases"] == []
     assert scoreboard.gate(board, scoreboard.read_baseline()) == []

@@ -34,12 +34,6 @@ def test_each_entry_imports_from_its_path_and_is_compiled(name):
         assert {"tenant", "user"} <= set(context["properties"]) and "services" not in context["properties"]
 
 
-@pytest.mark.parametrize("name", sorted(WORKFLOWS))
-async def test_each_workflow_compiles_with_the_postgres_checkpointer(services, name):
-    graph = services.graph(name)
-    assert graph.checkpointer is services.checkpointer
-
-
 def test_refund_topology():
     drawn = WORKFLOWS["refund"].make_graph().compile().get_graph()
     edges = {(e.source, e.target) for e in drawn.edges}

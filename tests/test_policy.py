@@ -25,14 +25,14 @@ def policy():
     return load_policy("refund")
 
 
-@pytest.mark.parametrize(("amount", "decision", "rule"), [
+@pytest.mark.parametrize(("amount", "verdict", "rule"), [
     ("0.01", "allow", "refund.auto_small"), ("50.00", "allow", "refund.auto_small"),
     ("50.01", "require_approval", "refund.needs_approval"), ("500", "require_approval", "refund.needs_approval"),
     ("500.01", "deny", "refund.over_limit"),
 ])
-def test_refund_thresholds(policy, amount, decision, rule):
+def test_refund_thresholds(policy, amount, verdict, rule):
     result = decide(policy, amount)
-    assert (result.decision, result.rule_id) == (decision, rule)
+    assert (result.verdict, result.rule_id) == (verdict, rule)
     assert result.policy_version.startswith("sha256:")
 
 
@@ -41,7 +41,7 @@ def test_facts_from_the_system_of_record_decide_denials(policy):
     assert decide(policy, "10", invoice_customer_id="C-2").rule_id == "refund.cross_customer"
     assert decide(policy, "10", invoice_found=False, invoice_in_other_tenant=True).rule_id == \
         "refund.invoice_other_tenant"
-    assert decide(policy, "10", ticket_injection_markers=["role_override"]).decision == "require_approval"
+    assert decide(policy, "10", ticket_injection_markers=["role_override"]).verdict == "require_approval"
 
 
 def test_reason_quotes_the_values_that_decided(policy):
@@ -51,18 +51,18 @@ def test_reason_quotes_the_values_that_decided(policy):
 
 def test_tool_off_the_allowlist_is_denied_before_any_rule(policy):
     result = policy.decide(tool="delete_customer", kind="write", args={}, facts={}, ctx={"tenant": "acme"})
-    assert (result.decision, result.rule_id) == ("deny", "policy.tool_not_allowed")
+    assert (result.verdict, result.rule_id) == ("deny", "policy.tool_not_allowed")
 
 
 def test_reads_default_to_allow_and_writes_fail_closed():
     policy = parse_policy(b'workflow = "w"\nallowlist = ["r", "w"]\nrules = []\n', "inline")
     assert policy.decide(tool="r", kind="read", args={}, facts={}, ctx={}).rule_id == "default.read"
-    assert policy.decide(tool="w", kind="write", args={}, facts={}, ctx={}).decision == "deny"
+    assert policy.decide(tool="w", kind="write", args={}, facts={}, ctx={}).verdict == "deny"
 
 
 def test_a_condition_that_cannot_be_evaluated_denies(policy):
     result = decide(policy, "10", unrefunded_balance_usd=None)
-    assert (result.decision, result.rule_id) == ("deny", "policy.evaluation_error")
+    assert (result.verdict, result.rule_id) == ("deny", "policy.evaluation_error")
     missing = {k: v for k, v in FACTS.items() if k != "invoice_customer_id"}
     result = policy.decide(tool="create_refund", kind="write", args={"amount_usd": 1, "customer_id": "C-1"},
                            facts=missing, ctx={"tenant": "t"})
@@ -84,13 +84,13 @@ def test_tenant_override_replaces_a_rule_in_place_and_adds_new_ones_first():
 
 
 @pytest.mark.parametrize(("source", "message"), [
-    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nwhen = ["amount > 5"]\ndecision = "allow"\n'
+    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nwhen = ["amount > 5"]\nverdict = "allow"\n'
      b'reason = "r"\n', "rule x"),
-    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nwhen = ["args.a >> 5"]\ndecision = "allow"\n'
+    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nwhen = ["args.a >> 5"]\nverdict = "allow"\n'
      b'reason = "r"\n', "rule x"),
-    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\ndecision = "maybe"\nreason = "r"\n', "decision"),
-    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\ndecision = "allow"\nreason = "r"\n'
-     b'[[rules]]\nid = "x"\ndecision = "deny"\nreason = "r"\n', "repeated: x"),
+    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nverdict = "maybe"\nreason = "r"\n', "verdict"),
+    (b'workflow = "refund"\nallowlist = []\n[[rules]]\nid = "x"\nverdict = "allow"\nreason = "r"\n'
+     b'[[rules]]\nid = "x"\nverdict = "deny"\nreason = "r"\n', "repeated: x"),
     (b'workflow = = "refund"', "inline.toml"),
 ])
 def test_malformed_policies_are_refused_with_the_place_named(source, message):

@@ -12,17 +12,17 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError
 
-from steward import db, keys, runs, sandbox
+from steward import db, keys, runs
 from steward.services import Services
 from tests.conftest import Process, start_server
-from tests.seeds import refund_seed, refunds
+from tests.seeds import load_seed, refund_seed, refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
 
 
 async def slow(services, tenant: str, tool: str, ms: int, mode: str = "delay") -> None:
     seed = {"tenant": tenant, "faults": [{"tool": tool, "mode": mode, "times": 1, "delay_ms": ms}]}
-    await sandbox.load(services.pool, sandbox.parse_seed(seed))
+    await load_seed(services, seed)
 
 
 async def test_second_run_on_a_busy_thread_is_409_and_enqueue_waits_its_turn(sdk, seeded, services):
@@ -93,7 +93,7 @@ async def isolated(server_url: str, tmp_path, cli_env_session):
 async def test_a_worker_killed_mid_run_is_replaced_and_the_write_happens_once(isolated, tmp_path, settings):
     env, base, url = isolated
     async with Services.open(settings.model_copy(update={"database_url": url}), url=url) as services:
-        await sandbox.load(services.pool, sandbox.parse_seed(refund_seed("k")))
+        await load_seed(services, refund_seed("k"))
         key = await keys.create_key(services.pool, tenant="k", roles=["admin"])
         # the refund commits, then the billing answer is slow: the crash window between write and checkpoint
         await slow(services, "k", "create_refund", 30_000, mode="delay_after")

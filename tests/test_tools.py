@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from steward import audit, operations, sandbox
-from tests.seeds import refunds
-from tools import TOOLS, ToolContext
-from tools.contract import RetryPolicy, tool_contract
-from tools.errors import (
+from graphs import WORKFLOWS
+from steward import audit, operations
+from steward.contracts import RetryPolicy, ToolContext, tool_contract
+from steward.tool_calls import invoke_tool as execute
+from steward.tool_errors import (
     CapabilityExceeded,
     IdempotencyConflict,
     RecordNotFound,
@@ -21,7 +21,9 @@ from tools.errors import (
     ToolTimeout,
     ToolUnavailable,
 )
-from tools.executor import execute
+from tests.seeds import load_seed, refunds
+
+TOOLS = {spec.name: spec for spec in WORKFLOWS["refund"].tools}
 
 
 def ctx(services, tenant: str, key: str | None = None) -> ToolContext:
@@ -35,7 +37,7 @@ def refund_args(amount: str, invoice: str = "INV-3", customer: str = "C-1") -> d
 
 async def fault(services, tenant: str, tool: str, mode: str, times: int = 1) -> None:
     seed = {"tenant": tenant, "faults": [{"tool": tool, "mode": mode, "times": times}]}
-    await sandbox.load(services.pool, sandbox.parse_seed(seed))
+    await load_seed(services, seed)
 
 
 def test_every_contract_declares_its_governance_fields():
@@ -58,12 +60,11 @@ def test_a_write_cannot_be_declared_with_retries():
                        output=In, timeout_s=1, retry=RetryPolicy(attempts=3))
         async def unsafe_write(args: In, ctx: ToolContext) -> dict[str, Any]:
             return {}
-    assert "unsafe_write" not in TOOLS
 
 
 async def test_refund_cap_is_enforced_whatever_the_caller_says(services, seeded):
-    await sandbox.load(services.pool, sandbox.parse_seed({"tenant": seeded, "invoices": [
-        {"id": "INV-BIG", "customer_id": "C-1", "amount_usd": "5000.00"}]}))
+    await load_seed(services, {"tenant": seeded, "invoices": [
+        {"id": "INV-BIG", "customer_id": "C-1", "amount_usd": "5000.00"}]})
 
     with pytest.raises(CapabilityExceeded, match="max_amount_usd=1000.00"):
         await execute(TOOLS["create_refund"], refund_args("1500.00", "INV-BIG"), ctx(services, seeded, "k1"))

@@ -1,10 +1,5 @@
-"""Typed tool contracts, their executor and the policy engine that gates every call.
+"""Tool contracts, one module per system of record, and the policy engine that gates every call.
 
-Importing this package registers every tool in :data:`TOOLS`.
+Nothing here registers itself: a workflow's declaration lists the contracts it may call and the systems of
+record they act on (see :class:`steward.workflow.Workflow`).
 """
-
-from tools import billing, helpdesk  # noqa: F401  (registers the contracts)
-from tools.contract import REGISTRY as TOOLS
-from tools.contract import ToolContext, ToolSpec
-
-__all__ = ["TOOLS", "ToolContext", "ToolSpec"]

@@ -6,20 +6,84 @@ unrefunded balance, and an idempotency key is used once; replaying it returns th
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import psycopg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from tools.contract import READ_RETRY, MaxCap, ToolContext, fetch_one, tool_contract
-from tools.errors import IdempotencyConflict, RecordNotFound, ToolInputError
+from steward.contracts import READ_RETRY, MaxCap, ToolContext, fetch_one, tool_contract
+from steward.sandbox import Record, SystemOfRecord, Table
+from steward.tool_errors import IdempotencyConflict, RecordNotFound, ToolInputError
 from tools.guards import injection_markers
 
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
 REFUND_CAP_USD = Decimal("1000.00")
+
+
+class InvoiceRecord(Record):
+    id: str = Field(min_length=1, max_length=64)
+    customer_id: str
+    amount_usd: Money = Field(ge=0)
+    status: str = "paid"
+    issued_on: dt.date | None = None
+
+
+class RefundRecord(Record):
+    """A refund issued before the sandbox was loaded (its idempotency key is ``seed:<id>``)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    invoice_id: str
+    customer_id: str
+    ticket_id: str | None = None
+    amount_usd: PositiveMoney
+    reason: str = "seeded refund"
+    idempotency_key: str | None = None
+
+    @model_validator(mode="after")
+    def _seed_key(self) -> RefundRecord:
+        self.idempotency_key = self.idempotency_key or f"seed:{self.id}"
+        return self
+
+
+BILLING = SystemOfRecord(
+    name="billing",
+    tables=(Table("invoices", InvoiceRecord), Table("refunds", RefundRecord, on_conflict="ignore")),
+    migrations=(
+        """
+        CREATE TABLE IF NOT EXISTS sandbox.invoices (
+            tenant text NOT NULL,
+            id text NOT NULL,
+            customer_id text NOT NULL,
+            amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd >= 0),
+            status text NOT NULL DEFAULT 'paid',
+            issued_on date,
+            PRIMARY KEY (tenant, id),
+            FOREIGN KEY (tenant, customer_id) REFERENCES sandbox.customers (tenant, id)
+        );
+        CREATE SEQUENCE IF NOT EXISTS sandbox.refund_seq;
+        CREATE TABLE IF NOT EXISTS sandbox.refunds (
+            tenant text NOT NULL,
+            id text NOT NULL DEFAULT 'RF-' || lpad(nextval('sandbox.refund_seq')::text, 6, '0'),
+            invoice_id text NOT NULL,
+            customer_id text NOT NULL,
+            ticket_id text,
+            amount_usd numeric(12, 2) NOT NULL CHECK (amount_usd > 0),
+            reason text NOT NULL,
+            idempotency_key text NOT NULL,
+            thread_id text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant, id),
+            UNIQUE (tenant, idempotency_key),
+            FOREIGN KEY (tenant, invoice_id) REFERENCES sandbox.invoices (tenant, id)
+        );
+        """,
+    ),
+)
+"""Billing needs the helpdesk's customers: declare it after :data:`tools.helpdesk.HELPDESK`."""
 
 
 class InvoiceQuery(BaseModel):
@@ -86,12 +150,7 @@ REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, id
     retry=READ_RETRY,
 )
 async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]:
-    """Read an invoice of the current tenant with the amount already refunded on it.
-
-    Args:
-        args: the invoice id.
-        ctx: tenant-scoped access to billing.
-    """
+    """Read an invoice (customer, amount, status) with the amount already refunded on it."""
     return await fetch_one(ctx, "lookup_invoice", f"invoice {args.invoice_id!r}",
                            INVOICE_SQL + " AND i.tenant = %(tenant)s",
                            {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None})
@@ -153,14 +212,10 @@ async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> RefundFacts
     timeout_s=5.0,
     caps=(MaxCap(name="max_amount_usd", field="amount_usd", limit=REFUND_CAP_USD),),
     facts=refund_facts,
+    writes_to="refunds",
 )
 async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, Any]:
-    """Refund part or all of a paid invoice to the customer who paid it.
-
-    Args:
-        args: invoice, customer, originating ticket, amount in USD and a short reason.
-        ctx: tenant-scoped access to billing; carries the call's idempotency key.
-    """
+    """Refund part or all of a paid invoice to the customer who paid it, for the ticket that asked."""
     if not ctx.idempotency_key:
         raise ToolInputError("create_refund", "a write needs an idempotency key")
     if args.amount_usd > REFUND_CAP_USD:  # the contract cap, checked again at the system of record
@@ -221,12 +276,7 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
     retry=READ_RETRY,
 )
 async def get_refund(args: RefundQuery, ctx: ToolContext) -> dict[str, Any]:
-    """Read one refund of the current tenant back from billing.
-
-    Args:
-        args: the refund id.
-        ctx: tenant-scoped access to billing.
-    """
+    """Read one refund back from billing by its id."""
     return await fetch_one(ctx, "get_refund", f"refund {args.refund_id!r}",
                            f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
                            (ctx.tenant, args.refund_id))

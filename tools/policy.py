@@ -19,13 +19,15 @@ import json
 import operator
 import re
 import tomllib
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
-Decision = Literal["allow", "require_approval", "deny"]
+from steward.verdict import PolicyVerdict, Verdict
+
 POLICY_DIR = Path(__file__).parent / "policies"
 
 _CONDITION = re.compile(r"^\s*(?P<lhs>[A-Za-z_][\w.]*)\s+(?P<op>==|!=|<=|>=|<|>|in|not_in)\s+(?P<rhs>.+?)\s*$")
@@ -38,15 +40,6 @@ _OPS = {
 
 class PolicyError(ValueError):
     """A policy file or a condition is malformed, or a condition cannot be evaluated."""
-
-
-class PolicyDecision(BaseModel):
-    """What the engine decided for one proposed tool call, and why."""
-
-    decision: Decision
-    rule_id: str
-    reason: str
-    policy_version: str
 
 
 def _resolve(path: str, env: dict[str, Any]) -> Any:
@@ -103,8 +96,10 @@ class Rule(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9_.-]+$")
     tool: str = "*"
     when: list[str] = Field(default_factory=list)
-    decision: Decision
+    verdict: Verdict
     reason: str
+    approvers: int = Field(default=1, ge=1, le=5)
+    """With ``require_approval``: how many distinct approvers (never the requester) must agree."""
     _conditions: list[Condition] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, _context: Any) -> None:
@@ -160,29 +155,30 @@ class WorkflowPolicy(BaseModel):
 
     def decide(
         self, *, tool: str, kind: str, args: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]
-    ) -> PolicyDecision:
-        """Decide one proposed call. Pure: the same inputs always give the same decision."""
-        def decision(kind_: Decision, rule_id: str, reason: str) -> PolicyDecision:
-            return PolicyDecision(decision=kind_, rule_id=rule_id, reason=reason, policy_version=self.version)
+    ) -> PolicyVerdict:
+        """Decide one proposed call. Pure: the same inputs always give the same verdict."""
+        def verdict_of(verdict: Verdict, rule_id: str, reason: str, approvers: int = 1) -> PolicyVerdict:
+            return PolicyVerdict(verdict=verdict, rule_id=rule_id, reason=reason, policy_version=self.version,
+                                 approvers=approvers)
 
         if tool not in self.allowlist:
-            return decision("deny", "policy.tool_not_allowed", f"{tool} is not on the {self.workflow} allowlist")
+            return verdict_of("deny", "policy.tool_not_allowed", f"{tool} is not on the {self.workflow} allowlist")
         env = {"args": args, "facts": facts, "ctx": ctx}
         for rule in self.rules_for(ctx.get("tenant", "")):
             try:
                 if rule.matches(tool, env):
-                    return decision(rule.decision, rule.id, rule.explain(env))
+                    return verdict_of(rule.verdict, rule.id, rule.explain(env), rule.approvers)
             except PolicyError as exc:
-                return decision("deny", "policy.evaluation_error", f"rule {rule.id}: {exc}")
+                return verdict_of("deny", "policy.evaluation_error", f"rule {rule.id}: {exc}")
         if kind == "read":
-            return decision("allow", "default.read", f"{tool} is an allowlisted read")
-        return decision("deny", "default.write", f"no rule allows {tool}; writes fail closed")
+            return verdict_of("allow", "default.read", f"{tool} is an allowlisted read")
+        return verdict_of("deny", "default.write", f"no rule allows {tool}; writes fail closed")
 
     def table(self, tenant: str | None = None) -> list[dict[str, str]]:
         """The rules in force as rows, for people."""
         rules = self.rules_for(tenant) if tenant else self.rules
         return [
-            {"id": r.id, "tool": r.tool, "when": " and ".join(r.when) or "always", "decision": r.decision,
+            {"id": r.id, "tool": r.tool, "when": " and ".join(r.when) or "always", "verdict": r.verdict,
              "reason": r.reason}
             for r in rules
         ]
@@ -211,3 +207,20 @@ def load_policy(workflow: str, *, path: Path | None = None, policy_dir: Path | N
                 raise PolicyError(f"{file} is the policy of {policy.workflow!r}, not {workflow!r}")
             return policy
     raise PolicyError(f"no policy file for workflow {workflow!r} (looked in {', '.join(map(str, candidates))})")
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """A workflow's shipped policy file; ``load(override_dir)`` prefers ``override_dir/<workflow>.toml``."""
+
+    workflow: str
+    path: Path
+
+    def load(self, override_dir: Path | None = None) -> WorkflowPolicy:
+        override = override_dir / f"{self.workflow}.toml" if override_dir else None
+        return load_policy(self.workflow, path=override if override and override.is_file() else self.path)
+
+
+def shipped(workflow: str) -> PolicyFile:
+    """The policy file shipped in ``tools/policies/`` for ``workflow``."""
+    return PolicyFile(workflow, POLICY_DIR / f"{workflow}.toml")

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from graphs import WORKFLOWS
 from server.assistants import describe, resolve
 from server.deps import PrincipalDep, ServicesDep
 from server.schemas import AssistantSearch
@@ -16,8 +15,9 @@ router = APIRouter(prefix="/assistants", tags=["assistants"])
 
 
 @router.post("/search")
-async def search_assistants(body: AssistantSearch, response: Response, _: PrincipalDep) -> list[dict[str, Any]]:
-    found = [describe(w) for w in WORKFLOWS.values()
+async def search_assistants(body: AssistantSearch, response: Response, services: ServicesDep, _: PrincipalDep
+                            ) -> list[dict[str, Any]]:
+    found = [describe(w) for w in services.catalog.values()
              if (body.graph_id is None or w.name == body.graph_id)
              and (body.name is None or body.name.lower() in w.name.lower())
              and all(describe(w)["metadata"].get(k) == v for k, v in (body.metadata or {}).items())]
@@ -29,20 +29,20 @@ async def search_assistants(body: AssistantSearch, response: Response, _: Princi
 
 
 @router.get("/{assistant_id}")
-async def get_assistant(assistant_id: str, _: PrincipalDep) -> dict[str, Any]:
-    return describe(resolve(assistant_id))
+async def get_assistant(assistant_id: str, services: ServicesDep, _: PrincipalDep) -> dict[str, Any]:
+    return describe(resolve(services.catalog, assistant_id))
 
 
 @router.get("/{assistant_id}/graph")
 async def get_graph(assistant_id: str, services: ServicesDep, _: PrincipalDep, xray: int | bool = False
                     ) -> dict[str, Any]:
-    workflow = resolve(assistant_id)
+    workflow = resolve(services.catalog, assistant_id)
     return jsonable(services.graph(workflow.name).get_graph(xray=xray).to_json())
 
 
 @router.get("/{assistant_id}/schemas")
 async def get_schemas(assistant_id: str, services: ServicesDep, _: PrincipalDep) -> dict[str, Any]:
-    workflow = resolve(assistant_id)
+    workflow = resolve(services.catalog, assistant_id)
     graph = services.graph(workflow.name)
     return {
         "graph_id": workflow.name,
@@ -55,6 +55,6 @@ async def get_schemas(assistant_id: str, services: ServicesDep, _: PrincipalDep)
 
 
 @router.get("/{assistant_id}/subgraphs")
-async def get_subgraphs(assistant_id: str, _: PrincipalDep) -> dict[str, Any]:
-    resolve(assistant_id)
+async def get_subgraphs(assistant_id: str, services: ServicesDep, _: PrincipalDep) -> dict[str, Any]:
+    resolve(services.catalog, assistant_id)
     return {}

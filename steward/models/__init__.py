@@ -11,8 +11,7 @@ from decimal import Decimal
 
 from langchain_core.language_models import BaseChatModel
 
-from steward.models import skills  # noqa: F401  (registers the rules model's skills)
-from steward.models.rules import RulesChatModel
+from steward.models.rules import RulesChatModel, Skill
 from steward.settings import MODEL_TIERS, Settings, check_provider
 
 log = logging.getLogger(__name__)
@@ -22,8 +21,9 @@ MTOK = Decimal(1_000_000)
 class ModelRouter:
     """Resolves a tier to a chat model (cached per provider) and prices token usage."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, skills: dict[str, Skill] | None = None) -> None:
         self.settings = settings
+        self.skills = skills or {}
         self._models: dict[str, BaseChatModel] = {}
 
     def provider(self, tier: str, overrides: dict[str, str] | None = None) -> str:
@@ -42,7 +42,7 @@ class ModelRouter:
 
     def _build(self, provider: str) -> BaseChatModel:
         if provider == "rules":
-            return RulesChatModel()
+            return RulesChatModel(skills=self.skills)
         from langchain_openai import ChatOpenAI
 
         name = provider.removeprefix("openai:")

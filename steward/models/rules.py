@@ -1,8 +1,9 @@
 """The embedded default model: deterministic, offline, and a real langchain-core chat model.
 
 It answers tool-calling requests the way an LLM would (an ``AIMessage`` with ``tool_calls`` and
-``usage_metadata``), but each answer comes from a *skill*: a plain function registered for a tool name that
-reads the conversation and returns the tool arguments. Requests with no matching skill get a text refusal,
+``usage_metadata``), but each answer comes from a *skill*: a plain function, declared by a workflow for a
+structured-output schema name, that reads the conversation and returns the tool arguments. Requests with no
+matching skill get a text refusal,
 which the workflow treats as invalid model output.
 """
 
@@ -20,18 +21,6 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 Skill = Callable[[list[BaseMessage]], dict[str, Any]]
-SKILLS: dict[str, Skill] = {}
-
-
-def skill(tool_name: str) -> Callable[[Skill], Skill]:
-    """Register ``fn`` as the rules model's answer whenever ``tool_name`` is offered."""
-
-    def register(fn: Skill) -> Skill:
-        SKILLS[tool_name] = fn
-        return fn
-
-    return register
-
 
 def last_human_text(messages: Sequence[BaseMessage]) -> str:
     """The text of the last human message (what a skill usually reads)."""
@@ -49,6 +38,8 @@ class RulesChatModel(BaseChatModel):
     """Deterministic chat model with tool calls; see the module docstring."""
 
     model_name: str = "rules"
+    skills: dict[str, Skill] = {}
+    """The workflows' skills by schema name (see :attr:`steward.workflow.Catalog.skills`)."""
 
     @property
     def _llm_type(self) -> str:
@@ -70,12 +61,12 @@ class RulesChatModel(BaseChatModel):
         if isinstance(choice, str) and choice in offered:
             offered = [choice]
         prompt_tokens = sum(_tokens(m.text) for m in messages)
-        name = next((tool for tool in offered if tool in SKILLS), None)
+        name = next((tool for tool in offered if tool in self.skills), None)
         if name is None:
             text = "The rules model has no skill for this request."
             message = AIMessage(content=text, usage_metadata=self._usage(prompt_tokens, _tokens(text)))
         else:
-            args = SKILLS[name](messages)
+            args = self.skills[name](messages)
             encoded = json.dumps(args, sort_keys=True, default=str)
             call_id = "call_" + hashlib.sha256(f"{name}:{encoded}".encode()).hexdigest()[:24]
             message = AIMessage(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from tools.errors import CapabilityExceeded, RecordNotFound
+from steward.tool_errors import CapabilityExceeded, RecordNotFound
 
 Kind = Literal["read", "write"]
 Risk = Literal["low", "medium", "high"]
@@ -93,6 +93,9 @@ class ToolSpec:
     caps: tuple[MaxCap, ...] = ()
     facts: FactsFn | None = None
     """Reads what the policy needs to know about a proposed call; returns a pydantic model."""
+    writes_to: str | None = None
+    """A write's sandbox table, where each call leaves one row carrying its input fields, ``thread_id`` and
+    ``idempotency_key``: what the eval oracle re-checks against the policy."""
 
     @property
     def facts_model(self) -> type[BaseModel] | None:
@@ -135,9 +138,6 @@ class ToolSpec:
         }
 
 
-REGISTRY: dict[str, ToolSpec] = {}
-
-
 def tool_contract(
     *,
     name: str,
@@ -151,17 +151,16 @@ def tool_contract(
     retry: RetryPolicy = RetryPolicy(),
     caps: tuple[MaxCap, ...] = (),
     facts: FactsFn | None = None,
+    writes_to: str | None = None,
 ) -> Callable[[ToolFn], ToolSpec]:
     """Declare a tool. The input model is the annotation of the function's first parameter, the
     description its docstring; the function returns the backend's raw record, which the executor
-    validates against ``output``. The contract is registered under ``name``."""
+    validates against ``output``. A workflow lists the contracts it may call in its declaration."""
 
     def declare(fn: ToolFn) -> ToolSpec:
         first_param = next(iter(inspect.signature(fn).parameters))
         input_model = typing.get_type_hints(fn)[first_param]
-        if name in REGISTRY:
-            raise ValueError(f"tool {name!r} is declared twice")
-        spec = ToolSpec(
+        return ToolSpec(
             name=name,
             version=version,
             kind=kind,
@@ -176,8 +175,7 @@ def tool_contract(
             retry=retry,
             caps=caps,
             facts=facts,
+            writes_to=writes_to,
         )
-        REGISTRY[name] = spec
-        return spec
 
     return declare

@@ -36,17 +36,16 @@ from steward.outcome import Halt, Outcome, escalate
 from steward.services import StewardContext
 from steward.state import GovernedState
 from steward.step import Step, governed
-from tools import TOOLS
-from tools.billing import Invoice, Refund
+from steward.verdict import PolicyVerdict
+from tools.billing import Invoice, Refund, create_refund
 from tools.helpdesk import Ticket
-from tools.policy import PolicyDecision
 
-WORKFLOW = "refund"
+NAME = "refund"
 VERSION = "1.0.0"
 BUDGET = Budget(max_steps=24, max_tool_calls=8, max_model_calls=4, max_tokens=20_000,
                 max_cost_usd=Decimal("0.25"), deadline_s=60)
-step = governed(WORKFLOW, BUDGET)
-final_step = governed(WORKFLOW, BUDGET, enforce_budget=False)
+node = governed(NAME, BUDGET)
+final_node = governed(NAME, BUDGET, enforce_budget=False)
 
 
 class RefundInput(BaseModel):
@@ -86,7 +85,8 @@ class RefundState(GovernedState, RefundInput):
     """The invoice the ticket names, if this tenant has it."""
     action: ProposedAction | None = None
     """The write the agent proposes (after an edit, the approver's version)."""
-    decision: PolicyDecision | None = None
+    verdict: PolicyVerdict | None = None
+    """The policy's verdict on the proposed write."""
     approval: Approval | None = None
     refund: Refund | None = None
 
@@ -97,7 +97,7 @@ PROPOSE_SYSTEM = ("You propose refunds. Given the customer's request and the inv
                   "Never exceed what the customer asked for.")
 
 
-@step
+@node
 async def intake(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the ticket and extract the request with the small model."""
     ticket = await step.call_tool("get_ticket", {"ticket_id": state.ticket_id})
@@ -106,7 +106,7 @@ async def intake(state: RefundState, step: Step) -> dict[str, Any]:
     return {"ticket": ticket, "request": request, "requested_by": step.user}
 
 
-@step
+@node
 async def lookup_invoice(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the invoice the request names (absent is not an error yet: validation and policy decide)."""
     if not state.request.invoice_id:
@@ -115,7 +115,7 @@ async def lookup_invoice(state: RefundState, step: Step) -> dict[str, Any]:
     return {"invoice": invoice}
 
 
-@step
+@node
 async def propose(state: RefundState, step: Step) -> dict[str, Any]:
     """Have the medium model propose the refund; identity fields come from the ticket, not the model."""
     invoice = state.invoice and {**state.invoice.model_dump(mode="json"), "balance_usd": str(state.invoice.balance_usd)}
@@ -143,7 +143,7 @@ def refund_problems(state: RefundState) -> list[str]:
     return problems
 
 
-@step
+@node
 async def validate(state: RefundState, step: Step) -> dict[str, Any]:
     """Deterministic checks on the proposal before policy sees it."""
     problems = refund_problems(state)
@@ -154,17 +154,17 @@ async def validate(state: RefundState, step: Step) -> dict[str, Any]:
     return {}
 
 
-@step
+@node
 async def policy_gate(state: RefundState, step: Step) -> dict[str, Any]:
     """Ask the policy engine about the write; deny ends the run, approval pauses it."""
-    decision, _ = await step.check_policy("create_refund", state.action.args)
-    if decision.decision == "deny":
-        return {"decision": decision, "outcome": Outcome(status="denied", reason_code=decision.rule_id,
-                                                         reason=decision.reason)}
-    if decision.decision == "require_approval" and not state.approval:
+    verdict, _ = await step.check_policy("create_refund", state.action.args)
+    if verdict.verdict == "deny":
+        return {"verdict": verdict, "outcome": Outcome(status="denied", reason_code=verdict.rule_id,
+                                                       reason=verdict.reason)}
+    if verdict.verdict == "require_approval" and not state.approval:
         step.record("approval", "requested", tool="create_refund", args=state.action.args,
-                    rule_id=decision.rule_id, reason=decision.reason)
-    return {"decision": decision}
+                    rule_id=verdict.rule_id, reason=verdict.reason)
+    return {"verdict": verdict}
 
 
 def approval_request(state: RefundState) -> ApprovalRequest:
@@ -174,12 +174,12 @@ def approval_request(state: RefundState) -> ApprovalRequest:
             f"Refund {args['amount_usd']} USD on {args['invoice_id']} to {args['customer_id']}"
             f" for ticket {args['ticket_id']}: {args['reason']}"))],
         review_configs=[ReviewConfig(action_name="create_refund", allowed_decisions=["approve", "edit", "reject"])],
-        rule_id=state.decision.rule_id, risk=TOOLS["create_refund"].risk, reason=state.decision.reason,
-        workflow=WORKFLOW, requested_by=state.requested_by or "unknown",
+        rule_id=state.verdict.rule_id, risk=create_refund.risk, reason=state.verdict.reason,
+        workflow=NAME, requested_by=state.requested_by or "unknown",
     )
 
 
-@step
+@node
 async def approval(state: RefundState, step: Step) -> dict[str, Any]:
     """Pause for a human decision (LangGraph interrupt); an edit goes back through validation and policy."""
     request = approval_request(state)
@@ -202,18 +202,18 @@ async def approval(state: RefundState, step: Step) -> dict[str, Any]:
     if decision.type == "reject":
         raise Halt("rejected", "approval.rejected", message or f"rejected by {record.decided_by}")
     if decision.type == "edit":
-        return {"approval": record, "action": ProposedAction(name="create_refund", args=args), "decision": None}
+        return {"approval": record, "action": ProposedAction(name="create_refund", args=args), "verdict": None}
     return {"approval": record}
 
 
-@step
+@node
 async def execute(state: RefundState, step: Step) -> dict[str, Any]:
     """Write the refund; the policy is asked again at this moment, and the approval must match exactly."""
     refund = await step.call_tool("create_refund", state.action.args, approval=state.approval)
     return {"refund": refund}
 
 
-@step
+@node
 async def verify(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the refund back from billing and reconcile it with what was approved."""
     stored = await step.call_tool("get_refund", {"refund_id": state.refund.id})
@@ -237,7 +237,7 @@ RESPONSES = {
 }
 
 
-@final_step
+@final_node
 async def respond(state: RefundState, step: Step) -> dict[str, Any]:
     """Settle the outcome, write the customer's message and the final audit event."""
     outcome = state.outcome
@@ -266,7 +266,7 @@ def proceed_to(next_node: str):
 def after_policy(state: RefundState) -> str:
     if state.outcome:
         return "respond"
-    if state.decision.decision == "allow" or state.approval:  # an approver's edit is their approval
+    if state.verdict.verdict == "allow" or state.approval:  # an approver's edit is their approval
         return "execute"
     return "approval"
 
@@ -297,5 +297,5 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     return builder
 
 
-graph = make_graph().compile(name=WORKFLOW)
+graph = make_graph().compile(name=NAME)
 """Compiled without a checkpointer, for ``langgraph dev`` / Studio (which supply their own)."""

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from steward.contracts import ToolContext, ToolSpec
 from steward.errors import explain
-from tools.contract import ToolContext, ToolSpec
-from tools.errors import ToolError, ToolInputError, ToolOutputInvalid, ToolTimeout, ToolUnavailable
+from steward.tool_errors import ToolError, ToolInputError, ToolOutputInvalid, ToolTimeout, ToolUnavailable
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def _call_once(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Any:
     return {"error": "<html>502 Bad Gateway</html>"} if fault == "invalid_output" else raw
 
 
-async def execute(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel, ctx: ToolContext) -> ToolResult:
+async def invoke_tool(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel, ctx: ToolContext) -> ToolResult:
     """Execute ``spec`` with ``raw_args``. Raises a :class:`tools.errors.ToolError` on any failure."""
     started = time.perf_counter()
     args = parse_args(spec, raw_args)

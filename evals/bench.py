@@ -72,7 +72,8 @@ async def seed(services: Services, count: int) -> None:
             "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)],
             "tickets": [{"id": f"T-B{i}", "customer_id": "C-B", "subject": "Duplicate charge",
                          "body": f"Please refund $38.50 on invoice INV-B{i}."} for i in range(1, count)]}
-    await sandbox.load(services.pool, sandbox.parse_seed(data), reset=True)
+    await sandbox.load(services.pool, sandbox.parse_seed(data, services.catalog.systems), services.catalog.systems,
+                       reset=True)
 
 
 async def timed(run: Callable[[], Awaitable[Any]]) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from steward.models.rules import last_human_text, skill
+from steward.models.rules import Skill, last_human_text
 
 _TICKET = re.compile(r"<ticket[^>]*>(?P<body>.*?)</ticket>", re.S | re.I)
 _INVOICE = re.compile(r"\bINV-[A-Z0-9][A-Z0-9-]*\b", re.I)
@@ -36,7 +36,6 @@ def _amounts(text: str) -> list[Decimal]:
     return found
 
 
-@skill("RefundRequest")
 def extract_refund_request(messages: list[BaseMessage]) -> dict[str, Any]:
     """Pull the invoice id, amount and reason out of the ticket text."""
     text = last_human_text(messages)
@@ -58,7 +57,6 @@ def extract_refund_request(messages: list[BaseMessage]) -> dict[str, Any]:
     }
 
 
-@skill("RefundProposal")
 def propose_refund(messages: list[BaseMessage]) -> dict[str, Any]:
     """Propose the refund the request asks for; a full refund means the invoice's open balance."""
     text = last_human_text(messages)
@@ -68,3 +66,7 @@ def propose_refund(messages: list[BaseMessage]) -> dict[str, Any]:
     if amount is None and request.get("full_refund") and invoice:
         amount = invoice.get("balance_usd")
     return {"invoice_id": request.get("invoice_id"), "amount_usd": amount, "reason": request.get("reason", "")}
+
+
+SKILLS: dict[str, Skill] = {"RefundRequest": extract_refund_request, "RefundProposal": propose_refund}
+"""The rules model's answers, by the structured-output schema the graph asks for."""
