@@ -88,7 +88,7 @@ def parse_seed(data: Any, systems: Iterable[SystemOfRecord]) -> Seed:
     """Validate a seed against the declared tables; the error names the table, row and field."""
     tables = {table.name: table for system in systems for table in system.tables}
     if not isinstance(data, dict):
-        raise InvalidRequest("seed must be a JSON object of tables, e.g. {\"tenant\": \"acme\", \"customers\": [...]}")
+        raise InvalidRequest("seed must be a JSON object: {\"tenant\": ..., \"<table>\": [records...]}")
     tenant = data.get("tenant", "default")
     if not isinstance(tenant, str) or not 1 <= len(tenant) <= 64:
         raise InvalidRequest("seed: tenant must be a string of 1 to 64 characters")
