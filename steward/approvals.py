@@ -3,6 +3,12 @@
 The interrupt payload is an :class:`ApprovalRequest` (``action_requests`` + ``review_configs``, plus Steward's
 rule id, risk and reason); a run resumes with an :class:`ApprovalResponse` (``decisions``: approve, edit with
 ``edited_action``, or reject with an optional ``message``) and the decider's identity.
+
+The quorum rule (policy ``require_approval`` with ``approvers = N``): the run asks again until N distinct people
+have approved the same arguments. The requester never counts and may not approve; nobody counts twice; one
+rejection ends the case; an edit changes the arguments, so the quorum restarts on them (the editor's edit is the
+first approval of the edited arguments). Each decision is one interrupt and one resume, so each is audited once,
+with its position in the quorum.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ class ApprovalRequest(BaseModel):
     reason: str
     workflow: str
     requested_by: str
+    approvers_required: int = Field(default=1, ge=1)
+    """The quorum: distinct approvers needed for these arguments."""
+    approved_by: list[str] = Field(default_factory=list)
+    """Who has already approved these arguments (they may not approve again)."""
+    owner: str | None = None
+    """The team that owns the tool (from its contract)."""
 
 
 class ApproveDecision(BaseModel):
@@ -80,6 +92,8 @@ class Approval(BaseModel):
     message: str | None = None
     comment: str | None = None
     decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    approvers: list[str] = Field(default_factory=list)
+    """Everyone whose approval of exactly these arguments this one carries (the quorum met)."""
 
 
 def parse_response(payload: Any) -> ApprovalResponse:
@@ -107,5 +121,9 @@ def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None
             )
     if not response.decided_by:
         raise InvalidRequest("the decision needs the decider's identity (decided_by)")
-    if response.decided_by == request.requested_by and any(d.type != "reject" for d in response.decisions):
+    approving = any(d.type != "reject" for d in response.decisions)
+    if response.decided_by == request.requested_by and approving:
         raise Forbidden(f"{response.decided_by} requested this run and may not approve it (rejecting is allowed)")
+    if response.decided_by in request.approved_by and approving:
+        raise Forbidden(f"{response.decided_by} already approved this request; approval"
+                        f" {len(request.approved_by) + 1} of {request.approvers_required} must come from someone else")

@@ -1,14 +1,28 @@
-"""State fields every governed workflow shares; a workflow's state subclasses :class:`GovernedState`."""
+"""State fields every governed workflow shares; a workflow's state subclasses :class:`GovernedState`.
+
+A governed workflow proposes one write at a time (``action``), asks the policy (``verdict``) and, when the
+verdict says so, people (``approval``). :func:`after_gate` and :func:`after_approval` route on these fields, so
+every workflow's gate and approval edges mean the same thing; a workflow names its own nodes with a path map.
+"""
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from steward.approvals import Approval
 from steward.budget import Usage, add_usage
 from steward.outcome import Outcome
+from steward.verdict import PolicyVerdict
+
+
+class ProposedAction(BaseModel):
+    """A write the agent proposes: the tool and its arguments (after an edit, the approver's version)."""
+
+    name: str
+    args: dict[str, Any]
 
 
 class GovernedState(BaseModel):
@@ -22,3 +36,39 @@ class GovernedState(BaseModel):
     """Steps, tool and model calls, tokens, cost and time consumed, summed across steps."""
     trajectory: Annotated[list[str], operator.add] = Field(default_factory=list)
     """Every tool the run executed, in order."""
+    action: ProposedAction | None = None
+    """The write being decided (after an edit, the approver's version)."""
+    verdict: PolicyVerdict | None = None
+    """The policy's verdict on ``action`` (None again after an edit, until the edit is re-checked)."""
+    approval: Approval | None = None
+    """The latest human decision on ``action``, carrying everyone who approved exactly these arguments."""
+
+
+def quorum_met(state: GovernedState) -> bool:
+    """Whether enough distinct people approved the action's current arguments for the verdict in force."""
+    approval, verdict = state.approval, state.verdict
+    return (approval is not None and verdict is not None and approval.type != "reject"
+            and len(set(approval.approvers)) >= verdict.approvers)
+
+
+Route = Literal["allow", "approval", "revalidate", "end"]
+
+
+def after_gate(state: GovernedState) -> Route:
+    """After the policy gate: ``end`` (an outcome is set), ``allow`` (allowed, or approved by a quorum), else
+    ``approval``."""
+    if state.outcome:
+        return "end"
+    if state.verdict is not None and (state.verdict.verdict == "allow" or quorum_met(state)):
+        return "allow"
+    return "approval"
+
+
+def after_approval(state: GovernedState) -> Route:
+    """After a human decision: ``end``, ``revalidate`` (an edit: validation and policy see it first), ``allow``
+    (the quorum is met), else ``approval`` again (the next approver)."""
+    if state.outcome:
+        return "end"
+    if state.verdict is None:
+        return "revalidate"
+    return "allow" if quorum_met(state) else "approval"

@@ -16,15 +16,27 @@ from typing import Any, TypeVar
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from steward import audit
-from steward.approvals import Approval
+from steward.approvals import (
+    ActionRequest,
+    Approval,
+    ApprovalRequest,
+    EditDecision,
+    RejectDecision,
+    ReviewConfig,
+    check_response,
+    parse_response,
+)
 from steward.audit import AuditEvent, AuditScope
 from steward.budget import Budget, Usage
 from steward.contracts import ToolContext, ToolSpec
-from steward.outcome import Halt, escalate
+from steward.errors import StewardError
+from steward.outcome import Halt, Outcome, escalate
 from steward.services import Services, StewardContext
+from steward.state import GovernedState, ProposedAction
 from steward.tape import Tape, Unrecorded
 from steward.tool_calls import ToolResult, invoke_tool, parse_args
 from steward.tool_errors import RecordNotFound, ToolError
@@ -137,13 +149,74 @@ class Step:
         return spec, parsed, key, verdict
 
     @staticmethod
-    def _approves(approval: Approval | None, spec: ToolSpec, parsed: BaseModel) -> bool:
+    def _approves(approval: Approval | None, spec: ToolSpec, parsed: BaseModel, verdict: PolicyVerdict) -> bool:
+        """Whether ``approval`` covers exactly this call with as many distinct approvers as the verdict needs."""
         if approval is None or approval.type == "reject" or approval.action != spec.name:
+            return False
+        if len(set(approval.approvers)) < verdict.approvers:
             return False
         try:
             return parse_args(spec, approval.args).model_dump() == parsed.model_dump()
         except ToolError:
             return False
+
+    # -- approvals ------------------------------------------------------------------------------------------
+    async def gate(self, action: ProposedAction, *, approval: Approval | None = None) -> dict[str, Any]:
+        """Ask the policy about a proposed write, as a state update: ``verdict``, plus a ``denied`` outcome, and
+        an ``approval requested`` audit event when people must decide and have not yet."""
+        verdict, _ = await self.check_policy(action.name, action.args)
+        if verdict.verdict == "deny":
+            return {"verdict": verdict,
+                    "outcome": Outcome(status="denied", reason_code=verdict.rule_id, reason=verdict.reason)}
+        if verdict.verdict == "require_approval" and approval is None:
+            self.record("approval", "requested", tool=action.name, args=action.args, rule_id=verdict.rule_id,
+                        reason=verdict.reason, detail={"approvers_required": verdict.approvers})
+        return {"verdict": verdict}
+
+    def approval_request(self, state: GovernedState, description: str) -> ApprovalRequest:
+        """The request people see for the state's proposed write (quorum so far included)."""
+        action, verdict, previous = state.action, state.verdict, state.approval
+        spec = self._spec(action.name)
+        return ApprovalRequest(
+            action_requests=[ActionRequest(name=action.name, args=action.args, description=description)],
+            review_configs=[ReviewConfig(action_name=action.name, allowed_decisions=["approve", "edit", "reject"])],
+            rule_id=verdict.rule_id, risk=spec.risk, reason=verdict.reason, workflow=self.workflow,
+            requested_by=state.requested_by or "unknown", approvers_required=verdict.approvers,
+            approved_by=list(previous.approvers) if previous and previous.type != "reject" else [], owner=spec.owner)
+
+    def ask_approval(self, request: ApprovalRequest) -> dict[str, Any]:
+        """Pause for one human decision on ``request`` (a LangGraph interrupt) and record it, as a state update.
+
+        An approval adds its decider to the quorum of these arguments; an edit replaces the arguments and starts
+        their quorum with the editor (``verdict`` is cleared so validation and policy see the edit first); a
+        rejection ends the run. A decision that cannot count (malformed, or someone deciding twice) is recorded
+        and the same request is asked again.
+        """
+        raw = interrupt(request.model_dump(mode="json"))
+        action = request.action_requests[0]
+        try:
+            response = parse_response(raw)
+            response.decided_by = response.decided_by or self.user
+            check_response(request, response)
+        except StewardError as exc:
+            self.record("approval", "invalid", tool=action.name, reason=str(exc))
+            return {}
+        decision = response.decisions[0]
+        edited = isinstance(decision, EditDecision)
+        args = {**action.args, **decision.edited_action.args} if edited else action.args
+        approvers = [response.decided_by] if edited else [*request.approved_by, response.decided_by]
+        message = decision.message if isinstance(decision, RejectDecision) else None
+        position = f"{len(approvers)} of {request.approvers_required}" if decision.type != "reject" else None
+        self.record("approval", decision.type, tool=action.name, args=args, rule_id=request.rule_id,
+                    detail={"decided_by": response.decided_by, "message": message, "comment": response.comment,
+                            "quorum": position, "approvers": approvers if decision.type != "reject" else []})
+        if decision.type == "reject":
+            raise Halt("rejected", "approval.rejected", message or f"rejected by {response.decided_by}")
+        record = Approval(type=decision.type, decided_by=response.decided_by, action=action.name, args=args,
+                          comment=response.comment, approvers=approvers)
+        if edited:
+            return {"approval": record, "action": ProposedAction(name=action.name, args=args), "verdict": None}
+        return {"approval": record}
 
     async def call_tool(self, tool: str, args: dict[str, Any] | BaseModel, *, approval: Approval | None = None,
                         action: str | None = None, missing_ok: bool = False) -> Any:
@@ -153,8 +226,9 @@ class Step:
         spec, parsed, key, verdict = await self._gate(tool, args, action)
         if verdict.verdict == "deny":
             raise Halt("denied", verdict.rule_id, verdict.reason)
-        if verdict.verdict == "require_approval" and not self._approves(approval, spec, parsed):
-            raise escalate("policy.approval_missing", f"{tool} needs an approval of exactly these arguments")
+        if verdict.verdict == "require_approval" and not self._approves(approval, spec, parsed, verdict):
+            raise escalate("policy.approval_missing",
+                           f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments")
         started = time.perf_counter()
         self.delta.tool_calls += 1
         self.trajectory.append(tool)

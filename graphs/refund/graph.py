@@ -2,7 +2,8 @@
 
     START -> intake -> lookup_invoice -> propose -> validate -> policy_gate
     policy_gate --allow--> execute | --require_approval--> approval | --deny--> respond
-    approval --approve--> execute | --edit--> validate | --reject--> respond
+    approval --quorum met--> execute | --more approvers needed--> approval | --edit--> validate
+             --reject--> respond
     execute -> verify -> respond -> END
     Any step that ends the run early (escalation, denial, budget) goes straight to respond.
 
@@ -17,27 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
-from steward.approvals import (
-    ActionRequest,
-    Approval,
-    ApprovalRequest,
-    EditDecision,
-    RejectDecision,
-    ReviewConfig,
-    check_response,
-    parse_response,
-)
 from steward.budget import Budget
-from steward.errors import StewardError
-from steward.outcome import Halt, Outcome, escalate
+from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState
+from steward.state import GovernedState, ProposedAction, after_approval, after_gate
 from steward.step import Step, governed
-from steward.verdict import PolicyVerdict
-from tools.billing import Invoice, Refund, create_refund
+from tools.billing import Invoice, Refund
 from tools.helpdesk import Ticket
 
 NAME = "refund"
@@ -72,22 +60,12 @@ class RefundProposal(BaseModel):
     reason: str
 
 
-class ProposedAction(BaseModel):
-    name: str
-    args: dict[str, Any]
-
-
 class RefundState(GovernedState, RefundInput):
     ticket: Ticket | None = None
     """The ticket as the helpdesk holds it."""
     request: RefundRequest | None = None
     invoice: Invoice | None = None
     """The invoice the ticket names, if this tenant has it."""
-    action: ProposedAction | None = None
-    """The write the agent proposes (after an edit, the approver's version)."""
-    verdict: PolicyVerdict | None = None
-    """The policy's verdict on the proposed write."""
-    approval: Approval | None = None
     refund: Refund | None = None
 
 
@@ -157,53 +135,19 @@ async def validate(state: RefundState, step: Step) -> dict[str, Any]:
 @node
 async def policy_gate(state: RefundState, step: Step) -> dict[str, Any]:
     """Ask the policy engine about the write; deny ends the run, approval pauses it."""
-    verdict, _ = await step.check_policy("create_refund", state.action.args)
-    if verdict.verdict == "deny":
-        return {"verdict": verdict, "outcome": Outcome(status="denied", reason_code=verdict.rule_id,
-                                                       reason=verdict.reason)}
-    if verdict.verdict == "require_approval" and not state.approval:
-        step.record("approval", "requested", tool="create_refund", args=state.action.args,
-                    rule_id=verdict.rule_id, reason=verdict.reason)
-    return {"verdict": verdict}
+    return await step.gate(state.action, approval=state.approval)
 
 
-def approval_request(state: RefundState) -> ApprovalRequest:
-    args = state.action.args
-    return ApprovalRequest(
-        action_requests=[ActionRequest(name="create_refund", args=args, description=(
-            f"Refund {args['amount_usd']} USD on {args['invoice_id']} to {args['customer_id']}"
-            f" for ticket {args['ticket_id']}: {args['reason']}"))],
-        review_configs=[ReviewConfig(action_name="create_refund", allowed_decisions=["approve", "edit", "reject"])],
-        rule_id=state.verdict.rule_id, risk=create_refund.risk, reason=state.verdict.reason,
-        workflow=NAME, requested_by=state.requested_by or "unknown",
-    )
+def describe(args: dict[str, Any]) -> str:
+    """The proposed refund in one line, for the people asked to approve it."""
+    return (f"Refund {args['amount_usd']} USD on {args['invoice_id']} to {args['customer_id']}"
+            f" for ticket {args['ticket_id']}: {args['reason']}")
 
 
 @node
 async def approval(state: RefundState, step: Step) -> dict[str, Any]:
-    """Pause for a human decision (LangGraph interrupt); an edit goes back through validation and policy."""
-    request = approval_request(state)
-    raw = interrupt(request.model_dump(mode="json"))
-    try:
-        response = parse_response(raw)
-        response.decided_by = response.decided_by or step.user
-        check_response(request, response)
-    except StewardError as exc:
-        step.record("approval", "invalid", reason=str(exc))
-        raise escalate("approval.invalid", str(exc)) from None
-    decision = response.decisions[0]
-    args = {**state.action.args, **decision.edited_action.args} if isinstance(decision, EditDecision) else \
-        state.action.args
-    message = decision.message if isinstance(decision, RejectDecision) else None
-    record = Approval(type=decision.type, decided_by=response.decided_by, action="create_refund", args=args,
-                      message=message, comment=response.comment)
-    step.record("approval", decision.type, tool="create_refund", args=args,
-                detail={"decided_by": record.decided_by, "message": message, "comment": response.comment})
-    if decision.type == "reject":
-        raise Halt("rejected", "approval.rejected", message or f"rejected by {record.decided_by}")
-    if decision.type == "edit":
-        return {"approval": record, "action": ProposedAction(name="create_refund", args=args), "verdict": None}
-    return {"approval": record}
+    """Pause for one human decision; an edit goes back through validation and policy."""
+    return step.ask_approval(step.approval_request(state, describe(state.action.args)))
 
 
 @node
@@ -263,20 +207,6 @@ def proceed_to(next_node: str):
     return route
 
 
-def after_policy(state: RefundState) -> str:
-    if state.outcome:
-        return "respond"
-    if state.verdict.verdict == "allow" or state.approval:  # an approver's edit is their approval
-        return "execute"
-    return "approval"
-
-
-def after_approval(state: RefundState) -> str:
-    if state.outcome:
-        return "respond"
-    return "validate" if state.approval.type == "edit" else "execute"
-
-
 def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     """The refund workflow, uncompiled (the caller chooses the checkpointer). ``variants`` replace nodes by
     name, e.g. ``make_graph(propose=other_propose)`` to evaluate a change before it ships."""
@@ -291,8 +221,10 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     for source, target in (("intake", "lookup_invoice"), ("lookup_invoice", "propose"), ("propose", "validate"),
                            ("validate", "policy_gate"), ("execute", "verify"), ("verify", "respond")):
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges("policy_gate", after_policy, ["execute", "approval", "respond"])
-    builder.add_conditional_edges("approval", after_approval, ["execute", "validate", "respond"])
+    builder.add_conditional_edges("policy_gate", after_gate, {"allow": "execute", "approval": "approval",
+                                                              "end": "respond"})
+    builder.add_conditional_edges("approval", after_approval, {"allow": "execute", "approval": "approval",
+                                                               "revalidate": "validate", "end": "respond"})
     builder.add_edge("respond", END)
     return builder
 
