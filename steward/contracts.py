@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from steward.tool_errors import CapabilityExceeded, RecordNotFound
+from steward.tool_errors import CapabilityExceeded, IdempotencyConflict, RecordNotFound, ToolInputError
 
 Kind = Literal["read", "write"]
 Risk = Literal["low", "medium", "high"]
@@ -59,6 +61,8 @@ class ToolContext:
     thread_id: str
     run_id: str | None = None
     idempotency_key: str | None = None
+    approvers: tuple[str, ...] = ()
+    """Who approved this call (a write held for approval), for the system of record's own change log."""
 
 
 async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: Any) -> dict[str, Any]:
@@ -68,6 +72,34 @@ async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: 
     if row is None:
         raise RecordNotFound(tool, f"no {what}")
     return row
+
+
+async def write_once(conn: AsyncConnection, ctx: ToolContext, tool: str, table: str, values: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """Insert one row of a write tool's ``writes_to`` table under the call's idempotency key, in the caller's
+    transaction. A replay of the key returns the row first written (``deduplicated``); the same key with other
+    values is an :class:`~steward.tool_errors.IdempotencyConflict`. The row carries ``thread_id`` and
+    ``idempotency_key`` (and the table must have ``UNIQUE (tenant, idempotency_key)``)."""
+    if not ctx.idempotency_key:
+        raise ToolInputError(tool, "a write needs an idempotency key")
+    cur = await conn.execute(f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND idempotency_key = %s",
+                             (ctx.tenant, ctx.idempotency_key))
+    if (existing := await cur.fetchone()) is not None:
+        if any(_differs(existing.get(k), v) for k, v in values.items()):
+            raise IdempotencyConflict(tool, f"key already used for {table} row {existing.get('id')} with other values")
+        return {**existing, "deduplicated": True}
+    row = {"tenant": ctx.tenant, **values, "thread_id": ctx.thread_id, "idempotency_key": ctx.idempotency_key}
+    columns = ", ".join(row)
+    cur = await conn.execute(
+        f"INSERT INTO sandbox.{table} ({columns}) VALUES ({', '.join(['%s'] * len(row))}) RETURNING *",
+        [Jsonb(v) if isinstance(v, (dict, list)) else v for v in row.values()])
+    return {**(await cur.fetchone()), "deduplicated": False}
+
+
+def _differs(stored: Any, given: Any) -> bool:
+    if isinstance(given, (Decimal, int, float)) and stored is not None and not isinstance(given, bool):
+        return Decimal(str(stored)) != Decimal(str(given))
+    return stored != given
 
 
 ToolFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]

@@ -45,6 +45,8 @@ class Table:
     key: tuple[str, ...] = ("id",)
     """Columns that, with ``tenant``, identify a row (the upsert's conflict target)."""
     on_conflict: Literal["update", "ignore"] = "update"
+    alias: str | None = None
+    """A short name under which the CLI offers ``steward <alias> load FILE.jsonl`` (one record per line)."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,25 @@ def parse_seed(data: Any, systems: Iterable[SystemOfRecord]) -> Seed:
     return Seed(tenant=tenant, rows=rows)
 
 
-def read_seed(path: Path, systems: Iterable[SystemOfRecord]) -> Seed:
-    """Parse and validate a seed file; errors name the file and the bad field."""
+def read_seed(path: Path, systems: Iterable[SystemOfRecord], *, table: str | None = None,
+              tenant: str | None = None) -> Seed:
+    """Parse and validate a seed file; errors name the file and the bad field. With ``table``, the file is JSON
+    lines, one record of that table each."""
     try:
-        return parse_seed(json.loads(path.read_text()), systems)
+        text = path.read_text()
+        if table is None:
+            data = json.loads(text)
+            if tenant is not None and isinstance(data, dict):
+                data["tenant"] = tenant
+            return parse_seed(data, systems)
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InvalidRequest(f"{path}:{number} is not valid JSON: {exc.msg}") from None
+        return parse_seed({"tenant": tenant or "default", table: records}, systems)
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:

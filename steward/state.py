@@ -8,6 +8,7 @@ every workflow's gate and approval edges mean the same thing; a workflow names i
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -42,6 +43,16 @@ class GovernedState(BaseModel):
     """The policy's verdict on ``action`` (None again after an edit, until the edit is re-checked)."""
     approval: Approval | None = None
     """The latest human decision on ``action``, carrying everyone who approved exactly these arguments."""
+
+
+def proceed_to(next_node: str, end: str = "respond") -> Callable[[GovernedState], str]:
+    """Router: continue to ``next_node`` unless the run already has an outcome (then to ``end``)."""
+
+    def route(state: GovernedState) -> str:
+        return end if state.outcome else next_node
+
+    route.__name__ = f"to_{next_node}"
+    return route
 
 
 def quorum_met(state: GovernedState) -> bool:

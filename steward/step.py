@@ -98,8 +98,9 @@ class Step:
             raise Halt("denied", "policy.unknown_tool", f"{tool} is not a tool of the {self.workflow} workflow")
         return spec
 
-    def _tool_context(self, idempotency_key: str | None = None) -> ToolContext:
-        return ToolContext(self.services.pool, self.tenant, self.thread_id, self.run_id, idempotency_key)
+    def _tool_context(self, idempotency_key: str | None = None, approval: Approval | None = None) -> ToolContext:
+        approvers = tuple(approval.approvers) if approval is not None else ()
+        return ToolContext(self.services.pool, self.tenant, self.thread_id, self.run_id, idempotency_key, approvers)
 
     def idempotency_key(self, tool: str, action: str) -> str:
         """Key of a write: the same thread and action always give the same key."""
@@ -159,6 +160,16 @@ class Step:
             return parse_args(spec, approval.args).model_dump() == parsed.model_dump()
         except ToolError:
             return False
+
+    def finish(self, state: GovernedState, outcome: Outcome, response: str, *, input_model: type[BaseModel],
+               version: str) -> dict[str, Any]:
+        """The final node's update: the outcome and the requester's message, with the run's final audit event
+        (usage, trajectory, the input as given and the workflow version, which a replay starts from)."""
+        self.record("final", outcome.status, rule_id=outcome.reason_code, reason=outcome.reason,
+                    detail={"usage": (state.usage + self.delta).model_dump(mode="json"),
+                            "trajectory": state.trajectory, "workflow_version": version,
+                            "input": state.model_dump(mode="json", include=set(input_model.model_fields))})
+        return {"outcome": outcome, "response": response}
 
     # -- approvals ------------------------------------------------------------------------------------------
     async def gate(self, action: ProposedAction, *, approval: Approval | None = None) -> dict[str, Any]:
@@ -234,7 +245,7 @@ class Step:
         self.trajectory.append(tool)
         event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
         try:
-            result = await self._execute(spec, parsed, key)
+            result = await self._execute(spec, parsed, key, approval)
         except Unrecorded as exc:
             raise self._unrecorded(exc) from None
         except RecordNotFound as exc:
@@ -253,9 +264,10 @@ class Step:
                             "idempotency_key": key})
         return result.output
 
-    async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None) -> ToolResult:
+    async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None, approval: Approval | None
+                       ) -> ToolResult:
         if self.tape is None:
-            return await invoke_tool(spec, args, self._tool_context(key))
+            return await invoke_tool(spec, args, self._tool_context(key, approval))
         return ToolResult(output=spec.output_model.model_validate(self.tape.output_of(spec.name)), attempts=1,
                           latency_ms=0.0)
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from steward.budget import Budget
 from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState, ProposedAction, after_approval, after_gate
+from steward.state import GovernedState, ProposedAction, after_approval, after_gate, proceed_to
 from steward.step import Step, governed
 from tools.billing import Invoice, Refund
 from tools.helpdesk import Ticket
@@ -192,19 +192,7 @@ async def respond(state: RefundState, step: Step) -> dict[str, Any]:
     refund = state.refund
     response = RESPONSES[outcome.status].format(
         amount=refund and refund.amount_usd, invoice=refund and refund.invoice_id, refund=refund and refund.id)
-    step.record("final", outcome.status, rule_id=outcome.reason_code, reason=outcome.reason,
-                detail={"usage": (state.usage + step.delta).model_dump(mode="json"), "trajectory": state.trajectory,
-                        "input": state.model_dump(mode="json", include=set(RefundInput.model_fields)),
-                        "workflow_version": VERSION})
-    return {"outcome": outcome, "response": response}
-
-
-def proceed_to(next_node: str):
-    """Router: continue to ``next_node`` unless the run already has an outcome."""
-    def route(state: RefundState) -> str:
-        return "respond" if state.outcome else next_node
-    route.__name__ = f"to_{next_node}"
-    return route
+    return step.finish(state, outcome, response, input_model=RefundInput, version=VERSION)
 
 
 def make_graph(**variants: Callable[..., Any]) -> StateGraph:

@@ -25,6 +25,9 @@ def _summary(thread: threads.Thread) -> dict[str, Any]:
         "action": action["name"], "args": action["args"], "description": action.get("description"),
         "allowed_decisions": request["review_configs"][0]["allowed_decisions"], "rule_id": request["rule_id"],
         "risk": request["risk"], "reason": request["reason"], "requested_by": request["requested_by"],
+        "owner": request.get("owner"),
+        "quorum": {"required": request.get("approvers_required", 1), "approved_by": request.get("approved_by", []),
+                   "approved": len(request.get("approved_by", []))},
         "waiting_since": thread.updated_at,
         "age_s": round((datetime.now(UTC) - thread.updated_at).total_seconds(), 1),
     }
