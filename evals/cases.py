@@ -57,6 +57,9 @@ class Expect(Strict):
     state: dict[str, Any] | None = None
     trajectory: Trajectory | None = None
     interrupts: int | None = None
+    """How many times the run paused for people (each approval of a quorum is one pause)."""
+    refused: int | None = None
+    """How many of the case's decisions must be refused before they reach the run (e.g. the same approver twice)."""
     max_cost_usd: Decimal = Field(ge=0)
 
 

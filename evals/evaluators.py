@@ -18,6 +18,9 @@ def status(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
     got = (out["status"], out.get("reason_code") if want[1] else None)
     extra = "" if expect.get("interrupts") is None or out["interrupts"] == expect["interrupts"] else \
         f"; paused {out['interrupts']} times, expected {expect['interrupts']}"
+    refused = out.get("refused", [])
+    if expect.get("refused") is not None and len(refused) != expect["refused"]:
+        extra += f"; {len(refused)} decision(s) refused ({refused}), expected {expect['refused']}"
     return got == want and not extra, f"expected {want}, got {(out['status'], out.get('reason_code'))}{extra}"
 
 

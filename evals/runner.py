@@ -62,14 +62,20 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     except StewardError as exc:
         result = None
         out |= {"status": "invalid_input", "reason_code": type(exc).__name__, "reason": str(exc)}
-    decisions = list(case.decisions)
-    while result is not None and result.status == "interrupted":
-        out["interrupts"] += 1
-        if not decisions:
-            break
+    decisions, refused = list(case.decisions), []
+    paused = result is not None and result.status == "interrupted"
+    out["interrupts"] += paused
+    while paused and decisions:
         decision = decisions.pop(0)
-        result = await operations.resume_run(services, result.thread_id, decision, tenant=tenant,
-                                             user=decision.get("decided_by", "eval-approver"))
+        decider = decision.get("decided_by", "eval-approver")
+        try:
+            result = await operations.resume_run(services, result.thread_id, decision, tenant=tenant, user=decider)
+        except StewardError as exc:  # refused before anything ran (e.g. the same approver twice)
+            refused.append(f"{decider}: {exc}")
+            continue
+        paused = result.status == "interrupted"
+        out["interrupts"] += paused
+    out["refused"] = refused
     out["latency_ms"] = (time.perf_counter() - started) * 1000
     if result is not None:
         out |= {"status": result.status, "thread_id": result.thread_id,
@@ -107,7 +113,7 @@ async def table_rows(services: Services, tenant: str, tables: list[str]) -> dict
 def failed_outputs(error: str) -> dict[str, Any]:
     """What a case that crashed (instead of ending in an outcome) counts as."""
     return {"status": "error", "reason_code": "eval.crashed", "reason": error, "interrupts": 0, "values": {},
-            "tool_calls": [], "cost_usd": "0", "tokens": 0, "writes": {}, "rows": {}, "violations": [],
+            "tool_calls": [], "cost_usd": "0", "tokens": 0, "writes": {}, "rows": {}, "violations": [], "refused": [],
             "latency_ms": 0.0}
 
 
