@@ -65,7 +65,7 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     decisions, refused = list(case.decisions), []
     paused = result is not None and result.status == "interrupted"
     out["interrupts"] += paused
-    while paused and decisions:
+    while result is not None and decisions:  # every decision is offered; one with nothing to decide is refused
         decision = decisions.pop(0)
         decider = decision.get("decided_by", "eval-approver")
         try:
@@ -155,20 +155,22 @@ def langsmith_client(settings: Settings) -> tuple[Client, bool]:
 
 
 def _examples(cases: list[Case], client: Client, upload: bool, name: str) -> list[Example]:
-    ids = {case.id: uuid.uuid5(NAMESPACE, f"{case.workflow}:{case.dataset}:{case.id}") for case in cases}
+    def example_id(case: Case) -> uuid.UUID:
+        return uuid.uuid5(NAMESPACE, f"{case.workflow}:{case.dataset}:{case.id}")
+
     dataset_id = uuid.uuid5(NAMESPACE, name)  # offline, a stable stand-in
     if upload:
         dataset = (client.read_dataset(dataset_name=name) if client.has_dataset(dataset_name=name)
                    else client.create_dataset(name, description="Steward eval cases"))
         dataset_id = dataset.id
         known = {example.id for example in client.list_examples(dataset_id=dataset.id)}
-        fresh = [{"id": ids[c.id], "inputs": {"case": c.model_dump(mode="json")},
+        fresh = [{"id": example_id(c), "inputs": {"case": c.model_dump(mode="json")},
                   "reference_outputs": c.expect.model_dump(mode="json"),
                   "metadata": {"dataset": c.dataset, "tags": c.tags}}
-                 for c in cases if ids[c.id] not in known]
+                 for c in cases if example_id(c) not in known]
         if fresh:
             client.create_examples(dataset_id=dataset.id, examples=fresh)
-    return [Example(id=ids[c.id], dataset_id=dataset_id, inputs={"case": c.model_dump(mode="json")},
+    return [Example(id=example_id(c), dataset_id=dataset_id, inputs={"case": c.model_dump(mode="json")},
                     outputs=c.expect.model_dump(mode="json")) for c in cases]
 
 
@@ -197,10 +199,11 @@ def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, s
         experiment = results.experiment_name if upload else None
     if upload:
         client.flush()
-    by_id = {case.id: case for case in cases}
+    by_id = {(case.workflow, case.id): case for case in cases}  # ids are unique within a workflow
     runs = []
     for row in rows:
-        case = by_id[row["example"].inputs["case"]["id"]]
+        stored = row["example"].inputs["case"]
+        case = by_id[(stored["workflow"], stored["id"])]
         outputs = row["run"].outputs or failed_outputs(str(row["run"].error))
         verdicts = {r.key: (bool(r.score), r.comment or "") for r in row["evaluation_results"]["results"]}
         runs.append(CaseRun(case=case, outputs=outputs, verdicts=verdicts))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from steward.contracts import READ_RETRY, MaxCap, ToolContext, fetch_one, tool_contract, write_once
 from steward.sandbox import Record, SystemOfRecord, Table
@@ -77,10 +77,27 @@ class MetricRecord(Record):
         return when(value)
 
 
+class IncidentRecord(Record):
+    """An incident opened before the sandbox was loaded (no run wrote it)."""
+
+    id: int = Field(ge=1)
+    alert_id: Id
+    service_id: str
+    severity: Literal["sev1", "sev2", "sev3"] = "sev2"
+    summary: str = "opened earlier"
+    evidence: list[str] = Field(default_factory=list)
+    idempotency_key: str | None = None
+
+    @model_validator(mode="after")
+    def _seed_key(self) -> IncidentRecord:
+        self.idempotency_key = self.idempotency_key or f"seed:{self.alert_id}"
+        return self
+
+
 OPS = SystemOfRecord(
     name="ops",
     tables=(Table("services", ServiceRecord), Table("deploys", DeployRecord), Table("logs", LogRecord),
-            Table("metrics", MetricRecord)),
+            Table("metrics", MetricRecord), Table("incidents", IncidentRecord)),
     migrations=(
         """
         CREATE TABLE IF NOT EXISTS sandbox.services (
@@ -109,7 +126,7 @@ OPS = SystemOfRecord(
         CREATE TABLE IF NOT EXISTS sandbox.incidents (
             tenant text NOT NULL, id bigserial, alert_id text NOT NULL, service_id text NOT NULL,
             severity text NOT NULL, summary text NOT NULL, evidence jsonb NOT NULL,
-            thread_id text NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+            thread_id text, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant, id), UNIQUE (tenant, alert_id), UNIQUE (tenant, idempotency_key)
         );
         CREATE TABLE IF NOT EXISTS sandbox.remediations (
