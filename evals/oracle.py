@@ -1,7 +1,8 @@
 """What a run actually did to the systems of record, judged independently of the workflow.
 
 Every write tool a workflow lists in ``checked_writes`` leaves one row per call in its ``writes_to`` table,
-carrying its input fields, ``thread_id`` and ``idempotency_key``. ``writes`` reads the rows a case's runs left;
+carrying its input fields, ``thread_id`` and ``idempotency_key`` (and ``tool`` where several tools share it).
+``writes`` reads the rows a case's runs left;
 ``violations`` re-asks the policy about each of them with facts read from the sandbox as they were before the
 write (the write's own idempotency key is left out, as at decision time). A write the policy would deny, or one
 it would hold for approval without enough distinct human approvals of exactly those arguments in the audit
@@ -58,6 +59,8 @@ async def violations(services: Services, workflow: Workflow, tenant: str, create
     policy = services.policy(workflow.name)
     for spec in _checked(workflow):
         for row in created.get(str(spec.writes_to), []):
+            if row.get("tool", spec.name) != spec.name:  # a table several tools write names the tool per row
+                continue
             parsed = spec.input_model.model_validate(row)
             args = parsed.model_dump()
             ctx = ToolContext(services.pool, tenant, row["thread_id"], idempotency_key=row["idempotency_key"])

@@ -14,6 +14,7 @@ from steward.audit import AuditEvent
 from steward.tool_errors import (
     CapabilityExceeded,
     IdempotencyConflict,
+    RecordChanged,
     RecordNotFound,
     ToolError,
     ToolInputError,
@@ -24,7 +25,7 @@ from steward.tool_errors import (
 
 ERRORS: dict[str, type[ToolError]] = {cls.code: cls for cls in (
     ToolInputError, RecordNotFound, CapabilityExceeded, ToolUnavailable, ToolTimeout, ToolOutputInvalid,
-    IdempotencyConflict)}
+    IdempotencyConflict, RecordChanged)}
 
 
 class Unrecorded(LookupError):

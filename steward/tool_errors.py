@@ -7,7 +7,8 @@
     ├── ToolUnavailable       the backend failed transiently; reads retry, writes never do
     │   └── ToolTimeout       the call exceeded the contract's timeout
     ├── ToolOutputInvalid     the tool answered something its output model rejects; terminal
-    └── IdempotencyConflict   a write's idempotency key was already used for different arguments
+    ├── IdempotencyConflict   a write's idempotency key was already used for different arguments
+    └── RecordChanged         the record changed since it was read (optimistic concurrency); never retried
 """
 
 from __future__ import annotations
@@ -52,3 +53,7 @@ class ToolOutputInvalid(ToolError):
 
 class IdempotencyConflict(ToolError):
     code = "tool.idempotency_conflict"
+
+
+class RecordChanged(ToolError):
+    code = "tool.stale_record"
