@@ -153,7 +153,7 @@ def _upsert(table: Table) -> tuple[str, list[str]]:
 
 async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False
                ) -> dict[str, int]:
-    """Write a seed in one transaction; returns the number of records per table."""
+    """Write a seed in one transaction; returns the number of records per table it had records for."""
     tables = [table for system in systems for table in system.tables]
     counts: dict[str, int] = {}
     try:
@@ -169,7 +169,7 @@ async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOf
                 if rows:
                     async with conn.cursor() as cur:
                         await cur.executemany(sql, rows)
-                counts[table.name] = len(rows)
+                    counts[table.name] = len(rows)
     except psycopg.errors.IntegrityError as exc:
         detail = exc.diag.message_detail or exc.diag.message_primary
         raise InvalidRequest(f"seed refers to records that do not exist: {detail}") from None

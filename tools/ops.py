@@ -1,5 +1,5 @@
 """Operations system of record: services, their deploys, logs and metrics, and the incidents and remediations
-agents record (``sandbox.services``, ``deploys``, ``logs``, ``metrics``, ``incidents``, ``remediations``).
+agents record (``sandbox.ops_services``, ``deploys``, ``logs``, ``metrics``, ``incidents``, ``remediations``).
 
 Seeds may give times relative to when they are loaded (``"-3h"``, ``"-10d"``), so an eval case can say "deployed
 two hours ago" whenever it runs.
@@ -96,32 +96,32 @@ class IncidentRecord(Record):
 
 OPS = SystemOfRecord(
     name="ops",
-    tables=(Table("services", ServiceRecord), Table("deploys", DeployRecord), Table("logs", LogRecord),
-            Table("metrics", MetricRecord), Table("incidents", IncidentRecord)),
+    tables=(Table("ops_services", ServiceRecord), Table("ops_deploys", DeployRecord), Table("ops_logs", LogRecord),
+            Table("ops_metrics", MetricRecord), Table("incidents", IncidentRecord)),
     migrations=(
         """
-        CREATE TABLE IF NOT EXISTS sandbox.services (
+        CREATE TABLE IF NOT EXISTS sandbox.ops_services (
             tenant text NOT NULL, id text NOT NULL, name text NOT NULL,
             environment text NOT NULL CHECK (environment IN ('production', 'staging')),
             version text NOT NULL, replicas integer NOT NULL CHECK (replicas >= 0),
             flags jsonb NOT NULL DEFAULT '{}',
             PRIMARY KEY (tenant, id)
         );
-        CREATE TABLE IF NOT EXISTS sandbox.deploys (
+        CREATE TABLE IF NOT EXISTS sandbox.ops_deploys (
             tenant text NOT NULL, id text NOT NULL, service_id text NOT NULL, version text NOT NULL,
             deployed_at timestamptz NOT NULL,
-            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.services (tenant, id)
+            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.ops_services (tenant, id)
         );
-        CREATE TABLE IF NOT EXISTS sandbox.logs (
+        CREATE TABLE IF NOT EXISTS sandbox.ops_logs (
             tenant text NOT NULL, id text NOT NULL, service_id text NOT NULL, ts timestamptz NOT NULL,
             level text NOT NULL, message text NOT NULL,
-            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.services (tenant, id)
+            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.ops_services (tenant, id)
         );
-        CREATE INDEX IF NOT EXISTS logs_recent ON sandbox.logs (tenant, service_id, ts DESC);
-        CREATE TABLE IF NOT EXISTS sandbox.metrics (
+        CREATE INDEX IF NOT EXISTS ops_logs_recent ON sandbox.ops_logs (tenant, service_id, ts DESC);
+        CREATE TABLE IF NOT EXISTS sandbox.ops_metrics (
             tenant text NOT NULL, id text NOT NULL, service_id text NOT NULL, series text NOT NULL,
             ts timestamptz NOT NULL, value numeric NOT NULL,
-            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.services (tenant, id)
+            PRIMARY KEY (tenant, id), FOREIGN KEY (tenant, service_id) REFERENCES sandbox.ops_services (tenant, id)
         );
         CREATE TABLE IF NOT EXISTS sandbox.incidents (
             tenant text NOT NULL, id bigserial, alert_id text NOT NULL, service_id text NOT NULL,
@@ -187,17 +187,17 @@ class Observations(BaseModel):
 async def observe_service(args: ServiceQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read a service with its 50 most recent log lines, its metric series and its deploys (newest first)."""
     service = await fetch_one(ctx, "observe_service", f"service {args.service_id!r} in tenant {ctx.tenant!r}",
-                              "SELECT id, name, environment, version, replicas, flags FROM sandbox.services"
+                              "SELECT id, name, environment, version, replicas, flags FROM sandbox.ops_services"
                               " WHERE tenant = %s AND id = %s", (ctx.tenant, args.service_id))
     key = (ctx.tenant, args.service_id)
     async with ctx.pool.connection() as conn:
-        logs = await (await conn.execute("SELECT id, ts, level, message FROM sandbox.logs WHERE tenant = %s"
+        logs = await (await conn.execute("SELECT id, ts, level, message FROM sandbox.ops_logs WHERE tenant = %s"
                                          " AND service_id = %s ORDER BY ts DESC, id LIMIT 50", key)).fetchall()
-        points = await (await conn.execute("SELECT series, value FROM sandbox.metrics WHERE tenant = %s"
+        points = await (await conn.execute("SELECT series, value FROM sandbox.ops_metrics WHERE tenant = %s"
                                            " AND service_id = %s ORDER BY series, ts", key)).fetchall()
         deploys = await (await conn.execute(
             "SELECT version, deployed_at, round((extract(epoch FROM now() - deployed_at) / 3600)::numeric, 1)"
-            " AS age_h FROM sandbox.deploys WHERE tenant = %s AND service_id = %s ORDER BY deployed_at DESC",
+            " AS age_h FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s ORDER BY deployed_at DESC",
             key)).fetchall()
     series: dict[str, list[Decimal]] = {}
     for point in points:
@@ -280,11 +280,11 @@ class RemediationFacts(BaseModel):
 async def remediation_facts(args: RemediationInput, ctx: ToolContext) -> RemediationFacts:
     """What the ops system says about a proposed remediation: the service, its environment and the target."""
     async with ctx.pool.connection() as conn:
-        service = await (await conn.execute("SELECT environment, replicas, flags FROM sandbox.services"
+        service = await (await conn.execute("SELECT environment, replicas, flags FROM sandbox.ops_services"
                                             " WHERE tenant = %s AND id = %s", (ctx.tenant, args.service_id))).fetchone()
         deploy = await (await conn.execute(
             "SELECT round((extract(epoch FROM now() - max(deployed_at)) / 3600)::numeric, 1) AS age_h"
-            " FROM sandbox.deploys WHERE tenant = %s AND service_id = %s AND version = %s",
+            " FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s AND version = %s",
             (ctx.tenant, args.service_id, args.version or ""))).fetchone()
     age = deploy["age_h"] if deploy else None
     known = {"rollback": age is not None, "flag_off": bool(service and args.flag in service["flags"]),
@@ -307,13 +307,13 @@ async def remediate(args: RemediationInput, ctx: ToolContext) -> dict[str, Any]:
     if args.action != "restart" and None in changes[1]:
         raise ToolInputError("remediate", f"{args.action} needs its target (replicas, version or flag)")
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT id FROM sandbox.services WHERE tenant = %s AND id = %s FOR UPDATE",
+        cur = await conn.execute("SELECT id FROM sandbox.ops_services WHERE tenant = %s AND id = %s FOR UPDATE",
                                  (ctx.tenant, args.service_id))
         if await cur.fetchone() is None:
             raise RecordNotFound("remediate", f"no service {args.service_id!r} in tenant {ctx.tenant!r}")
         row = await write_once(conn, ctx, "remediate", "remediations",
                                {**args.model_dump(), "approvers": list(ctx.approvers)})
         if changes[0] and not row["deduplicated"]:
-            await conn.execute(f"UPDATE sandbox.services SET {changes[0]} WHERE tenant = %s AND id = %s",
+            await conn.execute(f"UPDATE sandbox.ops_services SET {changes[0]} WHERE tenant = %s AND id = %s",
                                (*changes[1], ctx.tenant, args.service_id))
         return row
