@@ -66,7 +66,8 @@ def run_eval(args: argparse.Namespace) -> int:
     console.print(f"wrote {args.report_dir / 'scoreboard.json'} and {args.report_dir / 'report.html'}"
                   + (f"; LangSmith experiment {experiment}" if experiment else ""))
     if args.update_baseline:
-        args.baseline.write_text(json.dumps(scoreboard.baseline_from(board), indent=2) + "\n")
+        updated = scoreboard.baseline_from(board, scoreboard.read_baseline(args.baseline))
+        args.baseline.write_text(json.dumps(updated, indent=2) + "\n")
         console.print(f"baseline written to {args.baseline}")
     if problems:
         console.print("[bold red]gate failed:[/]\n" + "\n".join(f"  - {p}" for p in problems))

@@ -122,18 +122,21 @@ def gate(board: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
         if now["policy_violations"]:
             problems.append(f"{name}: {now['policy_violations']} policy violation(s)")
         then = baseline["workflows"].get(name)
-        if then is None:
-            problems.append(f"{name}: no baseline; run `steward eval {name} --update-baseline` and commit it")
+        if then is None:  # a new workflow: held to every case passing until its baseline is committed
+            if now["pass_rate"] < 1.0:
+                problems.append(f"{name}: no baseline yet, so every case must pass; failed: {now['failed_cases']}")
         else:
             problems += _regressions(name, now, then, baseline.get("tolerances", TOLERANCES))
     return problems
 
 
-def baseline_from(board: dict[str, Any]) -> dict[str, Any]:
+def baseline_from(board: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """This run's metrics as the baseline of the workflows it covered (others keep ``previous`` entries)."""
     keep = ("cases", "pass_rate", "completion_rate", "escalation_rate", "silent_failures", "policy_violations",
             "avg_tool_calls", "cost_per_completed_usd", "latency_p50_ms", "latency_p95_ms", "outcomes")
-    return {"tolerances": TOLERANCES,
-            "workflows": {w: {k: m[k] for k in keep} for w, m in board["workflows"].items()}}
+    workflows = {**(previous or {}).get("workflows", {}),
+                 **{w: {k: m[k] for k in keep} for w, m in board["workflows"].items()}}
+    return {"tolerances": TOLERANCES, "workflows": dict(sorted(workflows.items()))}
 
 
 def read_baseline(path: Path = BASELINE) -> dict[str, Any]:

@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, keys, operations, sandbox, serving, threads
+from steward import audit, keys, operations, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
 from steward.services import Services
 from steward.settings import Settings
+from steward.workflow import load_catalog
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -90,8 +91,8 @@ async def cmd_audit(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_sandbox_load(services: Services, args: argparse.Namespace) -> None:
     systems = services.catalog.systems
-    counts = await sandbox.load(services.pool, sandbox.read_seed(Path(args.file), systems), systems, reset=args.reset)
-    _print({"loaded": counts})
+    seed = sandbox.read_seed(Path(args.file), systems, table=args.table, tenant=args.tenant)
+    _print({"loaded": await sandbox.load(services.pool, seed, systems, reset=args.reset)})
 
 
 async def cmd_sandbox_show(services: Services, args: argparse.Namespace) -> None:
@@ -127,6 +128,27 @@ async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
     print("store the key now: only its hash is kept", file=sys.stderr)
 
 
+def cmd_new_workflow(args: argparse.Namespace) -> int:
+    try:
+        written = scaffold.new_workflow(args.name, args.root)
+    except StewardError as exc:
+        return _fail(str(exc), 2)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: steward eval {args.name} --gate   and   steward run {args.name} --input '{{\"item_id\": ...}}'")
+    return 0
+
+
+def _aliased_tables() -> list[sandbox.Table]:
+    """Declared sandbox tables with a CLI alias (``steward <alias> load FILE.jsonl``); none if the configured
+    workflows cannot be loaded (the commands that need them report why)."""
+    try:
+        catalog = load_catalog(Settings().workflows)
+    except (ValidationError, ImportError):
+        return []
+    return [table for system in catalog.systems for table in system.tables if table.alias]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steward", description="Governed agent workflows on LangGraph.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,9 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     box = sub.add_parser("sandbox", help="the sandbox systems of record").add_subparsers(dest="action", required=True)
     load = box.add_parser("load", help="load records of any declared sandbox table from a JSON seed file")
-    load.add_argument("file")
+    load.add_argument("file", help="a JSON seed ({\"tenant\": ..., \"<table>\": [...]}), or JSON lines with --table")
+    load.add_argument("--table", help="the file is JSON lines, one record of this table each")
+    load.add_argument("--tenant", help="load into this tenant (default: the file's, else 'default')")
     load.add_argument("--reset", action="store_true", help="first empty the tenants the file names")
     load.set_defaults(handler=cmd_sandbox_load)
+    for table in _aliased_tables():
+        alias = sub.add_parser(table.alias, help=f"the sandbox table {table.name}").add_subparsers(
+            dest="action", required=True)
+        load_alias = alias.add_parser("load", help=f"load {table.name} from a JSON lines file (one record a line)")
+        load_alias.add_argument("file")
+        load_alias.add_argument("--tenant", help="load into this tenant (default: 'default')")
+        load_alias.set_defaults(handler=cmd_sandbox_load, table=table.name, reset=False)
     show = box.add_parser("show", help="print the sandbox records")
     show.add_argument("--tenant")
     show.add_argument("--json", action="store_true")
@@ -191,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", required=True, choices=["runner", "approver", "admin"])
     create.add_argument("--name", help="identity recorded in the audit trail (default: derived)")
     create.set_defaults(handler=cmd_keys_create)
+
+    new = sub.add_parser("new", help="scaffold project parts").add_subparsers(dest="what", required=True)
+    scaffold = new.add_parser("workflow", help="write a working workflow from the template (graph, tools, policy, "
+                                               "datasets, langgraph.json entry)")
+    scaffold.add_argument("name", help="the workflow's name: lower-case letters, digits and _")
+    scaffold.add_argument("--root", type=Path, default=Path("."), help="the project directory (default: here)")
+    scaffold.set_defaults(handler=cmd_new_workflow, plain=True)
 
     from evals.commands import add_commands
 
