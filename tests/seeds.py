@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -9,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from steward import sandbox
 from steward.services import Services
 
+SEEDS = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "seeds"
 TICKETS = {
     "T-AUTO": ("C-1", "Charged twice", "Please refund the duplicate charge of $38.50 on invoice INV-1."),
     "T-BIG": ("C-2", "Cancelled in trial", "I cancelled in the trial. Please refund $120.00 for INV-2."),
@@ -55,3 +58,11 @@ async def load_seed(services: Services, data: dict[str, Any], *, reset: bool = F
     """Load a seed (in ``steward sandbox load`` format) into the sandbox tables the workflows declare."""
     systems = services.catalog.systems
     return await sandbox.load(services.pool, sandbox.parse_seed(data, systems), systems, reset=reset)
+
+
+def base_seed(name: str, tenant: str, **records: list[dict[str, Any]]) -> dict[str, Any]:
+    """An eval dataset's shared seed (``evals/datasets/seeds/<name>.json``) for ``tenant``, plus ``records``."""
+    seed = json.loads((SEEDS / f"{name}.json").read_text())
+    for table, rows in records.items():
+        seed[table] = [*seed.get(table, []), *rows]
+    return {"tenant": tenant, **seed}
