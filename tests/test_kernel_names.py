@@ -62,3 +62,33 @@ def test_the_check_sees_a_name_in_code_but_not_in_docs(tmp_path):
         assert [h.split(": ", 1)[1] for h in code_hits(sample, workflow_words())] == ['"create_refund"']
     finally:
         sample.unlink()
+
+
+FORBIDDEN_IMPORTS = {
+    "steward": {"graphs", "tools", "server", "evals"},
+    "server": {"graphs", "tools", "evals"},
+    "tools": {"graphs", "evals", "server"},
+    "graphs": {"evals", "server"},
+}
+"""Dependencies run one way: graphs -> tools -> steward (the kernel); the server and the CLI get the workflows
+from the catalog. (The CLI in steward/ adds the eval commands from evals/, which depends on the kernel.)"""
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_dependencies_run_one_way():
+    wrong = []
+    for package, forbidden in FORBIDDEN_IMPORTS.items():
+        for path in sorted((PROJECT / package).rglob("*.py")):
+            allowed = {"evals"} if path == PROJECT / "steward" / "cli.py" else set()
+            if bad := (imported_packages(path) & forbidden) - allowed:
+                wrong.append(f"{path.relative_to(PROJECT)} imports {sorted(bad)}")
+    assert wrong == [], "\n".join(wrong)
