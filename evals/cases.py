@@ -31,11 +31,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steward.errors import InvalidRequest, explain
+from steward.statuses import Result
 from steward.workflow import Workflow
 
 DATASETS = Path(__file__).parent / "datasets"
 Dataset = Literal["golden", "adversarial"]
-ExpectedStatus = Literal["completed", "escalated", "denied", "rejected", "interrupted", "invalid_input"]
+ExpectedStatus = Result | Literal["invalid_input"]
+"""A run's result, or ``invalid_input``: the workflow refused the case's input."""
 
 
 class Strict(BaseModel):

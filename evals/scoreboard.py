@@ -17,9 +17,11 @@ from typing import Any
 from rich.table import Table
 
 from evals.runner import CaseRun
+from steward.statuses import RESULTS
 
 BASELINE = Path(__file__).parent / "baseline.json"
-STATUSES = ("completed", "escalated", "denied", "rejected", "interrupted", "invalid_input", "error")
+STATUSES = (*RESULTS[:-1], "invalid_input", "error")
+"""A case's status: a run's result, or ``invalid_input`` when the workflow refused the case's input."""
 TOLERANCES = {
     "pass_rate": {"max_drop": 0.0},
     "completion_rate": {"max_drop": 0.0},

@@ -6,7 +6,7 @@ Every client mistake raises a :class:`steward.errors.StewardError` before anythi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,9 +17,8 @@ from steward.executor import Finished, Sink, claim_own, execute_run, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
 from steward.settings import MODEL_TIERS, check_provider
+from steward.statuses import Result
 from steward.workflow import Workflow
-
-ResultStatus = Literal["interrupted", "completed", "escalated", "denied", "rejected", "error"]
 
 
 class RunResult(BaseModel):
@@ -29,7 +28,7 @@ class RunResult(BaseModel):
     run_id: str
     workflow: str
     tenant: str
-    status: ResultStatus
+    status: Result
     outcome: Outcome | None = None
     approval_request: dict[str, Any] | None = None
     response: str | None = None

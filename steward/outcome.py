@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel
 
-Status = Literal["completed", "escalated", "denied", "rejected"]
+from steward.statuses import OutcomeStatus as Status
 
 
 class Outcome(BaseModel):

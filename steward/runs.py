@@ -22,11 +22,11 @@ from pydantic import BaseModel
 from steward import threads
 from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
 from steward.errors import Conflict, InvalidRequest, NotFound
+from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
 
-RunStatus = Literal["pending", "running", "success", "error", "interrupted", "timeout"]
 Strategy = Literal["reject", "enqueue"]
-TERMINAL = ("success", "error", "interrupted", "timeout")
-ACTIVE = ("pending", "running")
+TERMINAL = RUN_ENDED
+ACTIVE = RUN_ACTIVE
 CHANNEL = "steward_runs"
 MAX_ATTEMPTS = 3
 COLUMNS = ("run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"

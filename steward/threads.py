@@ -17,8 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from steward.errors import Conflict, NotFound
+from steward.statuses import ThreadStatus
 
-ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 COLUMNS = ("thread_id, tenant, workflow, created_by, created_at, updated_at, metadata, status, state_values,"
            " interrupts, overrides, error")
