@@ -43,6 +43,9 @@ async def submit(services: Services, caller: Principal, thread_id: str | None, b
     payload = ({"command": {"resume": body.command.resume}} if body.command
                else {"input": operations.validate_input(workflow, body.input)})
     overrides = _overrides(body)
+    if body.command is not None and thread_id is not None:
+        thread = await threads.get(services.pool, thread_id, caller.tenant)
+        await operations.check_edit(services, thread, body.command.resume, caller.identity)
     if thread_id is None:
         thread_id = (await threads.create(services.pool, tenant=caller.tenant, created_by=caller.identity,
                                           metadata={"stateless": True})).thread_id
@@ -76,7 +79,7 @@ def final_values(finished: Finished) -> dict[str, Any]:
     if finished.run.status == "error":
         return {**finished.values, "__error__": {"error": "RunError", "message": finished.run.error}}
     if finished.interrupts:
-        return {**finished.values, "__interrupt__": [i for items in finished.interrupts.values() for i in items]}
+        return {**finished.values, "__interrupt__": runs.pending_interrupts(finished.interrupts)}
     return finished.values
 
 

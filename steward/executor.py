@@ -80,6 +80,10 @@ async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sin
         state = await graph.aget_state(config)
         if not state.interrupts:
             raise Conflict(f"thread {run.thread_id} is not waiting for an approval")
+        bound = run.payload.get("interrupt_id")
+        if bound is not None and state.interrupts[0].id != bound:
+            raise Conflict(f"the approval request this decision was made for (interrupt {bound}) was decided"
+                           " meanwhile; review the new request")
     wanted = {STREAM_MODES[m] for m in modes}
     values: dict[str, Any] = {}
     async for mode, chunk in graph.astream(payload, config, context=context_for(services, run),
@@ -112,15 +116,15 @@ async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink |
                     return
 
     heartbeat = asyncio.create_task(keep_lease())
-    status, error, values = "success", None, {}
+    status, error, values, refused = "success", None, {}, False
     try:
         values = await drive
     except asyncio.CancelledError:
         if "why" not in stop:
             raise  # our caller is being cancelled: leave the lease to lapse so another worker continues
         status, error = "interrupted", "cancelled"
-    except Conflict as exc:
-        status, error = "error", str(exc)
+    except Conflict as exc:  # refused before the graph ran: the thread's case is left as it was
+        status, error, refused = "error", str(exc), True
     except Exception as exc:  # a failing graph is the run's error, recorded, not the caller's crash
         log.exception("run %s failed", run.run_id)
         status, error = "error", f"{type(exc).__name__}: {exc}"
@@ -135,7 +139,7 @@ async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink |
     state_values = jsonable({k: v for k, v in values.items() if k != "__interrupt__"})
     outcome = state_values.get("outcome")
     await runs.finish(services.pool, run, worker, status=status, error=error, outcome=outcome,
-                      values=state_values or None, interrupts=interrupts)
+                      values=state_values or None, interrupts=interrupts, refused=refused)
     final = run.model_copy(update={"status": status, "error": error, "outcome": outcome})
     return Finished(run=final, values=state_values, interrupts=interrupts)
 

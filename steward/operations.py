@@ -11,13 +11,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from steward import runs, threads
+from steward.approvals import ApprovalRequest, EditDecision, parse_response
 from steward.budget import BudgetOverride
+from steward.contracts import ToolContext
 from steward.errors import InvalidRequest, parse_as
 from steward.executor import Finished, Sink, claim_own, execute_run, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
 from steward.settings import MODEL_TIERS, check_provider
 from steward.statuses import Result
+from steward.step import idempotency_key
+from steward.tool_calls import parse_args
+from steward.tool_errors import ToolError
 from steward.workflow import Workflow
 
 
@@ -38,7 +43,7 @@ class RunResult(BaseModel):
     @classmethod
     def of(cls, finished: Finished) -> RunResult:
         run, values = finished.run, finished.values
-        pending = [i for items in finished.interrupts.values() for i in items]
+        pending = runs.pending_interrupts(finished.interrupts)
         outcome = values.get("outcome")
         status = ("interrupted" if pending else "error" if run.status == "error" else
                   outcome["status"] if outcome else "completed")
@@ -79,7 +84,7 @@ def parse_models(text: str | None) -> dict[str, str]:
 async def pending_request(services: Services, thread_id: str, tenant: str) -> dict[str, Any] | None:
     """The approval request a thread waits on, if any."""
     thread = await threads.get(services.pool, thread_id, tenant)
-    pending = [i for items in thread.interrupts.values() for i in items]
+    pending = runs.pending_interrupts(thread.interrupts)
     return pending[0]["value"] if pending else None
 
 
@@ -113,11 +118,40 @@ async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant
     return RunResult.of(await run_inline(services, run, worker))
 
 
+async def check_edit(services: Services, thread: threads.Thread, raw_response: Any, user: str) -> None:
+    """Refuse, before anything is queued or run, an edit whose arguments fail the tool's input model or that the
+    policy would deny outright: the approval stays pending, so the approver can correct it (422 names the field,
+    or the rule and its reason)."""
+    response = parse_response(raw_response)
+    pending = runs.pending_interrupts(thread.interrupts)
+    if thread.workflow is None or not pending:
+        return  # nothing to edit: submitting says so
+    request = ApprovalRequest.model_validate(pending[0]["value"])
+    workflow = services.workflow(thread.workflow)
+    for decision, action in zip(response.decisions, request.action_requests, strict=False):
+        if not isinstance(decision, EditDecision) or (spec := workflow.tool(action.name)) is None:
+            continue
+        try:
+            parsed = parse_args(spec, {**action.args, **decision.edited_action.args})
+        except ToolError as exc:
+            raise InvalidRequest(f"the edit is refused: {exc.message}; the approval is still pending") from None
+        key = idempotency_key(workflow.name, thread.tenant, thread.thread_id, spec.name, spec.name)
+        context = ToolContext(services.pool, thread.tenant, thread.thread_id, idempotency_key=key)
+        facts = (await spec.facts(parsed, context)).model_dump() if spec.facts else {}
+        verdict = services.policy(workflow.name).decide(
+            tool=spec.name, kind=spec.kind, args=parsed.model_dump(), facts=facts,
+            ctx={"tenant": thread.tenant, "user": user, "workflow": workflow.name})
+        if verdict.verdict == "deny":
+            raise InvalidRequest(f"the edit is refused: policy {verdict.rule_id} would deny it ({verdict.reason});"
+                                 " the approval is still pending")
+
+
 async def resume_run(services: Services, thread_id: str, raw_response: Any, *, tenant: str, user: str) -> RunResult:
     """Decide the approval a thread waits for (approve / edit / reject, as ``user``) and run on."""
     thread = await threads.get(services.pool, thread_id, tenant)
     if thread.workflow is None:
         raise InvalidRequest(f"thread {thread_id} has never run a workflow")
+    await check_edit(services, thread, raw_response, user)
     worker = worker_id()
     run = await runs.submit(services.pool, thread_id=thread_id, tenant=tenant, user=user, workflow=thread.workflow,
                             payload={"command": {"resume": raw_response}}, worker=worker,

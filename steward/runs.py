@@ -73,12 +73,20 @@ def _resume_payload(payload: dict[str, Any], user: str) -> tuple[dict[str, Any],
     return {"command": {"resume": response.model_dump(mode="json")}}, response
 
 
-def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> None:
-    """Refuse a decision the thread's pending approval does not allow (or that it has none)."""
-    pending = [i for items in thread.interrupts.values() for i in items]
-    if thread.status != "interrupted" or not pending:
+def pending_interrupts(interrupts: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The interrupts a thread waits on (``{"id", "value"}`` each), flattened across the tasks that raised them."""
+    return [item for items in interrupts.values() for item in items]
+
+
+def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> str:
+    """Refuse a decision the thread's pending approval does not allow, or that comes when it has none (even
+    queued behind a running run: nobody approves a request they have not seen). Returns the interrupt id the
+    decision is bound to: once its turn comes, it applies to that request or to nothing."""
+    pending = pending_interrupts(thread.interrupts)
+    if not pending:
         raise Conflict(f"thread {thread.thread_id} is not waiting for an approval")
     check_response(ApprovalRequest.model_validate(pending[0]["value"]), response)
+    return pending[0]["id"]
 
 
 def already_ran(thread_id: str) -> str:
@@ -147,11 +155,10 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
         if (busy := await cur.fetchone()) is not None and strategy == "reject":
             raise Conflict(f"thread {thread_id} is busy with run {busy['run_id']};"
                            " wait for it, or send multitask_strategy 'enqueue'")
-        if busy is None:  # when queued, the executor checks once its turn comes
-            if response is not None:
-                _check_resume(thread, response)
-            elif thread.state_values:
-                raise Conflict(already_ran(thread_id))
+        if response is not None:
+            payload = {**payload, "interrupt_id": _check_resume(thread, response)}
+        elif busy is None and thread.state_values:  # a queued input is checked once its turn comes
+            raise Conflict(already_ran(thread_id))
         run_now = worker is not None and busy is None
         cur = await conn.execute(
             f"{_INSERT_RUN} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s),"
@@ -232,9 +239,13 @@ WITH done AS (
      WHERE run_id = %(run)s AND worker = %(worker)s AND status = 'running' RETURNING thread_id),
 thread AS (
     UPDATE steward.threads SET updated_at = now(), state_values = coalesce(%(values)s, state_values),
-           interrupts = %(interrupts)s, error = %(error)s,
+           interrupts = CASE WHEN %(refused)s THEN interrupts ELSE %(interrupts)s END,
+           error = CASE WHEN %(refused)s THEN error ELSE %(error)s END,
            status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(thread)s AND run_id <> %(run)s
-                                        AND status IN ('pending', 'running')) THEN 'busy' ELSE %(thread_status)s END
+                                        AND status IN ('pending', 'running')) THEN 'busy'
+                         WHEN NOT %(refused)s THEN %(thread_status)s
+                         WHEN interrupts <> '{}' THEN 'interrupted' WHEN error IS NOT NULL THEN 'error'
+                         ELSE 'idle' END
      WHERE thread_id = (SELECT thread_id FROM done) RETURNING thread_id)
 SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 """
@@ -242,14 +253,15 @@ SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 
 async def finish(pool: AsyncConnectionPool, run: Run, worker: str, *, status: RunStatus, error: str | None,
                  outcome: dict[str, Any] | None, values: dict[str, Any] | None,
-                 interrupts: dict[str, Any]) -> bool:
+                 interrupts: dict[str, Any], refused: bool = False) -> bool:
     """Record the end of a run, refresh its thread and notify waiters, in one statement; False if the run
-    was no longer ours (its lease lapsed and another worker took it)."""
+    was no longer ours (its lease lapsed and another worker took it). A ``refused`` run (turned away before its
+    graph ran, e.g. a queued duplicate) leaves the thread's state, interrupts and error as they were."""
     async with pool.connection() as conn:
         cur = await conn.execute(_FINISH, {
             "status": status, "error": error, "outcome": Jsonb(outcome) if outcome else None, "run": run.run_id,
             "worker": worker, "values": Jsonb(values) if values is not None else None,
-            "interrupts": Jsonb(interrupts), "thread": run.thread_id, "channel": CHANNEL,
+            "interrupts": Jsonb(interrupts), "thread": run.thread_id, "channel": CHANNEL, "refused": refused,
             "thread_status": "interrupted" if interrupts else "error" if status == "error" else "idle",
             "note": f"done:{run.run_id}:{run.thread_id}"})
         return await cur.fetchone() is not None

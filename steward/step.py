@@ -45,6 +45,12 @@ from steward.verdict import PolicyVerdict
 M = TypeVar("M", bound=BaseModel)
 
 
+def idempotency_key(workflow: str, tenant: str, thread_id: str, tool: str, action: str) -> str:
+    """The idempotency key of a write: the same workflow, tenant, thread, tool and action always give the same."""
+    raw = f"{workflow}:{tenant}:{thread_id}:{tool}:{action}"
+    return "idem-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
 class Step:
     """Governed access to tools and models for one execution of one node."""
 
@@ -104,8 +110,7 @@ class Step:
 
     def idempotency_key(self, tool: str, action: str) -> str:
         """Key of a write: the same thread and action always give the same key."""
-        raw = f"{self.workflow}:{self.tenant}:{self.thread_id}:{tool}:{action}"
-        return "idem-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return idempotency_key(self.workflow, self.tenant, self.thread_id, tool, action)
 
     async def check_policy(self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
                            ) -> tuple[PolicyVerdict, BaseModel]:

@@ -25,7 +25,7 @@ async def slow(services, tenant: str, tool: str, ms: int, mode: str = "delay") -
     await load_seed(services, seed)
 
 
-async def test_second_run_on_a_busy_thread_is_409_and_enqueue_waits_its_turn(sdk, seeded, services):
+async def test_second_run_on_a_busy_thread_is_409_and_a_blind_approval_is_refused(sdk, seeded, services):
     await slow(services, seeded, "get_ticket", 1200)
     runner, approver = sdk("runner"), sdk("approver")
     thread = await runner.threads.create()
@@ -37,9 +37,14 @@ async def test_second_run_on_a_busy_thread_is_409_and_enqueue_waits_its_turn(sdk
     assert "is busy with run" in busy.value.response.text
     with pytest.raises(ConflictError, match="busy"):  # runs.create raises the SDK's typed errors
         await approver.runs.create(thread["thread_id"], "refund", command={"resume": APPROVE})
-    # queued behind the run that will pause for approval, the approval runs as soon as it can
-    done = await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE},
-                                    multitask_strategy="enqueue")
+    # a decision on a request nobody has seen yet is refused at once, queued or not: no blind pre-approval
+    with pytest.raises(httpx.HTTPStatusError, match="409") as blind:
+        await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE},
+                                 multitask_strategy="enqueue")
+    assert "not waiting for an approval" in blind.value.response.text
+    paused = await runner.runs.join(thread["thread_id"], first["run_id"])
+    assert paused["__interrupt__"][0]["value"]["rule_id"] == "refund.needs_approval"
+    done = await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
 
     assert done["outcome"]["status"] == "completed"
     assert (await runner.runs.get(thread["thread_id"], first["run_id"]))["status"] == "success"
@@ -128,11 +133,11 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_write_happens_once(is
 
 async def test_cancel_a_queued_run_and_a_running_one(sdk, seeded, services):
     await slow(services, seeded, "get_ticket", 1500)
-    runner, approver = sdk("runner"), sdk("approver")
+    runner = sdk("runner")
     thread = await runner.threads.create()
     running = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
-    queued = await approver.runs.create(thread["thread_id"], "refund", command={"resume": APPROVE},
-                                        multitask_strategy="enqueue")
+    queued = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"},
+                                      multitask_strategy="enqueue")
 
     cancelled = await runner.runs.cancel(thread["thread_id"], queued["run_id"])
     assert cancelled["status"] == "interrupted" and cancelled["error"] == "cancelled before it started"
@@ -142,3 +147,28 @@ async def test_cancel_a_queued_run_and_a_running_one(sdk, seeded, services):
     assert await refunds(services.pool, seeded) == []
     with pytest.raises(ConflictError, match="already ended"):
         await runner.runs.cancel(thread["thread_id"], running["run_id"])
+
+
+async def test_a_refused_queued_run_leaves_the_pending_approval_alone(sdk, seeded, services, server, api_keys):
+    await slow(services, seeded, "get_ticket", 800)
+    runner, approver = sdk("runner"), sdk("approver")
+    thread = await runner.threads.create()
+    await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    duplicate = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"},
+                                         multitask_strategy="enqueue")
+    await runner.runs.join(thread["thread_id"], duplicate["run_id"])
+
+    refused = await runner.runs.get(thread["thread_id"], duplicate["run_id"])
+    assert refused["status"] == "error" and "one case per thread" in refused["error"]
+    waiting = await runner.threads.get(thread["thread_id"])
+    assert waiting["status"] == "interrupted" and waiting["error"] is None
+    assert list(waiting["interrupts"].values())[0][0]["value"]["rule_id"] == "refund.needs_approval"
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as http:
+        assert thread["thread_id"] in [a["thread_id"] for a in (await http.get("/approvals")).json()]
+    done = await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
+    assert done["outcome"]["status"] == "completed"
+    with pytest.raises(httpx.HTTPStatusError, match="409"):  # a late duplicate approval, queued or not
+        await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE},
+                                 multitask_strategy="enqueue")
+    assert (await runner.threads.get(thread["thread_id"]))["status"] == "idle"
+    assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("120.00")]

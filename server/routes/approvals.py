@@ -10,14 +10,14 @@ from fastapi import APIRouter, Request
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach
 from server.schemas import DecisionBody
-from steward import operations, threads
+from steward import operations, runs, threads
 from steward.errors import InvalidRequest
 
 router = APIRouter(prefix="/approvals", tags=["governance"])
 
 
 def _summary(thread: threads.Thread) -> dict[str, Any]:
-    pending = [i for items in thread.interrupts.values() for i in items]
+    pending = runs.pending_interrupts(thread.interrupts)
     request = pending[0]["value"]
     action = request["action_requests"][0]
     return {
