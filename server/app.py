@@ -9,7 +9,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import orjson
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
-from server.routes import approvals, assistants, runs, system, threads
+from server.routes import approvals, assistants, keys, runs, system, threads
 from steward.errors import StewardError
 from steward.services import Services
 from steward.settings import Settings
@@ -30,16 +32,69 @@ log = logging.getLogger(__name__)
 
 class JsonBodies:
     """Every request body of this API is JSON, however it is labelled: LangGraph Studio sends ``text/plain``,
-    curl ``-d`` sends form-urlencoded, some clients send no content type. Bad JSON still gets a clear 422."""
+    curl ``-d`` sends form-urlencoded, some clients send no content type. The edge also refuses what Postgres
+    would choke on: a body over ``max_bytes`` (413), JSON that is malformed or carries lone surrogates, and NUL
+    characters in any string, path or query (422)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return await _refuse(send, 422, "NUL characters are not allowed in paths or queries")
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await _refuse(send, 413, f"request body over {self.max_bytes} bytes")
+            if not message.get("more_body"):
+                break
+        if body.strip():
+            try:
+                problem = _nul_in(orjson.loads(body), "body")
+            except orjson.JSONDecodeError as exc:
+                problem = f"malformed JSON body ({exc})"
+            if problem:
+                return await _refuse(send, 422, problem)
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _nul_in(value: Any, where: str) -> str | None:
+    """Where a NUL character hides in a JSON value (Postgres refuses them in text and jsonb), if anywhere."""
+    if isinstance(value, str):
+        return f"{where}: NUL characters are not allowed in strings" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if problem := _nul_in(key, where) or _nul_in(item, f"{where}.{key}"):
+                return problem
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if problem := _nul_in(item, f"{where}.{index}"):
+                return problem
+    return None
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    payload = orjson.dumps({"detail": detail})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _explain(exc: RequestValidationError) -> str:
@@ -73,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Steward", version=steward.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
                               "(use the official langgraph-sdk client) plus governance endpoints.")
-    app.add_middleware(JsonBodies)
+    app.add_middleware(JsonBodies, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(StewardError)
     async def refused(_: Request, exc: StewardError) -> JSONResponse:
@@ -97,6 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
 
-    for router in (system.router, assistants.router, threads.router, runs.router, approvals.router):
+    for router in (system.router, assistants.router, threads.router, runs.router, approvals.router, keys.router):
         app.include_router(router)
     return app

@@ -12,7 +12,6 @@ from steward.errors import Unauthorized
 from steward.keys import Principal
 from steward.services import Services
 
-KEY_CACHE_S = 30.0
 ANONYMOUS_ADMIN = Principal(tenant="default", identity="anonymous", roles=frozenset({"admin"}))
 
 
@@ -38,7 +37,7 @@ async def authenticate(request: Request, services: ServicesDep,
     principal = await keys.lookup(services.pool, x_api_key)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
-    cache[hashed] = (time.monotonic() + KEY_CACHE_S, principal)
+    cache[hashed] = (time.monotonic() + keys.KEY_CACHE_S, principal)
     return principal
 
 

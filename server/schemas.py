@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import orjson
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from steward.statuses import ThreadStatus
 from steward.threads import THREAD_ID
+
+MAX_METADATA_BYTES = 65_536
+"""The largest metadata object (as JSON) a thread or run may carry."""
+
+
+def _bounded(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    if metadata is not None and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata over {MAX_METADATA_BYTES} bytes as JSON")
+    return metadata
+
+
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(_bounded)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size, 1 to 1000")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 class Body(BaseModel):
@@ -19,7 +35,7 @@ class AssistantSearch(Body):
     metadata: dict[str, Any] | None = None
     name: str | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
     sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
@@ -27,7 +43,7 @@ class AssistantSearch(Body):
 
 class ThreadCreate(Body):
     thread_id: str | None = Field(default=None, pattern=THREAD_ID)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     ttl: Any = None
     supersteps: list[Any] | None = None
@@ -41,7 +57,7 @@ class ThreadCreate(Body):
 
 
 class ThreadUpdate(Body):
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(default_factory=dict)
     """Merged into the thread's metadata."""
     ttl: Any = None
 
@@ -52,7 +68,7 @@ class ThreadSearch(Body):
     ids: list[str] | None = None
     status: ThreadStatus | None = None
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[str] | None = None
@@ -91,7 +107,7 @@ class RunCreate(Body):
     command: RunCommand | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     stream_mode: StreamMode | list[StreamMode] = "values"
     stream_subgraphs: bool = False
     stream_resumable: bool = False
@@ -131,6 +147,11 @@ class RunCreate(Body):
 
     def modes(self) -> list[str]:
         return [self.stream_mode] if isinstance(self.stream_mode, str) else list(dict.fromkeys(self.stream_mode))
+
+
+class KeyCreate(Body):
+    roles: list[Literal["runner", "approver", "admin"]] = Field(min_length=1, max_length=3)
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
 
 
 class DecisionBody(BaseModel):

@@ -1,7 +1,7 @@
 """The audit log: one append-only row per governed action, enough to explain and replay a run.
 
 Rows go to ``steward.audit_events`` (a trigger refuses UPDATE, DELETE and TRUNCATE). Emails and card-like
-numbers are redacted from arguments and details before they are written.
+numbers are redacted from every free-text field (arguments, reason, details) before they are written.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final"]
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+_CARD = re.compile(r"(?<!\d)\d(?:[ .-]?\d){12,18}(?!\d)")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -107,7 +107,8 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
     rows = [
         (scope.run_id, scope.thread_id, scope.tenant, scope.user, scope.workflow, e.step, e.type, e.tool,
          e.tool_version, Jsonb(redact(as_json(e.args))) if e.args is not None else None, e.status, e.decision,
-         e.rule_id, e.reason, e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd, Jsonb(redact(as_json(e.detail))))
+         e.rule_id, redact(e.reason), e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd,
+         Jsonb(redact(as_json(e.detail))))
         for e in events
     ]
     placeholders = ", ".join(["%s"] * 19)

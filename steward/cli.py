@@ -121,6 +121,18 @@ async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
         await demo(services, Console(width=max(Console().width, 130)))
 
 
+async def cmd_keys_list(services: Services, args: argparse.Namespace) -> None:
+    rows = await keys.list_keys(services.pool, args.tenant)
+    if args.json:
+        _print(rows)
+    else:
+        Console(width=160).print(_table("API keys", rows))
+
+
+async def cmd_keys_revoke(services: Services, args: argparse.Namespace) -> None:
+    _print({"revoked": await keys.revoke(services.pool, args.key, args.tenant)})
+
+
 async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
     key = await keys.create_key(services.pool, tenant=args.tenant, roles=args.role, name=args.name)
     principal = await keys.lookup(services.pool, key)
@@ -222,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", required=True, choices=["runner", "approver", "admin"])
     create.add_argument("--name", help="identity recorded in the audit trail (default: derived)")
     create.set_defaults(handler=cmd_keys_create)
+    listing = key.add_parser("list", help="list keys (names, prefixes, roles; never secrets)")
+    listing.add_argument("--tenant", help="only this tenant's keys (default: all)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_keys_list)
+    revoke = key.add_parser("revoke", help="revoke a key by its name or secret prefix (refused within a second)")
+    revoke.add_argument("key", metavar="NAME|PREFIX")
+    revoke.add_argument("--tenant", help="only match keys of this tenant")
+    revoke.set_defaults(handler=cmd_keys_revoke)
 
     new = sub.add_parser("new", help="scaffold project parts").add_subparsers(dest="what", required=True)
     scaffold = new.add_parser("workflow", help="write a working workflow from the template (graph, tools, policy, "

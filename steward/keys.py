@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg_pool import AsyncConnectionPool
 
-from steward.errors import Forbidden, InvalidRequest
+from steward.errors import Forbidden, InvalidRequest, NotFound
 
+KEY_CACHE_S = 1.0
+"""How long a server trusts a key it looked up: a revoked key is refused everywhere within this."""
 Role = Literal["runner", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("runner", "approver", "admin")
 
@@ -56,6 +58,34 @@ async def lookup(pool: AsyncConnectionPool, key: str) -> Principal | None:
                                  " WHERE key_hash = %s AND revoked_at IS NULL", (hash_key(key),))
         row = await cur.fetchone()
     return Principal(tenant=row["tenant"], identity=row["name"], roles=frozenset(row["roles"])) if row else None
+
+
+async def list_keys(pool: AsyncConnectionPool, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Keys (never their secrets) of one tenant, or of all: name, prefix, tenant, roles, created, revoked."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT name, prefix, tenant, roles, created_at, revoked_at FROM steward.api_keys"
+            " WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s ORDER BY tenant, created_at", {"tenant": tenant})
+        return await cur.fetchall()
+
+
+async def revoke(pool: AsyncConnectionPool, name_or_prefix: str, tenant: str | None = None) -> dict[str, Any]:
+    """Revoke the one live key with this name or secret prefix (of ``tenant``, if given); returns it. Servers
+    refuse it within a second (:data:`KEY_CACHE_S`)."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT key_hash, name, prefix, tenant FROM steward.api_keys WHERE revoked_at IS NULL"
+            " AND (name = %(key)s OR prefix = %(key)s) AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)"
+            " FOR UPDATE", {"key": name_or_prefix, "tenant": tenant})
+        found = await cur.fetchall()
+        where = f" in tenant {tenant!r}" if tenant else ""
+        if not found:
+            raise NotFound(f"no live key named or prefixed {name_or_prefix!r}{where}")
+        if len(found) > 1:
+            raise InvalidRequest(f"{name_or_prefix!r} matches {len(found)} keys{where}; revoke by name")
+        await conn.execute("UPDATE steward.api_keys SET revoked_at = now() WHERE key_hash = %s",
+                           (found[0]["key_hash"],))
+    return {k: found[0][k] for k in ("name", "prefix", "tenant")}
 
 
 async def ensure_admin_key(pool: AsyncConnectionPool) -> str | None:

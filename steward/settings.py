@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     """uvicorn worker processes for ``steward serve``."""
     auth_disabled: bool = False
     """Serve without API keys (every caller is an admin of tenant ``default``). Only set this on purpose."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """The largest request body ``steward serve`` accepts (413 above)."""
     workers: int = Field(default=4, ge=0)
     """Background-run executors inside each server process (``steward worker`` runs more elsewhere)."""
     run_lease_s: float = Field(default=30.0, gt=0)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach
-from server.schemas import DecisionBody
+from server.schemas import DecisionBody, Limit, Offset
 from steward import operations, runs, threads
 from steward.errors import InvalidRequest
 
@@ -34,7 +34,8 @@ def _summary(thread: threads.Thread) -> dict[str, Any]:
 
 
 @router.get("")
-async def list_approvals(services: ServicesDep, caller: PrincipalDep, limit: int = 50, offset: int = 0
+async def list_approvals(services: ServicesDep, caller: PrincipalDep, limit: Limit = 50,
+                         offset: Offset = 0
                          ) -> list[dict[str, Any]]:
     """Pending approval requests of the caller's tenant, oldest first."""
     caller.require("approver")

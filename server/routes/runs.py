@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 from server.assistants import assistant_id
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach, final_values, forget_if_stateless, location, sse_events, submit
-from server.schemas import RunCreate
+from server.schemas import Limit, Offset, RunCreate
 from steward import operations, runs, threads
 from steward.executor import Finished, wait_until_done
 from steward.jsonable import dumps
@@ -100,7 +100,8 @@ async def stream_stateless_run(body: RunCreate, request: Request, services: Serv
 
 
 @router.get("/threads/{thread_id}/runs")
-async def list_runs(thread_id: str, services: ServicesDep, caller: PrincipalDep, limit: int = 10, offset: int = 0,
+async def list_runs(thread_id: str, services: ServicesDep, caller: PrincipalDep,
+                    limit: Limit = 10, offset: Offset = 0,
                     status: str | None = None) -> Response:
     found = await runs.list_for_thread(services.pool, thread_id, caller.tenant, limit=limit, offset=offset,
                                        status=status)

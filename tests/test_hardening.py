@@ -1,0 +1,82 @@
+"""The edge refuses what would otherwise reach Postgres as a 500, keys are revoked everywhere within a second,
+and free text in the audit trail is redacted."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import httpx
+import pytest
+
+from steward import audit, operations
+
+pytestmark = pytest.mark.usefixtures("seeded")
+
+
+@pytest.fixture
+async def admin(server, api_keys):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["admin"]}) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "message"), [
+    ("post", "/threads", b'{"metadata": {"note": "a\\u0000b"}}', 422, "body.metadata.note: NUL characters"),
+    ("post", "/threads", b'{"thread_id": "x\\u0000"}', 422, "NUL characters"),
+    ("post", "/threads", b'{"metadata": {"k": "\\ud800"}}', 422, "malformed JSON body"),
+    ("post", "/threads/search", b'{"metadata": {"\\u0000": 1}}', 422, "NUL characters"),
+    ("get", "/threads/abc%00def", None, 422, "NUL characters are not allowed in paths"),
+    ("get", "/approvals?limit=-1", None, 422, "limit"),
+    ("get", "/approvals?limit=100000000", None, 422, "limit"),
+    ("get", "/approvals?offset=-5", None, 422, "offset"),
+    ("post", "/threads/search", {"limit": 5000}, 422, "limit"),
+    ("post", "/threads", {"metadata": {"blob": "x" * 70_000}}, 422, "metadata over 65536 bytes"),
+    ("post", "/threads", b'{"metadata": {"blob": "' + b"x" * 1_100_000 + b'"}}', 413, "request body over"),
+])
+async def test_hostile_inputs_get_4xx_never_500(admin, method, path, body, status, message):
+    content = body if isinstance(body, bytes) else None
+    response = await admin.request(method.upper(), path, content=content,
+                                   json=body if not isinstance(body, bytes) and body is not None else None)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+async def test_a_revoked_key_is_refused_within_a_second(server, api_keys):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["admin"]}) as admin:
+        made = (await admin.post("/keys", json={"roles": ["runner"], "name": "short-lived"})).json()
+        async with httpx.AsyncClient(base_url=server, headers={"x-api-key": made["key"]}) as short:
+            assert (await short.post("/threads/search", json={})).status_code == 200  # now cached
+            listed = (await admin.get("/keys")).json()
+            assert "short-lived" in [k["name"] for k in listed] and all("key" not in k for k in listed)
+            assert (await admin.delete("/keys/short-lived")).json()["revoked"]["name"] == "short-lived"
+            await asyncio.sleep(1.1)
+            assert (await short.post("/threads/search", json={})).status_code == 401
+        assert (await admin.delete("/keys/short-lived")).status_code == 404
+
+
+async def test_keys_list_and_revoke_from_the_cli(cli_env, tenant, services):
+    from steward import keys
+
+    await keys.create_key(services.pool, tenant=tenant, roles=["approver"], name=f"{tenant}-cli-key")
+    env = {**cli_env}
+    listed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "steward.cli", "keys", "list", "--tenant", tenant, "--json", env=env,
+        stdout=asyncio.subprocess.PIPE)
+    assert f"{tenant}-cli-key".encode() in (await listed.communicate())[0]
+    revoke = await asyncio.create_subprocess_exec(sys.executable, "-m", "steward.cli", "keys", "revoke",
+                                                  f"{tenant}-cli-key", env=env, stdout=asyncio.subprocess.PIPE)
+    await revoke.communicate()
+    assert revoke.returncode == 0
+    rows = await keys.list_keys(services.pool, tenant)
+    assert [r["revoked_at"] is not None for r in rows if r["name"] == f"{tenant}-cli-key"] == [True]
+
+
+async def test_every_free_text_field_is_redacted_in_the_audit_trail(services, seeded):
+    started = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="r")
+    secret = "call bob@localhost or ada@example.com, card4111111111111111 or 4111.1111.1111.1111"
+    await operations.resume_run(services, started.thread_id, {"decisions": [{"type": "reject", "message": secret}]},
+                                tenant=seeded, user="maria")
+    text = str(await audit.events_for(services.pool, started.thread_id, seeded))
+    for leaked in ("bob@localhost", "ada@example.com", "4111111111111111", "4111.1111.1111.1111"):
+        assert leaked not in text
+    assert "[email]" in text and "[card]" in text
