@@ -92,7 +92,7 @@ async def forget_if_stateless(services: Services, thread_id: str, tenant: str, f
 
 
 async def sse_events(services: Services, run: runs.Run, task: asyncio.Task, queue: asyncio.Queue,
-                     on_disconnect: str, after: Any = None) -> AsyncIterator[dict[str, str]]:
+                     on_disconnect: str) -> AsyncIterator[dict[str, str]]:
     """``metadata`` first, then one event per stream chunk, ``error`` if the run failed, ``end`` last."""
     yield {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
     try:
@@ -102,8 +102,6 @@ async def sse_events(services: Services, run: runs.Run, task: asyncio.Task, queu
         finished: Finished = await task
         if finished.run.status == "error":
             yield {"event": "error", "data": dumps({"error": "RunError", "message": finished.run.error}).decode()}
-        if after is not None:
-            await after(finished)
     except asyncio.CancelledError:
         if on_disconnect == "cancel" and not task.done():
             await runs.cancel(services.pool, run.thread_id, run.run_id, run.tenant)

@@ -80,3 +80,21 @@ async def test_every_free_text_field_is_redacted_in_the_audit_trail(services, se
     for leaked in ("bob@localhost", "ada@example.com", "4111111111111111", "4111.1111.1111.1111"):
         assert leaked not in text
     assert "[email]" in text and "[card]" in text
+
+
+async def test_stateless_streams_that_disconnect_leave_nothing_behind(server, api_keys, services, tenant):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as client:
+        async def open_and_leave() -> None:
+            async with client.stream("POST", "/runs/stream", json={"assistant_id": "ping", "input": {"n": 3}}) as resp:
+                async for _ in resp.aiter_lines():
+                    break  # the first event, then gone
+
+        await asyncio.gather(*(open_and_leave() for _ in range(20)))
+    for _ in range(50):
+        async with services.pool.connection() as conn:
+            left = await (await conn.execute("SELECT count(*) AS n FROM steward.threads WHERE tenant = %s",
+                                             (tenant,))).fetchone()
+        if left["n"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert left["n"] == 0

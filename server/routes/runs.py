@@ -13,9 +13,10 @@ from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach, final_values, forget_if_stateless, location, sse_events, submit
 from server.schemas import Limit, Offset, RunCreate
 from steward import operations, runs, threads
-from steward.executor import Finished, wait_until_done
+from steward.executor import Finished, Sink, wait_until_done
 from steward.jsonable import dumps
 from steward.keys import Principal
+from steward.runs import Run
 from steward.services import Services
 
 router = APIRouter(tags=["runs"])
@@ -30,12 +31,20 @@ async def _background(services: Services, caller: Principal, thread_id: str | No
     return _json(run.public(assistant_id(run.workflow)), location(run))
 
 
+async def _run_here(services: Services, caller: Principal, run: Run, worker: str | None, body: RunCreate,
+                    stateless: bool, sink: Sink | None = None) -> Finished:
+    """Execute a run this process accepted; a stateless run's thread is forgotten afterwards, on every path
+    (the caller may have gone: this runs detached from the request)."""
+    finished = await operations.run_inline(services, run, worker, sink=sink, modes=body.modes() if sink else ())
+    if stateless:
+        await forget_if_stateless(services, run.thread_id, caller.tenant, finished, body)
+    return finished
+
+
 async def _wait(request: Request, services: Services, caller: Principal, thread_id: str | None,
                 body: RunCreate) -> Response:
     run, worker = await submit(services, caller, thread_id, body, inline=True)
-    finished = await asyncio.shield(detach(request, operations.run_inline(services, run, worker)))
-    if thread_id is None:
-        await forget_if_stateless(services, run.thread_id, caller.tenant, finished, body)
+    finished = await asyncio.shield(detach(request, _run_here(services, caller, run, worker, body, thread_id is None)))
     return _json(final_values(finished), location(run))
 
 
@@ -49,16 +58,12 @@ async def _stream(request: Request, services: Services, caller: Principal, threa
 
     async def execute() -> Finished:
         try:
-            return await operations.run_inline(services, run, worker, sink=sink, modes=body.modes())
+            return await _run_here(services, caller, run, worker, body, thread_id is None, sink)
         finally:
             queue.put_nowait(None)
 
-    async def after(finished: Finished) -> None:
-        if thread_id is None:
-            await forget_if_stateless(services, run.thread_id, caller.tenant, finished, body)
-
     task = detach(request, execute())
-    return EventSourceResponse(sse_events(services, run, task, queue, body.on_disconnect, after),
+    return EventSourceResponse(sse_events(services, run, task, queue, body.on_disconnect),
                                headers=location(run), ping=15)
 
 
