@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
@@ -28,6 +30,8 @@ from steward.settings import Settings
 from steward.worker import WorkerPool
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+"""What a 503 (database unreachable) tells clients to wait before retrying."""
 
 
 class JsonBodies:
@@ -137,6 +141,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _explain(exc)}, status_code=422)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the database is unreachable; retry shortly"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:

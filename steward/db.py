@@ -119,8 +119,10 @@ async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
-    """An open pool of autocommit, dict-row connections; those idle for a while are checked before use."""
+async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0
+                    ) -> AsyncConnectionPool:
+    """An open pool of autocommit, dict-row connections; those idle for a while are checked before use. Waiting
+    for a connection gives up after ``timeout_s`` (a server that is down answers 503 quickly, not late)."""
     try:  # one direct attempt first: its error says why, where a pool timeout would not
         probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
         await probe.close()
@@ -135,6 +137,7 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Async
         reset=_mark_returned,
         open=False,
         name="steward",
+        timeout=timeout_s,
     )
     await pool.open(wait=True, timeout=30)
     return pool

@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from langgraph.types import Command
+from psycopg_pool import PoolTimeout
 
 from steward import runs
 from steward.budget import BudgetOverride
@@ -125,6 +127,11 @@ async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink |
         status, error = "interrupted", "cancelled"
     except Conflict as exc:  # refused before the graph ran: the thread's case is left as it was
         status, error, refused = "error", str(exc), True
+    except (psycopg.OperationalError, PoolTimeout):
+        # the database went away: nothing can be recorded now; the lease lapses and another attempt continues
+        # from the last checkpoint once it is back (as after a worker crash)
+        log.warning("run %s lost its database; leaving it to be retried from its last checkpoint", run.run_id)
+        raise
     except Exception as exc:  # a failing graph is the run's error, recorded, not the caller's crash
         log.exception("run %s failed", run.run_id)
         status, error = "error", f"{type(exc).__name__}: {exc}"

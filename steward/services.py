@@ -88,7 +88,8 @@ class Services:
         settings = settings or Settings()
         catalog = catalog or load_catalog(settings.workflows)
         url = url or await asyncio.to_thread(db.resolve_database_url, settings)
-        pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+                                  timeout_s=settings.pool_timeout_s)
         try:
             await db.migrate(pool, catalog.systems)
             checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     """Database created inside the embedded server."""
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=20, ge=1)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    """How long a request waits for a database connection before it is answered 503."""
 
     model_small: str = "rules"
     """Provider for the small tier: ``rules`` (deterministic, offline) or ``openai:<model>``."""

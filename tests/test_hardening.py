@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+import uuid
 
 import httpx
+import psycopg
 import pytest
 
 from steward import audit, operations
@@ -98,3 +101,36 @@ async def test_stateless_streams_that_disconnect_leave_nothing_behind(server, ap
             break
         await asyncio.sleep(0.1)
     assert left["n"] == 0
+
+
+def test_an_unreachable_database_is_503_with_retry_after_and_recovers(server_url, settings):
+    from server.app import create_app
+    from steward import db
+    from tests.http_server import serve_in_thread
+
+    name = f"steward_down_{uuid.uuid4().hex[:8]}"
+    db.create_database(server_url, name, exist_ok=False)
+    url = db.with_database(server_url, name)
+    app = create_app(settings.model_copy(update={"database_url": url, "workers": 0, "auth_disabled": True,
+                                                 "pool_timeout_s": 1.0, "pool_min_size": 1}))
+    server, base = serve_in_thread(app)
+    try:
+        assert httpx.post(f"{base}/threads", json={}).status_code == 200
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            down = httpx.post(f"{base}/threads", json={}, timeout=10)
+            assert down.status_code == 503 and down.headers["retry-after"] == "5"
+            assert "database is unreachable" in down.json()["detail"]
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        for _ in range(30):
+            if (again := httpx.post(f"{base}/threads", json={}, timeout=10)).status_code == 200:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200
+    finally:
+        server.should_exit = True
+        time.sleep(0.5)
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        db.drop_database(server_url, name)
