@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
 from server.routes import approvals, assistants, keys, runs, system, threads
+from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
 from steward.settings import Settings
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await asyncio.wait(app.state.inflight, timeout=settings.run_lease_s)
 
     app = FastAPI(title="Steward", version=steward.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  responses=ERRORS,
                   description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
                               "(use the official langgraph-sdk client) plus governance endpoints.")
     app.add_middleware(JsonBodies, max_bytes=settings.max_body_bytes)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -16,9 +16,25 @@ MAX_METADATA_BYTES = 65_536
 
 
 def _bounded(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-    if metadata is not None and len(orjson.dumps(metadata)) > MAX_METADATA_BYTES:
+    if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata over {MAX_METADATA_BYTES} bytes as JSON")
     return metadata
+
+
+class Error(BaseModel):
+    """Every error answer: what went wrong and what to fix."""
+
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error, "description": text} for code, text in {
+        401: "no or an unknown API key", 403: "the key's role or identity may not do this",
+        404: "unknown assistant, thread or run (another tenant's is unknown too)",
+        409: "the thread is not in a state that allows this (busy, already ran, nothing to approve)",
+        413: "request body too large", 422: "the request is malformed or fails its schema",
+        503: "the database is unreachable; retry after the Retry-After seconds"}.items()}
+"""The error answers every operation may give, declared in the OpenAPI document."""
 
 
 Metadata = Annotated[dict[str, Any] | None, AfterValidator(_bounded)]
