@@ -105,6 +105,41 @@ def resolve_database_url(settings: Settings) -> str:
     return with_database(server_url, settings.database_name)
 
 
+SERVICE_GRANTS = """
+GRANT USAGE ON SCHEMA steward, sandbox, public TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steward, sandbox TO {role};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA steward, sandbox TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON checkpoints, checkpoint_blobs, checkpoint_writes TO {role};
+GRANT SELECT ON checkpoint_migrations TO {role};
+REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON steward.audit_events FROM {role};
+"""
+"""What the service role may do: data, not schema; and on the audit log only INSERT and SELECT."""
+
+
+async def grant_service_role(pool: AsyncConnectionPool, owner_url: str, role: str, service_url: str | None) -> str:
+    """The URL the service connects with: ``service_url``'s role, or ``role`` (created here, LOGIN, no other
+    rights) when the owner may create roles. Either way the grants are (re)applied after migrations. When the
+    owner may not create roles and no service URL is set, the service runs as the owner (logged: the append-only
+    audit log is then only as strong as the owner's restraint)."""
+    async with pool.connection() as conn:
+        if service_url is None:
+            cur = await conn.execute("SELECT rolsuper OR rolcreaterole AS can FROM pg_roles"
+                                     " WHERE rolname = current_user")
+            if not (await cur.fetchone())["can"]:
+                log.warning("the database owner may not create roles and STEWARD_SERVICE_DATABASE_URL is unset:"
+                            " the service runs as the owner of the audit log")
+                return owner_url
+            await conn.execute(sql.SQL(
+                "DO $$ BEGIN CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+                " EXCEPTION WHEN duplicate_object THEN NULL; END $$").format(sql.Identifier(role)))
+            service_url = make_conninfo(owner_url, user=role, password="")
+        else:
+            role = conninfo_to_dict(service_url).get("user") or role
+        async with conn.transaction():
+            await conn.execute(sql.SQL(SERVICE_GRANTS).format(role=sql.Identifier(role)))
+    return service_url
+
+
 IDLE_CHECK_S = 5.0
 """A pooled connection idle for longer than this is checked before use (a server or pooler may have dropped
 it: langgraph issue 5675); checking every checkout would cost a round trip each time."""

@@ -73,6 +73,8 @@ class Services:
     pool: AsyncConnectionPool
     checkpointer: PooledPostgresSaver
     models: ModelRouter
+    database_url: str = ""
+    """The URL the service connects with (the least-privilege service role where there is one)."""
     notifier: Any = field(default_factory=PollingNotifier)
     """Wakes waiters when runs end (a LISTEN connection in servers and workers; polling otherwise)."""
     _policies: dict[str, Policy] = field(default_factory=dict)
@@ -87,20 +89,15 @@ class Services:
         workflows to run (default: loaded from ``settings.workflows``)."""
         settings = settings or Settings()
         catalog = catalog or load_catalog(settings.workflows)
-        url = url or await asyncio.to_thread(db.resolve_database_url, settings)
+        owner_url = url or await asyncio.to_thread(db.resolve_database_url, settings)
+        url = await cls._prepare(owner_url, settings, catalog)
         pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
                                   timeout_s=settings.pool_timeout_s)
         try:
-            await db.migrate(pool, catalog.systems)
             checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))
-            async with pool.connection() as conn:  # serialise the saver's own migrations across processes
-                await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
-                try:
-                    await checkpointer.setup()
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
             models = ModelRouter(settings, catalog.skills)
-            services = cls(settings=settings, catalog=catalog, pool=pool, checkpointer=checkpointer, models=models)
+            services = cls(settings=settings, catalog=catalog, pool=pool, checkpointer=checkpointer, models=models,
+                           database_url=url)
             await services._pin_policies()
             notifier = Notifier(url) if listen else PollingNotifier()
             if listen:
@@ -112,6 +109,23 @@ class Services:
                 await models.aclose()
                 if listen:
                     await notifier.stop()
+        finally:
+            await pool.close()
+
+    @staticmethod
+    async def _prepare(owner_url: str, settings: Settings, catalog: Catalog) -> str:
+        """As the schema's owner: migrate the kernel, the systems of record and the checkpointer, and grant the
+        service role its rights. Returns the URL the service connects with."""
+        pool = await db.open_pool(owner_url, min_size=1, max_size=2, timeout_s=settings.pool_timeout_s)
+        try:
+            await db.migrate(pool, catalog.systems)
+            async with pool.connection() as conn:  # serialise the saver's own migrations across processes
+                await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
+                try:
+                    await PooledPostgresSaver(pool).setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
+            return await db.grant_service_role(pool, owner_url, settings.service_role, settings.service_database_url)
         finally:
             await pool.close()
 

@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("STEWARD_DATABASE_URL", "DATABASE_URL")
     )
-    """PostgreSQL URL. Unset: an embedded PostgreSQL is started in ``data_dir``."""
+    """PostgreSQL URL of the schema's owner (migrations run as it). Unset: an embedded PostgreSQL is started in
+    ``data_dir``."""
+    service_database_url: str | None = None
+    """The URL the service runs as. Unset: Steward creates ``service_role`` (when the owner may create roles) and
+    connects as it; it may change data but not the schema, and only insert and read the audit log."""
+    service_role: str = Field(default="steward_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     data_dir: Path = Path(".steward")
     """Where the embedded PostgreSQL keeps its files (and other local state)."""
     database_name: str = "steward"

@@ -29,15 +29,34 @@ async def test_stored_events_carry_no_email_or_card_number(services, seeded):
     assert "[email]" in blob and "[card]" in blob
 
 
-async def test_audit_rows_cannot_be_changed_or_deleted(services, seeded):
+async def test_the_service_role_can_only_append_to_and_read_the_audit_log(services, seeded):
     result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    assert psycopg.conninfo.conninfo_to_dict(services.database_url)["user"] == "steward_app"
 
-    for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
-                      "DELETE FROM steward.audit_events WHERE thread_id = %s"):
+    for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %(t)s",
+                      "DELETE FROM steward.audit_events WHERE thread_id = %(t)s",
+                      "TRUNCATE steward.audit_events",
+                      "ALTER TABLE steward.audit_events DISABLE TRIGGER audit_no_update",
+                      "DROP TRIGGER audit_no_update ON steward.audit_events",
+                      "DROP TABLE steward.audit_events",
+                      "SET session_replication_role = replica"):
         async with services.pool.connection() as conn:
-            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-                await conn.execute(statement, (result.thread_id,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                await conn.execute(statement, {"t": result.thread_id} if "%(t)s" in statement else None)
+    async with services.pool.connection() as conn:
+        role = await (await conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+                                         " WHERE rolname = current_user")).fetchone()
+    assert role == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False}
     assert len(await audit.events_for(services.pool, result.thread_id)) > 5
+
+
+async def test_even_the_owner_cannot_change_audit_rows(database_url, services, seeded):
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as owner:
+        for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
+                          "DELETE FROM steward.audit_events WHERE thread_id = %s"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                await owner.execute(statement, (result.thread_id,))
 
 
 async def test_events_are_scoped_to_their_tenant(services, seeded):
