@@ -9,15 +9,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import orjson
 import psycopg
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,6 +32,7 @@ from steward.settings import Settings
 from steward.worker import WorkerPool
 
 log = logging.getLogger(__name__)
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 RETRY_AFTER_S = 5
 """What a 503 (database unreachable) tells clients to wait before retrying."""
 
@@ -156,8 +158,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
 
-    # Interactive docs from the swagger-ui-bundle wheel: /docs works without reaching a CDN.
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    # Interactive docs: Swagger UI 5 (it reads OpenAPI 3.1) from the fastapi-offline wheel, so /docs needs no CDN.
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
