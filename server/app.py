@@ -17,6 +17,7 @@ import orjson
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -137,6 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
                               "(use the official langgraph-sdk client) plus governance endpoints.")
     app.add_middleware(JsonBodies, max_bytes=settings.max_body_bytes)
+    # LangGraph Studio calls from its page in the browser, a public origin reaching 127.0.0.1: answer its
+    # preflights (Chrome's private-network ones too) as `langgraph dev` does
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                       allow_headers=["*"], allow_credentials=True, allow_private_network=True,
+                       expose_headers=["content-location", "x-pagination-next", "x-pagination-total"])
 
     @app.exception_handler(StewardError)
     async def refused(_: Request, exc: StewardError) -> JSONResponse:

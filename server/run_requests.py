@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from server.assistants import resolve
+from server.assistants import assistant_id, resolve
 from server.schemas import RunCreate
 from steward import operations, runs, threads
 from steward.budget import BudgetOverride
@@ -57,7 +57,7 @@ async def submit(services: Services, caller: Principal, thread_id: str | None, b
         services.pool, thread_id=thread_id, tenant=caller.tenant, user=caller.identity, workflow=workflow.name,
         payload=payload, metadata=body.metadata, strategy=body.multitask_strategy, worker=worker,
         lease_s=services.settings.run_lease_s, grace_s=services.settings.inline_grace_s if inline else 0.0,
-        overrides=overrides)
+        overrides=overrides, labels={"assistant_id": assistant_id(workflow.name)})
     return run, worker
 
 

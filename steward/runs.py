@@ -100,7 +100,7 @@ _INSERT_RUN = (
 _SUBMIT_FRESH = f"""
 WITH claimed AS (
     UPDATE steward.threads SET status = 'busy', workflow = %(workflow)s, updated_at = now(),
-           metadata = metadata || jsonb_build_object('graph_id', %(workflow)s::text)
+           metadata = metadata || %(labels)s
      WHERE thread_id = %(thread)s AND tenant = %(tenant)s AND status <> 'busy' AND state_values IS NULL
        AND (workflow IS NULL OR workflow = %(workflow)s)
  RETURNING thread_id, overrides)
@@ -125,10 +125,12 @@ async def _submit_fresh(pool: AsyncConnectionPool, params: dict[str, Any]) -> Ru
 async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user: str, workflow: str,
                  payload: dict[str, Any], metadata: dict[str, Any] | None = None, strategy: Strategy = "reject",
                  worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0,
-                 overrides: dict[str, Any] | None = None) -> Run:
+                 overrides: dict[str, Any] | None = None, labels: dict[str, str] | None = None) -> Run:
     """Create a run on a thread. With ``worker`` the caller executes it now (status ``running``) when the
     thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds.
-    ``overrides`` (budget, model routing) are fixed by a thread's first run."""
+    ``overrides`` (budget, model routing) are fixed by a thread's first run. ``labels`` join the thread's metadata
+    (``graph_id`` always; the server adds ``assistant_id``, which LangGraph Studio filters threads by)."""
+    labels = Jsonb({"graph_id": workflow, **(labels or {})})
     response = None
     if "command" in payload:
         payload, response = _resume_payload(payload, user)
@@ -137,7 +139,7 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
             "run": str(uuid.uuid4()), "thread": thread_id, "tenant": tenant, "workflow": workflow,
             "status": "running" if worker else "pending", "payload": Jsonb(payload), "user": user,
             "metadata": Jsonb(metadata or {}), "attempt": 1 if worker else 0, "worker": worker,
-            "lease": lease_s if worker else None, "grace": grace_s})
+            "lease": lease_s if worker else None, "grace": grace_s, "labels": labels})
         if fresh is not None:
             return fresh
     async with pool.connection() as conn, conn.transaction():
@@ -169,8 +171,8 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
         run = Run.model_validate(await cur.fetchone())
         await conn.execute(
             "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
-            " metadata = metadata || jsonb_build_object('graph_id', %s::text) WHERE thread_id = %s",
-            (workflow, workflow, thread_id))
+            " metadata = metadata || %s WHERE thread_id = %s",
+            (workflow, labels, thread_id))
         if not run_now:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
     return run

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     """uvicorn worker processes for ``steward serve``."""
     auth_disabled: bool = False
     """Serve without API keys (every caller is an admin of tenant ``default``). Only set this on purpose."""
+    cors_origins: list[str] = Field(default_factory=lambda: ["https://smith.langchain.com"])
+    """Browser origins allowed to call the API (LangGraph Studio's by default); ``["*"]`` allows any."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """The largest request body ``steward serve`` accepts (413 above)."""
     workers: int = Field(default=4, ge=0)

@@ -87,11 +87,9 @@ async def get(pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenan
     return Thread.model_validate(row)
 
 
-async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
-                 metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                 ids: list[str] | None = None, limit: int = 10, offset: int = 0,
-                 sort_by: str = "created_at", sort_order: str = "desc") -> list[Thread]:
-    """A tenant's threads filtered by status, metadata / values containment and ids."""
+def _filters(tenant: str, status: str | None, metadata: dict[str, Any] | None, values: dict[str, Any] | None,
+             ids: list[str] | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) selecting a tenant's threads by status, containment and ids."""
     where, params = ["tenant = %s"], [tenant]
     if status:
         where.append("status = %s")
@@ -105,12 +103,30 @@ async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None =
     if ids is not None:
         where.append("thread_id = ANY(%s)")
         params.append(ids)
+    return " AND ".join(where), params
+
+
+async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
+                 metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
+                 ids: list[str] | None = None, limit: int = 10, offset: int = 0,
+                 sort_by: str = "created_at", sort_order: str = "desc") -> list[Thread]:
+    """A tenant's threads filtered by status, metadata / values containment and ids."""
+    where, params = _filters(tenant, status, metadata, values, ids)
     order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}" if sort_by in SORTABLE else "created_at DESC"
-    query = (f"SELECT {COLUMNS} FROM steward.threads WHERE {' AND '.join(where)}"
-             f" ORDER BY {order}, thread_id LIMIT %s OFFSET %s")
+    query = f"SELECT {COLUMNS} FROM steward.threads WHERE {where} ORDER BY {order}, thread_id LIMIT %s OFFSET %s"
     async with pool.connection() as conn:
         rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
     return [Thread.model_validate(row) for row in rows]
+
+
+async def count(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
+                metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
+                ids: list[str] | None = None) -> int:
+    """How many of a tenant's threads :func:`search` would find without paging."""
+    where, params = _filters(tenant, status, metadata, values, ids)
+    async with pool.connection() as conn:
+        row = await (await conn.execute(f"SELECT count(*) AS n FROM steward.threads WHERE {where}", params)).fetchone()
+    return row["n"]
 
 
 CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")

@@ -166,3 +166,24 @@ async def test_stateless_stream(sdk, seeded):
                                                 stream_mode="updates")]
     assert parts[0].event == "metadata" and parts[-1].event == "end"
     assert next(iter(parts[-2].data)) == "respond"
+
+
+async def test_studio_can_reach_the_server_from_the_browser(server, sdk):
+    preflight = httpx.options(f"{server}/assistants/search", headers={
+        "Origin": "https://smith.langchain.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-api-key,content-type", "Access-Control-Request-Private-Network": "true"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://smith.langchain.com"
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert preflight.headers["access-control-allow-private-network"] == "true"
+    assert "access-control-allow-origin" not in httpx.options(f"{server}/threads", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}).headers
+
+    client = sdk()
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "ping", input={"n": 2})
+    listed = await client.threads.search(metadata={"assistant_id": assistant_id("ping")})
+    assert thread["thread_id"] in [t["thread_id"] for t in listed]  # Studio's thread list filter
+    assert (await client.threads.get(thread["thread_id"]))["metadata"]["graph_id"] == "ping"
+    assert await client.threads.count(metadata={"graph_id": "ping"}) >= 1
+    assert await client.assistants.count() == 5 and await client.assistants.count(graph_id="refund") == 1

@@ -8,19 +8,29 @@ from fastapi import APIRouter, Response
 
 from server.assistants import describe, resolve
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import AssistantSearch
+from server.schemas import AssistantCount, AssistantSearch
 from steward.jsonable import jsonable
+from steward.workflow import Catalog
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
+
+
+def _matching(catalog: Catalog, body: AssistantSearch | AssistantCount) -> list[dict[str, Any]]:
+    return [describe(w) for w in catalog.values()
+            if (body.graph_id is None or w.name == body.graph_id)
+            and (body.name is None or body.name.lower() in w.name.lower())
+            and all(describe(w)["metadata"].get(k) == v for k, v in (body.metadata or {}).items())]
+
+
+@router.post("/count")
+async def count_assistants(body: AssistantCount, services: ServicesDep, _: PrincipalDep) -> int:
+    return len(_matching(services.catalog, body))
 
 
 @router.post("/search")
 async def search_assistants(body: AssistantSearch, response: Response, services: ServicesDep, _: PrincipalDep
                             ) -> list[dict[str, Any]]:
-    found = [describe(w) for w in services.catalog.values()
-             if (body.graph_id is None or w.name == body.graph_id)
-             and (body.name is None or body.name.lower() in w.name.lower())
-             and all(describe(w)["metadata"].get(k) == v for k, v in (body.metadata or {}).items())]
+    found = _matching(services.catalog, body)
     found.sort(key=lambda a: a[body.sort_by or "graph_id"], reverse=body.sort_order == "desc")
     page = found[body.offset: body.offset + body.limit]
     if body.offset + body.limit < len(found):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from psycopg.types.json import Jsonb
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import HistoryRequest, ThreadCreate, ThreadSearch, ThreadUpdate
+from server.schemas import HistoryRequest, ThreadCount, ThreadCreate, ThreadSearch, ThreadUpdate
 from server.state import EMPTY_STATE, thread_state, within_thread
 from steward import audit, threads
 from steward.jsonable import dumps
@@ -30,6 +30,13 @@ async def search_threads(body: ThreadSearch, services: ServicesDep, caller: Prin
                                  values=body.values, ids=body.ids, limit=body.limit, offset=body.offset,
                                  sort_by=body.sort_by, sort_order=body.sort_order)
     return [thread.public() for thread in found]
+
+
+@router.post("/count")
+async def count_threads(body: ThreadCount, services: ServicesDep, caller: PrincipalDep) -> int:
+    """How many of the tenant's threads match (what Studio shows beside its thread list)."""
+    return await threads.count(services.pool, caller.tenant, status=body.status, metadata=body.metadata,
+                               values=body.values)
 
 
 @router.get("/{thread_id}")
