@@ -14,7 +14,7 @@ import time
 import httpx
 from pydantic import ValidationError
 
-from steward import db, keys
+from steward import db, keys, quickstart
 from steward.services import Services
 from steward.settings import Settings
 from steward.worker import WorkerPool
@@ -49,10 +49,12 @@ def _settings() -> Settings | None:
         return None
 
 
-async def _bootstrap(settings: Settings, url: str) -> str | None:
-    """Migrate, and on a database without API keys create the local admin key."""
+async def _bootstrap(settings: Settings, url: str) -> dict[str, str]:
+    """Migrate; on a database without API keys, create the local admin key and the quickstart tenant's keys."""
     async with Services.open(settings, url=url) as services:
-        return None if settings.auth_disabled else await keys.ensure_admin_key(services.pool)
+        if settings.auth_disabled or (admin := await keys.ensure_admin_key(services.pool)) is None:
+            return {}
+        return {"admin": admin, **await quickstart.first_start(services)}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -64,7 +66,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     try:
         url = db.resolve_database_url(settings)
-        admin_key = asyncio.run(_bootstrap(settings, url))
+        created = asyncio.run(_bootstrap(settings, url))
     except db.DatabaseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -73,9 +75,15 @@ def serve(args: argparse.Namespace) -> int:
              else f"PostgreSQL at {db.describe(url)}")
     host, port = args.host or settings.host, args.port or settings.port
     print(f"steward: serving on http://{host}:{port} (API docs at /docs), {where}", file=sys.stderr)
-    if admin_key:
-        print(f"steward: created the local admin key (tenant 'default'); it is shown only now:\n\n    {admin_key}\n"
-              "\nSend it as the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...)).", file=sys.stderr)
+    if created:
+        print(f"""steward: first start on this database: keys are shown only now (later starts print none).
+  admin of tenant 'default':        {created['admin']}
+  tenant '{quickstart.TENANT}' (the workflows' demo sandboxes loaded):
+    runner:                         {created['runner']}
+    approver:                       {created['approver']}
+Try it:  STEWARD_URL=http://{host}:{port} STEWARD_RUNNER_KEY={created['runner']} \\
+         STEWARD_APPROVER_KEY={created['approver']} .venv/bin/python examples/quickstart.py
+Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...)).""", file=sys.stderr)
     if settings.auth_disabled:
         print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port,

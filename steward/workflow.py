@@ -59,6 +59,8 @@ class Workflow:
     mode: Mode = "autopilot"
     demo: Callable[..., Awaitable[None]] | None = None
     """``steward demo``: ``async def demo(services, console)`` showing the workflow on its own sandbox tenant."""
+    demo_seed: Path | None = None
+    """A sandbox seed a newcomer can try the workflow on: loaded into tenant ``quickstart`` on a first start."""
 
     def __post_init__(self) -> None:
         names = [spec.name for spec in self.tools]

@@ -4,8 +4,6 @@ embedded PostgreSQL under .steward/ (a fresh machine). Tests isolate from each o
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,8 +12,8 @@ from langgraph_sdk import get_client
 
 from steward import db, keys
 from steward.services import Services
-from steward.serving import free_port, wait_until_up
 from steward.settings import Settings
+from tests.processes import start_server
 from tests.seeds import load_seed, refund_seed
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -63,39 +61,6 @@ def cli_env(database_url: str) -> dict[str, str]:
     """Environment for `steward` subprocesses pointing at the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
     return {**env, "STEWARD_DATABASE_URL": database_url}
-
-
-class Process:
-    """A `steward` subprocess (server or worker) with its log in a file."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._out = log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "steward.cli", *args], env=env,
-                                     stdout=self._out, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-
-
-def start_server(env: dict[str, str], log: Path, **settings: str) -> tuple[Process, str]:
-    """Start `steward serve` on a free port and wait until it answers /ok."""
-    port = free_port()
-    process = Process(["serve", "--port", str(port)], {**env, **settings}, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process.proc)
-    except RuntimeError as exc:
-        process.stop()
-        raise RuntimeError(f"{exc}:\n{log.read_text()}") from None
-    return process, url
 
 
 @pytest.fixture(scope="session")

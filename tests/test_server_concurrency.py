@@ -14,7 +14,7 @@ from langgraph_sdk.errors import ConflictError
 
 from steward import db, keys, runs
 from steward.services import Services
-from tests.conftest import Process, start_server
+from tests.processes import Process, start_server
 from tests.seeds import load_seed, refund_seed, refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
@@ -87,7 +87,7 @@ async def isolated(server_url: str, tmp_path, cli_env_session):
     url = db.with_database(server_url, name)
     env = {**cli_env_session, "STEWARD_DATABASE_URL": url, "STEWARD_RUN_LEASE_S": "2"}
     process, base = start_server(env, tmp_path / "server.log", STEWARD_WORKERS="0")
-    assert "created the local admin key" in (tmp_path / "server.log").read_text()  # a fresh database
+    assert "admin of tenant 'default'" in (tmp_path / "server.log").read_text()  # a fresh database
     try:
         yield env, base, url
     finally:

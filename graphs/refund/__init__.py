@@ -21,4 +21,5 @@ WORKFLOW = Workflow(
     datasets=datasets(graph.NAME),
     checked_writes=("create_refund",),
     demo=demo.run_demo,
+    demo_seed=demo.SEED,
 )

@@ -1,0 +1,40 @@
+"""A newcomer's first hour: the first start prints keys for a tenant with demo data, and the quick start script
+(the README's snippet) runs against it to the end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from steward import db
+from tests.processes import PROJECT, start_server
+
+
+def test_first_start_prints_keys_and_the_quickstart_runs_end_to_end(server_url, cli_env, tmp_path: Path):
+    name = f"steward_first_{uuid.uuid4().hex[:8]}"
+    db.create_database(server_url, name, exist_ok=False)
+    env = {**cli_env, "STEWARD_DATABASE_URL": db.with_database(server_url, name)}
+    log = tmp_path / "serve.log"
+    process, url = start_server(env, log, STEWARD_WORKERS="1")
+    try:
+        printed = log.read_text()
+        runner = re.search(r"runner:\s+(stw_\S+)", printed)[1]
+        approver = re.search(r"approver:\s+(stw_\S+)", printed)[1]
+        assert "admin of tenant 'default'" in printed and "tenant 'quickstart'" in printed
+        script = subprocess.run([sys.executable, str(PROJECT / "examples" / "quickstart.py")], capture_output=True,
+                                text=True, timeout=60, env={**env, "STEWARD_URL": url, "STEWARD_RUNNER_KEY": runner,
+                                                            "STEWARD_APPROVER_KEY": approver})
+        assert script.returncode == 0, script.stderr
+        out = script.stdout
+        assert "waiting for approval: Refund 120.00 USD on INV-2002" in out
+        assert '"status": "completed"' in out and '"amount_usd": "120.00"' in out
+        assert re.search(r"approval\s+approval\s+create_refund\s+approve .* by quickstart-approver", out)
+    finally:
+        process.stop()
+    second, _ = start_server(env, tmp_path / "again.log", STEWARD_WORKERS="1")
+    second.stop()
+    assert "stw_" not in (tmp_path / "again.log").read_text()  # keys are printed on the first start only
+    db.drop_database(server_url, name)
