@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: install
-	$(BIN)/ruff check steward graphs tools server evals tests
+	$(BIN)/ruff check steward graphs tools server evals tests examples
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 serve: install
@@ -31,7 +31,7 @@ bench: install
 	$(BIN)/python -m evals.bench
 
 lint: install
-	$(BIN)/ruff check steward graphs tools server evals tests
+	$(BIN)/ruff check steward graphs tools server evals tests examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
