@@ -118,7 +118,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     rp = sub.add_parser("replay", help="re-execute recorded runs offline and diff their decisions")
     rp.add_argument("thread_ids", nargs="*")
-    rp.add_argument("--tenant", default="default")
+    rp.add_argument("--tenant", default="default", help="the tenant the runs belong to (default: 'default')")
     rp.add_argument("--policy", type=Path, help="replay under this policy file instead of the pinned one")
     rp.add_argument("--live-model", action="store_true", help="ask the models again instead of the recording")
     rp.add_argument("--since", help="also replay every run of the tenant finished within e.g. 7d, 12h")

@@ -183,14 +183,23 @@ class KeyCreate(Body):
 
 
 class DecisionBody(BaseModel):
-    """``POST /approvals/{thread_id}``: the HITL response (``decisions``) or one ``decision``, and a comment."""
+    """``POST /approvals/{thread_id}``: the HITL response (``decisions``), one ``decision``, or the decision's own
+    fields at the top level (``{"type": "approve"}``), and a comment."""
 
     model_config = ConfigDict(extra="forbid")
     decisions: list[dict[str, Any]] | None = None
     decision: dict[str, Any] | None = None
+    type: Literal["approve", "edit", "reject"] | None = None
+    edited_action: dict[str, Any] | None = None
+    message: str | None = Field(default=None, max_length=2000)
     comment: str | None = Field(default=None, max_length=2000)
 
     def response(self) -> dict[str, Any]:
-        if (self.decisions is None) == (self.decision is None):
-            raise ValueError("send 'decision' (one) or 'decisions' (a list), not both or neither")
-        return {"decisions": self.decisions or [self.decision], "comment": self.comment}
+        flat = {k: v for k, v in {"type": self.type, "edited_action": self.edited_action,
+                                  "message": self.message}.items() if v is not None}
+        given = [shape for shape in (self.decisions, self.decision, flat or None) if shape is not None]
+        if len(given) != 1:
+            raise ValueError("send one of: {'type': 'approve'}, {'decision': {...}} or {'decisions': [...]}")
+        if flat and "type" not in flat:
+            raise ValueError("a decision needs its type: approve, edit or reject")
+        return {"decisions": self.decisions or [self.decision or flat], "comment": self.comment}

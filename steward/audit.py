@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ def redact(value: Any) -> Any:
 
 
 def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()  # ISO 8601 with a T, as the API answers
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, Decimal):

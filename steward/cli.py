@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, keys, operations, sandbox, scaffold, serving, threads
+from steward import audit, db, keys, operations, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
@@ -140,6 +140,29 @@ async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
     print("store the key now: only its hash is kept", file=sys.stderr)
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        return _fail(f"invalid configuration: {exc}", 2)
+    if settings.database_url:
+        print(f"external PostgreSQL at {db.describe(settings.database_url)} (STEWARD_DATABASE_URL); nothing to"
+              " manage here")
+        return 0
+    pgdata = settings.data_dir.resolve() / "pgdata"
+    running = db.embedded_running(settings.data_dir)
+    if args.action == "stop":
+        if running:
+            db.stop_embedded_postgres(settings.data_dir)
+            print(f"stopped the embedded PostgreSQL in {pgdata} (its data stays; the next command starts it)")
+        else:
+            print(f"the embedded PostgreSQL in {pgdata} is not running")
+        return 0
+    print(f"embedded PostgreSQL in {pgdata}: {'running' if running else 'stopped'}"
+          + ("" if pgdata.exists() else " (not created yet)"))
+    return 0
+
+
 def cmd_new_workflow(args: argparse.Namespace) -> int:
     try:
         written = scaffold.new_workflow(args.name, args.root)
@@ -149,6 +172,9 @@ def cmd_new_workflow(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"next: steward eval {args.name} --gate   and   steward run {args.name} --input '{{\"item_id\": ...}}'")
     return 0
+
+
+TENANT_HELP = "the tenant whose systems of record and threads this acts on (default: 'default')"
 
 
 def _aliased_tables() -> list[sandbox.Table]:
@@ -168,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start a workflow run")
     run.add_argument("workflow")
     run.add_argument("--input", required=True, help="JSON input matching the workflow's input schema")
-    run.add_argument("--tenant", default="default")
+    run.add_argument("--tenant", default="default", help=TENANT_HELP)
     run.add_argument("--user", default="cli", help="who is asking (recorded in the audit trail)")
     run.add_argument("--budget", help="stricter per-run budget as JSON, e.g. '{\"max_tool_calls\": 2}'")
     run.add_argument("--model", help="tier overrides, e.g. small=openai:gpt-4o-mini,medium=rules")
@@ -182,12 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--message", help="reason given to the requester on reject")
     resume.add_argument("--comment", help="note for the audit trail")
     resume.add_argument("--by", required=True, help="the approver's identity")
-    resume.add_argument("--tenant", default="default")
+    resume.add_argument("--tenant", default="default", help=TENANT_HELP)
     resume.set_defaults(handler=cmd_resume)
 
     audit_cmd = sub.add_parser("audit", help="print a run's audit events as JSONL")
     audit_cmd.add_argument("thread_id")
-    audit_cmd.add_argument("--tenant", default="default")
+    audit_cmd.add_argument("--tenant", default="default", help=TENANT_HELP)
     audit_cmd.set_defaults(handler=cmd_audit)
 
     box = sub.add_parser("sandbox", help="the sandbox systems of record").add_subparsers(dest="action", required=True)
@@ -205,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         load_alias.add_argument("--tenant", help="load into this tenant (default: 'default')")
         load_alias.set_defaults(handler=cmd_sandbox_load, table=table.name, reset=False)
     show = box.add_parser("show", help="print the sandbox records")
-    show.add_argument("--tenant")
+    show.add_argument("--tenant", help="only this tenant's records (default: every tenant's)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_sandbox_show)
 
@@ -230,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     key = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = key.add_parser("create", help="create an API key (printed once)")
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", required=True, help="the tenant whose data the key may reach")
     create.add_argument("--role", action="append", required=True, choices=["runner", "approver", "admin"])
     create.add_argument("--name", help="identity recorded in the audit trail (default: derived)")
     create.set_defaults(handler=cmd_keys_create)
@@ -242,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key", metavar="NAME|PREFIX")
     revoke.add_argument("--tenant", help="only match keys of this tenant")
     revoke.set_defaults(handler=cmd_keys_revoke)
+
+    database = sub.add_parser("db", help="the embedded PostgreSQL").add_subparsers(dest="action", required=True)
+    database.add_parser("status", help="where the database is and whether the embedded server runs").set_defaults(
+        handler=cmd_db, plain=True)
+    database.add_parser("stop", help="stop the embedded server (its data stays in .steward/)").set_defaults(
+        handler=cmd_db, plain=True)
 
     new = sub.add_parser("new", help="scaffold project parts").add_subparsers(dest="what", required=True)
     scaffold = new.add_parser("workflow", help="write a working workflow from the template (graph, tools, policy, "

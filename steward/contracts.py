@@ -66,11 +66,11 @@ class ToolContext:
 
 
 async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: Any) -> dict[str, Any]:
-    """One row from a system of record, or :class:`RecordNotFound` saying there is no ``what``."""
+    """One row from a system of record, or :class:`RecordNotFound` saying there is no ``what`` in the tenant."""
     async with ctx.pool.connection() as conn:
         row = await (await conn.execute(query, params)).fetchone()
     if row is None:
-        raise RecordNotFound(tool, f"no {what}")
+        raise RecordNotFound(tool, f"no {what} in tenant {ctx.tenant!r}")
     return row
 
 

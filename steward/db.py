@@ -8,6 +8,7 @@ Errors::
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterable
@@ -50,6 +51,17 @@ def start_embedded_postgres(data_dir: Path) -> str:
         raise DatabaseUnavailable(f"could not start embedded PostgreSQL in {pgdata}: {exc}") from exc
     log.info("embedded PostgreSQL running with data in %s", pgdata)
     return server.get_uri()
+
+
+def embedded_running(data_dir: Path) -> bool:
+    """Whether the embedded PostgreSQL of ``data_dir`` runs (its postmaster's pid is alive)."""
+    pidfile = data_dir.expanduser().resolve() / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def stop_embedded_postgres(data_dir: Path) -> None:

@@ -41,6 +41,17 @@ def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout_s: flo
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on right now (e.g. another server has it), or None."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def _settings() -> Settings | None:
     try:
         return Settings()
@@ -74,6 +85,10 @@ def serve(args: argparse.Namespace) -> int:
     where = (f"embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}" if settings.database_url is None
              else f"PostgreSQL at {db.describe(url)}")
     host, port = args.host or settings.host, args.port or settings.port
+    if problem := _port_taken(host, port):
+        print(f"error: cannot serve on {host}:{port}: {problem}; choose another with --port or STEWARD_PORT",
+              file=sys.stderr)
+        return 1
     print(f"steward: serving on http://{host}:{port} (API docs at /docs), {where}", file=sys.stderr)
     if created:
         print(f"""steward: first start on this database: keys are shown only now (later starts print none).

@@ -83,7 +83,7 @@ async def get(pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenan
         async with pool.connection() as conn:
             row = await (await conn.execute(query, (thread_id, tenant))).fetchone()
     if row is None:
-        raise NotFound(f"unknown thread {thread_id!r}")
+        raise NotFound(f"unknown thread {thread_id!r} in tenant {tenant!r}")
     return Thread.model_validate(row)
 
 

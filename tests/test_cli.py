@@ -36,7 +36,7 @@ def counts(database_url: str) -> tuple[int, int, int]:
     (["resume", "no-such-thread", "--decision", "approve", "--by", "maria"], "unknown thread 'no-such-thread'"),
     (["resume", "no-such-thread", "--by", "maria"], "give --decision"),
     (["resume", "t", "--decision", "approve", "--edit", "{}", "--by", "m"], "--edit only goes with --decision edit"),
-    (["audit", "no-such-thread"], "unknown thread 'no-such-thread'"),
+    (["audit", "no-such-thread"], "unknown thread 'no-such-thread' in tenant 'default'"),
     (["policy", "show", "payroll"], "unknown workflow"),
 ])
 def test_input_mistakes_exit_2_with_a_message_and_write_nothing(cli, database_url, capsys, argv, message):

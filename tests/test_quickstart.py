@@ -38,3 +38,35 @@ def test_first_start_prints_keys_and_the_quickstart_runs_end_to_end(server_url, 
     second.stop()
     assert "stw_" not in (tmp_path / "again.log").read_text()  # keys are printed on the first start only
     db.drop_database(server_url, name)
+
+
+def test_a_second_server_on_a_busy_port_fails_fast_with_a_hint(server, cli_env):
+    port = server.rsplit(":", 1)[1]
+    started = subprocess.run([sys.executable, "-m", "steward.cli", "serve", "--port", port], env=cli_env,
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in started.stderr and "--port" in started.stderr
+    assert "serving on" not in started.stderr
+
+
+def test_db_status_says_where_the_database_is(cli_env):
+    external = subprocess.run([sys.executable, "-m", "steward.cli", "db", "status"], env=cli_env,
+                              capture_output=True, text=True, timeout=60)
+    assert external.returncode == 0 and "external PostgreSQL" in external.stdout
+    embedded_env = {k: v for k, v in cli_env.items() if k not in ("STEWARD_DATABASE_URL", "DATABASE_URL")}
+    embedded = subprocess.run([sys.executable, "-m", "steward.cli", "db", "status"], env=embedded_env,
+                              capture_output=True, text=True, timeout=60, cwd=PROJECT)
+    assert embedded.returncode == 0 and "embedded PostgreSQL in" in embedded.stdout
+
+
+async def test_an_approval_may_be_sent_flat(sdk, seeded, server, api_keys):
+    import httpx
+
+    runner = sdk("runner")
+    thread = await runner.threads.create()
+    await runner.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as http:
+        both = await http.post(f"/approvals/{thread['thread_id']}", json={"type": "approve", "decision": {}})
+        assert both.status_code == 422 and "send one of" in both.json()["detail"]
+        done = await http.post(f"/approvals/{thread['thread_id']}", json={"type": "approve", "comment": "ok"})
+    assert done.status_code == 200 and done.json()["status"] == "completed"

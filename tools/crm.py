@@ -263,7 +263,7 @@ class ChangeQuery(BaseModel):
                owner="sales-ops", output=Change, timeout_s=2.0, retry=READ_RETRY)
 async def get_change(args: ChangeQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one change-log entry (old and new values, versions, approvers)."""
-    return await fetch_one(ctx, "get_change", f"change {args.change_id} in tenant {ctx.tenant!r}",
+    return await fetch_one(ctx, "get_change", f"change {args.change_id}",
                            "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s",
                            (ctx.tenant, args.change_id))
 

@@ -151,7 +151,7 @@ class Customer(BaseModel):
                owner="support-platform", output=Customer, timeout_s=2.0, retry=READ_RETRY)
 async def get_customer(args: CustomerQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one customer (name and email) by id."""
-    return await fetch_one(ctx, "get_customer", f"customer {args.customer_id!r} in tenant {ctx.tenant!r}",
+    return await fetch_one(ctx, "get_customer", f"customer {args.customer_id!r}",
                            "SELECT id, name, email FROM sandbox.customers WHERE tenant = %s AND id = %s",
                            (ctx.tenant, args.customer_id))
 

@@ -186,7 +186,7 @@ class Observations(BaseModel):
                owner="sre-platform", output=Observations, timeout_s=3.0, retry=READ_RETRY)
 async def observe_service(args: ServiceQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read a service with its 50 most recent log lines, its metric series and its deploys (newest first)."""
-    service = await fetch_one(ctx, "observe_service", f"service {args.service_id!r} in tenant {ctx.tenant!r}",
+    service = await fetch_one(ctx, "observe_service", f"service {args.service_id!r}",
                               "SELECT id, name, environment, version, replicas, flags FROM sandbox.ops_services"
                               " WHERE tenant = %s AND id = %s", (ctx.tenant, args.service_id))
     key = (ctx.tenant, args.service_id)
