@@ -54,7 +54,7 @@ async def thread_id(http) -> str:
     ("patch", "/threads/{t}", {"metadata": "not an object"}, 422, "metadata"),
     ("get", "/threads/{t}/runs/00000000-0000-0000-0000-000000000000", None, 404, "unknown run"),
     ("get", "/assistants/payroll/graph", None, 404, "unknown assistant"),
-    ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "not both"),
+    ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "send one of"),
     ("post", "/approvals/{t}", {"decision": {"type": "approve"}}, 422, "never run a workflow"),
 ])
 async def test_mistakes_are_4xx_with_a_message_and_write_nothing(http, thread_id, services, method, path, body,
