@@ -50,7 +50,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.gate and partial and args.baseline == scoreboard.BASELINE:
             raise InvalidRequest("the committed baseline covers the full datasets: drop --dataset/--cases, "
                                  "or give --baseline made from the same selection")
-        results, experiment = evaluate_cases(selected, settings, models=models, concurrency=args.concurrency)
+        results, experiment = evaluate_cases(selected, settings, models=models, concurrency=args.concurrency,
+                                             keep=args.keep)
     except (StewardError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +115,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--update-baseline", action="store_true", help="write this run's metrics as the baseline")
     ev.add_argument("--report-dir", type=Path, default=Path("reports/eval"))
     ev.add_argument("--concurrency", type=int, default=8)
+    ev.add_argument("--keep", action="store_true", help="keep the cases' tenants (sandbox rows, threads) afterwards")
     ev.set_defaults(handler=run_eval, plain=True)
 
     rp = sub.add_parser("replay", help="re-execute recorded runs offline and diff their decisions")

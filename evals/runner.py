@@ -27,7 +27,7 @@ from langsmith.schemas import Example
 
 from evals import evaluators, oracle
 from evals.cases import Case
-from steward import audit, operations, sandbox
+from steward import audit, operations, sandbox, threads
 from steward.errors import InvalidRequest, StewardError
 from steward.services import Services
 from steward.settings import Settings
@@ -110,6 +110,19 @@ async def table_rows(services: Services, tenant: str, tables: list[str]) -> dict
     return found
 
 
+async def forget_tenants(services: Services, prefix: str) -> None:
+    """Delete the sandbox rows, threads, runs and checkpoints of every tenant named ``prefix...``."""
+    pattern = prefix.replace("%", "").replace("_", "\\_") + "%"
+    tables = [table.name for system in services.catalog.systems for table in system.tables]
+    async with services.pool.connection() as conn, conn.transaction():
+        for table in reversed(tables):
+            await conn.execute(f"DELETE FROM sandbox.{table} WHERE tenant LIKE %s", (pattern,))
+        cur = await conn.execute("DELETE FROM steward.threads WHERE tenant LIKE %s RETURNING thread_id", (pattern,))
+        gone = [row["thread_id"] for row in await cur.fetchall()]
+        for table in threads.CHECKPOINT_TABLES:
+            await conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)", (gone,))
+
+
 def failed_outputs(error: str) -> dict[str, Any]:
     """What a case that crashed (instead of ending in an outcome) counts as."""
     return {"status": "error", "reason_code": "eval.crashed", "reason": error, "interrupts": 0, "values": {},
@@ -175,10 +188,11 @@ def _examples(cases: list[Case], client: Client, upload: bool, name: str) -> lis
 
 
 def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, str] | None = None,
-                   concurrency: int = 8, experiment_prefix: str = "steward", catalog: Catalog | None = None
-                   ) -> tuple[list[CaseRun], str | None]:
+                   concurrency: int = 8, experiment_prefix: str = "steward", catalog: Catalog | None = None,
+                   keep: bool = False) -> tuple[list[CaseRun], str | None]:
     """Run and evaluate ``cases`` (on ``catalog``'s workflows, default the configured ones); returns the
-    results and the experiment name if it was uploaded."""
+    results and the experiment name if it was uploaded. The cases' tenants are removed afterwards (sandbox rows,
+    threads, runs and checkpoints; audit events stay, being append-only) unless ``keep``."""
     client, upload = langsmith_client(settings)
     tag = uuid.uuid4().hex[:6]
     workflows = "-".join(sorted({c.workflow for c in cases}))
@@ -197,6 +211,8 @@ def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, s
                                metadata={"models": models or {}, "cases": len(cases)})
             rows = list(results)
         experiment = results.experiment_name if upload else None
+        if not keep:
+            loop.run(forget_tenants(loop.services, f"eval-{tag}-"))
     if upload:
         client.flush()
     by_id = {(case.workflow, case.id): case for case in cases}  # ids are unique within a workflow

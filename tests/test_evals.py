@@ -149,3 +149,18 @@ def test_the_stored_datasets_pass_the_gate_on_the_rules_model(settings):
 
     assert board["overall"]["failed_cases"] == []
     assert scoreboard.gate(board, scoreboard.read_baseline()) == []
+
+
+def test_an_eval_leaves_no_tenants_behind_unless_asked(settings, database_url, services):  # services: migrated
+    import psycopg
+
+    def eval_rows() -> int:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT (SELECT count(*) FROM sandbox.tickets WHERE tenant LIKE 'eval-%')"
+                                " + (SELECT count(*) FROM steward.threads WHERE tenant LIKE 'eval-%')").fetchone()[0]
+
+    before = eval_rows()
+    evaluate_cases(cases.load_file(TINY), settings, concurrency=3)
+    assert eval_rows() == before
+    evaluate_cases(cases.load_file(TINY), settings, concurrency=3, keep=True)
+    assert eval_rows() > before
