@@ -68,12 +68,23 @@ def inputs_for(workflow: str) -> Callable[[int], dict[str, Any]]:
 
 
 async def seed(services: Services, count: int) -> None:
-    data = {"tenant": TENANT, "customers": [{"id": "C-B", "name": "Bench"}],
-            "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)],
-            "tickets": [{"id": f"T-B{i}", "customer_id": "C-B", "subject": "Duplicate charge",
-                         "body": f"Please refund $38.50 on invoice INV-B{i}."} for i in range(1, count)]}
-    await sandbox.load(services.pool, sandbox.parse_seed(data, services.catalog.systems), services.catalog.systems,
-                       reset=True)
+    data = {
+        "tenant": TENANT,
+        "customers": [{"id": "C-B", "name": "Bench"}],
+        "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)],
+        "tickets": [
+            {
+                "id": f"T-B{i}",
+                "customer_id": "C-B",
+                "subject": "Duplicate charge",
+                "body": f"Please refund $38.50 on invoice INV-B{i}.",
+            }
+            for i in range(1, count)
+        ],
+    }
+    await sandbox.load(
+        services.pool, sandbox.parse_seed(data, services.catalog.systems), services.catalog.systems, reset=True
+    )
 
 
 async def timed(run: Callable[[], Awaitable[Any]]) -> float:
@@ -99,12 +110,17 @@ async def raw(services: Services, workflow: str, saver_cls: type, make_input) ->
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(CLIENTS * PER_CLIENT)))
     throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
-    return {"p50_ms": percentile(sequential, 0.5), "p95_ms": percentile(sequential, 0.95),
-            "mean_ms": statistics.fmean(sequential), "runs_per_s": throughput}
+    return {
+        "p50_ms": percentile(sequential, 0.5),
+        "p95_ms": percentile(sequential, 0.95),
+        "mean_ms": statistics.fmean(sequential),
+        "runs_per_s": throughput,
+    }
 
 
 async def served(url: str, key: str, workflow: str, make_input) -> dict[str, float]:
     """Steward through the SDK: sequential runs.wait, then CLIENTS clients each waiting on its own runs."""
+
     async def fresh_threads(client, n: int) -> list[str]:
         return [(await client.threads.create())["thread_id"] for _ in range(n)]
 
@@ -112,8 +128,10 @@ async def served(url: str, key: str, workflow: str, make_input) -> dict[str, flo
         threads = await fresh_threads(client, SEQUENTIAL + 10)
         for thread in threads[:10]:  # warm up
             await client.runs.wait(thread, workflow, input=make_input(0))
-        sequential = [await timed(lambda t=t, i=i: client.runs.wait(t, workflow, input=make_input(i)))
-                      for i, t in enumerate(threads[10:])]
+        sequential = [
+            await timed(lambda t=t, i=i: client.runs.wait(t, workflow, input=make_input(i)))
+            for i, t in enumerate(threads[10:])
+        ]
     clients = [get_client(url=url, api_key=key) for _ in range(CLIENTS)]
     try:
         work = [await fresh_threads(c, PER_CLIENT) for c in clients]
@@ -128,17 +146,29 @@ async def served(url: str, key: str, workflow: str, make_input) -> dict[str, flo
         throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
-    return {"p50_ms": percentile(sequential, 0.5), "p95_ms": percentile(sequential, 0.95),
-            "mean_ms": statistics.fmean(sequential), "runs_per_s": throughput}
+    return {
+        "p50_ms": percentile(sequential, 0.5),
+        "p95_ms": percentile(sequential, 0.95),
+        "mean_ms": statistics.fmean(sequential),
+        "runs_per_s": throughput,
+    }
 
 
 def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "STEWARD_DATABASE_URL": url, "STEWARD_WORKERS": "0",
-           "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40"),
-           "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1))}
-    proc = subprocess.Popen([sys.executable, "-m", "steward.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "STEWARD_DATABASE_URL": url,
+        "STEWARD_WORKERS": "0",
+        "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40"),
+        "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1)),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "steward.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, proc)
@@ -154,8 +184,13 @@ async def main() -> dict[str, Any]:
     name = f"steward_bench_{uuid.uuid4().hex[:8]}"
     db.create_database(server, name, exist_ok=False)
     url = db.with_database(server, name)
-    results: dict[str, Any] = {"sequential_runs": SEQUENTIAL, "clients": CLIENTS, "runs_per_client": PER_CLIENT,
-                               "cpus": os.cpu_count(), "durability": "sync"}
+    results: dict[str, Any] = {
+        "sequential_runs": SEQUENTIAL,
+        "clients": CLIENTS,
+        "runs_per_client": PER_CLIENT,
+        "cpus": os.cpu_count(),
+        "durability": "sync",
+    }
     proc = None
     try:
         async with Services.open(settings.model_copy(update={"pool_max_size": 40}), url=url) as services:
@@ -185,23 +220,35 @@ async def main() -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> None:
-    table = Table(title=f"Steward benchmark ({results['cpus']} CPUs, durability=sync, "
-                        f"{results['clients']} concurrent, {results['sequential_runs']} sequential runs)")
+    table = Table(
+        title=f"Steward benchmark ({results['cpus']} CPUs, durability=sync, "
+        f"{results['clients']} concurrent, {results['sequential_runs']} sequential runs)"
+    )
     for column in ("graph", "configuration", "p50 ms", "p95 ms", "mean ms", "runs/s @ concurrency"):
         table.add_column(column, justify="right" if "ms" in column or "/s" in column else "left")
-    labels = {"raw_stock_saver": "raw LangGraph, stock AsyncPostgresSaver",
-              "raw_pooled_saver": "raw LangGraph, Steward PooledPostgresSaver",
-              "steward_sdk": "Steward server via langgraph-sdk"}
+    labels = {
+        "raw_stock_saver": "raw LangGraph, stock AsyncPostgresSaver",
+        "raw_pooled_saver": "raw LangGraph, Steward PooledPostgresSaver",
+        "steward_sdk": "Steward server via langgraph-sdk",
+    }
     for workflow in ("ping", "refund"):
         for config, label in labels.items():
             r = results[workflow][config]
-            table.add_row(workflow, label, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['mean_ms']:.1f}",
-                          f"{r['runs_per_s']:.0f}")
+            table.add_row(
+                workflow,
+                label,
+                f"{r['p50_ms']:.1f}",
+                f"{r['p95_ms']:.1f}",
+                f"{r['mean_ms']:.1f}",
+                f"{r['runs_per_s']:.0f}",
+            )
     console.print(table)
     ping = results["ping"]["steward_sdk"]
-    console.print(f"targets (ping via SDK): p50 <= 15 ms: {ping['p50_ms']:.1f} ms "
-                  f"{'met' if ping['p50_ms'] <= 15 else 'MISSED'}; >= 300 runs/s: {ping['runs_per_s']:.0f} "
-                  f"{'met' if ping['runs_per_s'] >= 300 else 'MISSED'}")
+    console.print(
+        f"targets (ping via SDK): p50 <= 15 ms: {ping['p50_ms']:.1f} ms "
+        f"{'met' if ping['p50_ms'] <= 15 else 'MISSED'}; >= 300 runs/s: {ping['runs_per_s']:.0f} "
+        f"{'met' if ping['runs_per_s'] >= 300 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

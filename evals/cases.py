@@ -121,7 +121,9 @@ def load(workflows: list[Workflow], dataset: str = "all") -> list[Case]:
     for workflow in workflows:
         files = [f for f in workflow.datasets if dataset == "all" or f".{dataset}." in f.name]
         if not any(f.is_file() for f in files):
-            raise InvalidRequest(f"no {' or '.join(kinds)} dataset for workflow {workflow.name!r}"
-                                 f" (declared: {', '.join(map(str, workflow.datasets)) or 'none'})")
+            raise InvalidRequest(
+                f"no {' or '.join(kinds)} dataset for workflow {workflow.name!r}"
+                f" (declared: {', '.join(map(str, workflow.datasets)) or 'none'})"
+            )
         cases += [case for f in files if f.is_file() for case in load_file(f) if case.workflow == workflow.name]
     return cases

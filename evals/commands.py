@@ -48,10 +48,13 @@ def run_eval(args: argparse.Namespace) -> int:
         models = parse_models(args.model)
         partial = bool(args.cases) or args.dataset != "all"
         if args.gate and partial and args.baseline == scoreboard.BASELINE:
-            raise InvalidRequest("the committed baseline covers the full datasets: drop --dataset/--cases, "
-                                 "or give --baseline made from the same selection")
-        results, experiment = evaluate_cases(selected, settings, models=models, concurrency=args.concurrency,
-                                             keep=args.keep)
+            raise InvalidRequest(
+                "the committed baseline covers the full datasets: drop --dataset/--cases, "
+                "or give --baseline made from the same selection"
+            )
+        results, experiment = evaluate_cases(
+            selected, settings, models=models, concurrency=args.concurrency, keep=args.keep
+        )
     except (StewardError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -61,11 +64,14 @@ def run_eval(args: argparse.Namespace) -> int:
         console.print(f"[red]failed[/] {line}")
     problems = scoreboard.gate(board, scoreboard.read_baseline(args.baseline)) if args.gate else None
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    (args.report_dir / "scoreboard.json").write_text(json.dumps({**board, "gate": problems, "models": models,
-                                                                 "experiment": experiment}, indent=2))
+    (args.report_dir / "scoreboard.json").write_text(
+        json.dumps({**board, "gate": problems, "models": models, "experiment": experiment}, indent=2)
+    )
     (args.report_dir / "report.html").write_text(report.render(board, title="Steward eval", gate_problems=problems))
-    console.print(f"wrote {args.report_dir / 'scoreboard.json'} and {args.report_dir / 'report.html'}"
-                  + (f"; LangSmith experiment {experiment}" if experiment else ""))
+    console.print(
+        f"wrote {args.report_dir / 'scoreboard.json'} and {args.report_dir / 'report.html'}"
+        + (f"; LangSmith experiment {experiment}" if experiment else "")
+    )
     if args.update_baseline:
         updated = scoreboard.baseline_from(board, scoreboard.read_baseline(args.baseline))
         args.baseline.write_text(json.dumps(updated, indent=2) + "\n")
@@ -87,8 +93,9 @@ async def run_replay(services: Services, args: argparse.Namespace) -> int:
         raise InvalidRequest("give THREAD_ID(s), or --since 7d to replay the runs finished in a window")
     changed = 0
     for thread_id in ids:
-        result = await replays.replay(services, thread_id, args.tenant, policy_file=args.policy,
-                                      live_model=args.live_model)
+        result = await replays.replay(
+            services, thread_id, args.tenant, policy_file=args.policy, live_model=args.live_model
+        )
         changed += result.differs
         console.rule(f"{thread_id} ({result.workflow}, policy {result.policy_version})")
         for note in result.drift:
@@ -97,8 +104,10 @@ async def run_replay(services: Services, args: argparse.Namespace) -> int:
             for mark, line in result.diff():
                 style = {"-": "red", "+": "green"}.get(mark, "dim")
                 console.print(f"[{style}]{mark} {line}[/]", highlight=False)
-        console.print(f"original: {result.outcome(result.original)}   replay: {result.outcome(result.replayed)}   "
-                      + ("[bold red]DIFFERENT[/]" if result.differs else "[green]same decisions[/]"))
+        console.print(
+            f"original: {result.outcome(result.original)}   replay: {result.outcome(result.replayed)}   "
+            + ("[bold red]DIFFERENT[/]" if result.differs else "[green]same decisions[/]")
+        )
     if len(ids) > 1:
         console.print(f"{changed} of {len(ids)} runs would be decided differently")
     return 1 if changed else 0

@@ -16,8 +16,11 @@ Verdict = tuple[bool, str]
 def status(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
     want = (expect["status"], expect.get("reason_code"))
     got = (out["status"], out.get("reason_code") if want[1] else None)
-    extra = "" if expect.get("interrupts") is None or out["interrupts"] == expect["interrupts"] else \
-        f"; paused {out['interrupts']} times, expected {expect['interrupts']}"
+    extra = (
+        ""
+        if expect.get("interrupts") is None or out["interrupts"] == expect["interrupts"]
+        else f"; paused {out['interrupts']} times, expected {expect['interrupts']}"
+    )
     refused = out.get("refused", [])
     if expect.get("refused") is not None and len(refused) != expect["refused"]:
         extra += f"; {len(refused)} decision(s) refused ({refused}), expected {expect['refused']}"
@@ -77,8 +80,11 @@ def trajectory(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
         return True, "no trajectory expectation"
     calls = out["tool_calls"]
     required, order = spec.get("required", []), spec.get("order", "subsequence")
-    ok = {"strict": calls == required, "subsequence": _subsequence(required, calls),
-          "unordered": set(required) <= set(calls)}[order]
+    ok = {
+        "strict": calls == required,
+        "subsequence": _subsequence(required, calls),
+        "unordered": set(required) <= set(calls),
+    }[order]
     banned = [tool for tool in spec.get("forbidden", []) if tool in calls]
     return ok and not banned, f"called {calls}; required {required} ({order}); forbidden calls {banned}"
 
@@ -93,7 +99,12 @@ def cost(out: dict[str, Any], expect: dict[str, Any]) -> Verdict:
 
 
 CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Verdict]] = {
-    "status": status, "final_state": final_state, "trajectory": trajectory, "policy": policy, "cost": cost}
+    "status": status,
+    "final_state": final_state,
+    "trajectory": trajectory,
+    "policy": policy,
+    "cost": cost,
+}
 
 
 def check(out: dict[str, Any], expect: dict[str, Any]) -> dict[str, Verdict]:

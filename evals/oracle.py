@@ -29,8 +29,10 @@ async def writes(services: Services, workflow: Workflow, tenant: str) -> dict[st
     found: dict[str, list[dict[str, Any]]] = {}
     async with services.pool.connection() as conn:
         for table in dict.fromkeys(spec.writes_to for spec in _checked(workflow)):
-            cur = await conn.execute(f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND thread_id IS NOT NULL"
-                                     " ORDER BY idempotency_key", (tenant,))
+            cur = await conn.execute(
+                f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND thread_id IS NOT NULL ORDER BY idempotency_key",
+                (tenant,),
+            )
             found[str(table)] = await cur.fetchall()
     return found
 
@@ -50,8 +52,13 @@ def _approvers(events: list[dict[str, Any]], spec: ToolSpec, args: dict[str, Any
     return people
 
 
-async def violations(services: Services, workflow: Workflow, tenant: str, created: dict[str, list[dict[str, Any]]],
-                     events: list[dict[str, Any]]) -> list[str]:
+async def violations(
+    services: Services,
+    workflow: Workflow,
+    tenant: str,
+    created: dict[str, list[dict[str, Any]]],
+    events: list[dict[str, Any]],
+) -> list[str]:
     """Writes the policy should have stopped (or held for humans), explained."""
     found: list[str] = []
     if not workflow.checked_writes:
@@ -72,6 +79,8 @@ async def violations(services: Services, workflow: Workflow, tenant: str, create
             elif verdict.verdict == "require_approval":
                 approvers = _approvers(events, spec, args)
                 if len(approvers) < verdict.approvers:
-                    found.append(f"{where}: written with {len(approvers)} of the {verdict.approvers} approval(s)"
-                                 f" {verdict.rule_id} requires")
+                    found.append(
+                        f"{where}: written with {len(approvers)} of the {verdict.approvers} approval(s)"
+                        f" {verdict.rule_id} requires"
+                    )
     return found

@@ -94,8 +94,9 @@ async def pinned_policy(services: Services, workflow: str, events: list[dict[str
     return parse_policy(row["source"].encode(), f"policy {versions[0]}")
 
 
-async def replay(services: Services, thread_id: str, tenant: str, *, policy_file: Path | None = None,
-                 live_model: bool = False) -> ReplayReport:
+async def replay(
+    services: Services, thread_id: str, tenant: str, *, policy_file: Path | None = None, live_model: bool = False
+) -> ReplayReport:
     """Re-execute a finished run offline and compare its decisions with the recorded ones."""
     thread = await threads.get(services.pool, thread_id, tenant)
     events = await audit.events_for(services.pool, thread_id, tenant)
@@ -103,14 +104,18 @@ async def replay(services: Services, thread_id: str, tenant: str, *, policy_file
     if thread.workflow is None or not finals:
         raise InvalidRequest(f"thread {thread_id} has no finished run to replay")
     workflow = thread.workflow
-    policy = (load_policy(workflow, path=policy_file) if policy_file
-              else await pinned_policy(services, workflow, events))
+    policy = load_policy(workflow, path=policy_file) if policy_file else await pinned_policy(services, workflow, events)
     view = services.with_policy(workflow, policy)
     tape = Tape(events, live_model=live_model)
     budget = thread.overrides.get("budget")
-    context = StewardContext(tenant=tenant, user=events[0]["user_id"], services=view, tape=tape,
-                             budget=BudgetOverride.model_validate(budget) if budget else None,
-                             models=thread.overrides.get("models") or {})
+    context = StewardContext(
+        tenant=tenant,
+        user=events[0]["user_id"],
+        services=view,
+        tape=tape,
+        budget=BudgetOverride.model_validate(budget) if budget else None,
+        models=thread.overrides.get("models") or {},
+    )
     scratch = f"replay-{uuid.uuid4()}"
     config = view.run_config(scratch, str(uuid.uuid4()))
     graph = view.graph(workflow)
@@ -121,14 +126,20 @@ async def replay(services: Services, thread_id: str, tenant: str, *, policy_file
             if decision is None:  # the replay paused where the original did not: it would wait for a human
                 tape.replayed.append(audit.AuditEvent(step="approval", type="approval", status="waiting"))
                 break
-            values = await graph.ainvoke(Command(resume=decision), config,
-                                         context=replace(context, user=decision["decided_by"]))
+            values = await graph.ainvoke(
+                Command(resume=decision), config, context=replace(context, user=decision["decided_by"])
+            )
     finally:
         await view.checkpointer.adelete_thread(scratch)
     replayed = decision_lines([e.model_dump(mode="json") for e in tape.replayed])
-    return ReplayReport(thread_id=thread_id, workflow=workflow, policy_version=policy.version,
-                        original=decision_lines(events), replayed=replayed,
-                        drift=_drift(events, finals[-1], services.workflow(workflow)))
+    return ReplayReport(
+        thread_id=thread_id,
+        workflow=workflow,
+        policy_version=policy.version,
+        original=decision_lines(events),
+        replayed=replayed,
+        drift=_drift(events, finals[-1], services.workflow(workflow)),
+    )
 
 
 async def finished_threads(services: Services, tenant: str, workflow: str | None, since: timedelta) -> list[str]:
@@ -138,5 +149,6 @@ async def finished_threads(services: Services, tenant: str, workflow: str | None
             "SELECT e.thread_id FROM steward.audit_events e JOIN steward.threads t USING (thread_id)"
             " WHERE e.type = 'final' AND e.tenant = %s AND e.ts >= %s AND (%s::text IS NULL OR t.workflow = %s)"
             " GROUP BY e.thread_id ORDER BY min(e.ts)",
-            (tenant, datetime.now(UTC) - since, workflow, workflow))
+            (tenant, datetime.now(UTC) - since, workflow, workflow),
+        )
         return [row["thread_id"] for row in await cur.fetchall()]

@@ -57,8 +57,9 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     started = time.perf_counter()
     out: dict[str, Any] = {"case_id": case.id, "tenant": tenant, "interrupts": 0, "values": {}, "thread_id": None}
     try:
-        result = await operations.start_run(services, case.workflow, case.input, tenant=tenant,
-                                            user="eval-requester", models=models)
+        result = await operations.start_run(
+            services, case.workflow, case.input, tenant=tenant, user="eval-requester", models=models
+        )
     except StewardError as exc:
         result = None
         out |= {"status": "invalid_input", "reason_code": type(exc).__name__, "reason": str(exc)}
@@ -78,9 +79,12 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     out["refused"] = refused
     out["latency_ms"] = (time.perf_counter() - started) * 1000
     if result is not None:
-        out |= {"status": result.status, "thread_id": result.thread_id,
-                "reason_code": result.outcome.reason_code if result.outcome else None,
-                "reason": result.outcome.reason if result.outcome else result.error}
+        out |= {
+            "status": result.status,
+            "thread_id": result.thread_id,
+            "reason_code": result.outcome.reason_code if result.outcome else None,
+            "reason": result.outcome.reason if result.outcome else result.error,
+        }
     events = await audit.events_for(services.pool, out["thread_id"], tenant) if out["thread_id"] else []
     if out["thread_id"]:
         state = await services.graph(case.workflow).aget_state({"configurable": {"thread_id": out["thread_id"]}})
@@ -125,9 +129,21 @@ async def forget_tenants(services: Services, prefix: str) -> None:
 
 def failed_outputs(error: str) -> dict[str, Any]:
     """What a case that crashed (instead of ending in an outcome) counts as."""
-    return {"status": "error", "reason_code": "eval.crashed", "reason": error, "interrupts": 0, "values": {},
-            "tool_calls": [], "cost_usd": "0", "tokens": 0, "writes": {}, "rows": {}, "violations": [], "refused": [],
-            "latency_ms": 0.0}
+    return {
+        "status": "error",
+        "reason_code": "eval.crashed",
+        "reason": error,
+        "interrupts": 0,
+        "values": {},
+        "tool_calls": [],
+        "cost_usd": "0",
+        "tokens": 0,
+        "writes": {},
+        "rows": {},
+        "violations": [],
+        "refused": [],
+        "latency_ms": 0.0,
+    }
 
 
 class Loop:
@@ -173,23 +189,46 @@ def _examples(cases: list[Case], client: Client, upload: bool, name: str) -> lis
 
     dataset_id = uuid.uuid5(NAMESPACE, name)  # offline, a stable stand-in
     if upload:
-        dataset = (client.read_dataset(dataset_name=name) if client.has_dataset(dataset_name=name)
-                   else client.create_dataset(name, description="Steward eval cases"))
+        dataset = (
+            client.read_dataset(dataset_name=name)
+            if client.has_dataset(dataset_name=name)
+            else client.create_dataset(name, description="Steward eval cases")
+        )
         dataset_id = dataset.id
         known = {example.id for example in client.list_examples(dataset_id=dataset.id)}
-        fresh = [{"id": example_id(c), "inputs": {"case": c.model_dump(mode="json")},
-                  "reference_outputs": c.expect.model_dump(mode="json"),
-                  "metadata": {"dataset": c.dataset, "tags": c.tags}}
-                 for c in cases if example_id(c) not in known]
+        fresh = [
+            {
+                "id": example_id(c),
+                "inputs": {"case": c.model_dump(mode="json")},
+                "reference_outputs": c.expect.model_dump(mode="json"),
+                "metadata": {"dataset": c.dataset, "tags": c.tags},
+            }
+            for c in cases
+            if example_id(c) not in known
+        ]
         if fresh:
             client.create_examples(dataset_id=dataset.id, examples=fresh)
-    return [Example(id=example_id(c), dataset_id=dataset_id, inputs={"case": c.model_dump(mode="json")},
-                    outputs=c.expect.model_dump(mode="json")) for c in cases]
+    return [
+        Example(
+            id=example_id(c),
+            dataset_id=dataset_id,
+            inputs={"case": c.model_dump(mode="json")},
+            outputs=c.expect.model_dump(mode="json"),
+        )
+        for c in cases
+    ]
 
 
-def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, str] | None = None,
-                   concurrency: int = 8, experiment_prefix: str = "steward", catalog: Catalog | None = None,
-                   keep: bool = False) -> tuple[list[CaseRun], str | None]:
+def evaluate_cases(
+    cases: list[Case],
+    settings: Settings,
+    *,
+    models: dict[str, str] | None = None,
+    concurrency: int = 8,
+    experiment_prefix: str = "steward",
+    catalog: Catalog | None = None,
+    keep: bool = False,
+) -> tuple[list[CaseRun], str | None]:
     """Run and evaluate ``cases`` (on ``catalog``'s workflows, default the configured ones); returns the
     results and the experiment name if it was uploaded. The cases' tenants are removed afterwards (sandbox rows,
     threads, runs and checkpoints; audit events stay, being append-only) unless ``keep``."""
@@ -197,6 +236,7 @@ def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, s
     tag = uuid.uuid4().hex[:6]
     workflows = "-".join(sorted({c.workflow for c in cases}))
     with Loop(settings, catalog) as loop:
+
         def target(inputs: dict[str, Any]) -> dict[str, Any]:
             case = Case.model_validate(inputs["case"])
             return loop.run(run_case(loop.services, case, tag=tag, models=models or {}))
@@ -205,10 +245,16 @@ def evaluate_cases(cases: list[Case], settings: Settings, *, models: dict[str, s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # upload_results is flagged as beta
             checks = [evaluators.as_langsmith(name) for name in evaluators.CHECKS]
-            results = evaluate(target, data=examples, evaluators=checks, client=client, upload_results=upload,
-                               max_concurrency=concurrency,
-                               experiment_prefix=f"{experiment_prefix}-{workflows}",
-                               metadata={"models": models or {}, "cases": len(cases)})
+            results = evaluate(
+                target,
+                data=examples,
+                evaluators=checks,
+                client=client,
+                upload_results=upload,
+                max_concurrency=concurrency,
+                experiment_prefix=f"{experiment_prefix}-{workflows}",
+                metadata={"models": models or {}, "cases": len(cases)},
+            )
             rows = list(results)
         experiment = results.experiment_name if upload else None
         if not keep:

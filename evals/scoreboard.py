@@ -57,10 +57,12 @@ def metrics(results: list[CaseRun]) -> dict[str, Any]:
         "outcomes": {status: outcomes[status] for status in STATUSES if outcomes[status]},
         "completion_rate": round(completed / n, 4),
         "escalation_rate": round(outcomes["escalated"] / n, 4),
-        "escalations_by_reason": dict(Counter(r.outputs.get("reason_code") for r in results
-                                              if r.outputs["status"] == "escalated").most_common()),
-        "silent_failures": sum(r.outputs["status"] == "completed" and not r.verdicts["final_state"][0]
-                               for r in results),
+        "escalations_by_reason": dict(
+            Counter(r.outputs.get("reason_code") for r in results if r.outputs["status"] == "escalated").most_common()
+        ),
+        "silent_failures": sum(
+            r.outputs["status"] == "completed" and not r.verdicts["final_state"][0] for r in results
+        ),
         "policy_violations": sum(len(r.outputs["violations"]) for r in results),
         "avg_tool_calls": round(statistics.fmean(len(r.outputs["tool_calls"]) for r in results), 3) if results else 0,
         "total_cost_usd": _usd(total_cost),
@@ -77,26 +79,59 @@ def build(results: list[CaseRun]) -> dict[str, Any]:
     return {
         "overall": metrics(results),
         "workflows": {w: metrics([r for r in results if r.case.workflow == w]) for w in workflows},
-        "cases": [{"workflow": r.case.workflow, "dataset": r.case.dataset, "id": r.case.id, "passed": r.passed,
-                   "status": r.outputs["status"], "reason_code": r.outputs.get("reason_code"),
-                   "cost_usd": r.outputs["cost_usd"], "latency_ms": round(r.outputs["latency_ms"], 1),
-                   "tool_calls": len(r.outputs["tool_calls"]),
-                   "verdicts": {k: {"passed": ok, "comment": c} for k, (ok, c) in r.verdicts.items()}}
-                  for r in results],
+        "cases": [
+            {
+                "workflow": r.case.workflow,
+                "dataset": r.case.dataset,
+                "id": r.case.id,
+                "passed": r.passed,
+                "status": r.outputs["status"],
+                "reason_code": r.outputs.get("reason_code"),
+                "cost_usd": r.outputs["cost_usd"],
+                "latency_ms": round(r.outputs["latency_ms"], 1),
+                "tool_calls": len(r.outputs["tool_calls"]),
+                "verdicts": {k: {"passed": ok, "comment": c} for k, (ok, c) in r.verdicts.items()},
+            }
+            for r in results
+        ],
     }
 
 
 def table(board: dict[str, Any]) -> Table:
     out = Table(title="Steward eval scoreboard")
-    for column in ("workflow", "cases", "pass", "completed", "escalated", "denied", "rejected", "silent fail",
-                   "policy viol.", "tools/run", "USD/completed", "p50 ms", "p95 ms"):
+    for column in (
+        "workflow",
+        "cases",
+        "pass",
+        "completed",
+        "escalated",
+        "denied",
+        "rejected",
+        "silent fail",
+        "policy viol.",
+        "tools/run",
+        "USD/completed",
+        "p50 ms",
+        "p95 ms",
+    ):
         out.add_column(column, justify="left" if column == "workflow" else "right")
     for name, m in [*board["workflows"].items(), ("overall", board["overall"])]:
         o = m["outcomes"]
-        out.add_row(name, str(m["cases"]), f"{m['pass_rate']:.0%}", str(o.get("completed", 0)),
-                    str(o.get("escalated", 0)), str(o.get("denied", 0)), str(o.get("rejected", 0)),
-                    str(m["silent_failures"]), str(m["policy_violations"]), f"{m['avg_tool_calls']:.2f}",
-                    m["cost_per_completed_usd"], str(m["latency_p50_ms"]), str(m["latency_p95_ms"]))
+        out.add_row(
+            name,
+            str(m["cases"]),
+            f"{m['pass_rate']:.0%}",
+            str(o.get("completed", 0)),
+            str(o.get("escalated", 0)),
+            str(o.get("denied", 0)),
+            str(o.get("rejected", 0)),
+            str(m["silent_failures"]),
+            str(m["policy_violations"]),
+            f"{m['avg_tool_calls']:.2f}",
+            m["cost_per_completed_usd"],
+            str(m["latency_p50_ms"]),
+            str(m["latency_p95_ms"]),
+        )
     return out
 
 
@@ -134,10 +169,23 @@ def gate(board: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
 
 def baseline_from(board: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """This run's metrics as the baseline of the workflows it covered (others keep ``previous`` entries)."""
-    keep = ("cases", "pass_rate", "completion_rate", "escalation_rate", "silent_failures", "policy_violations",
-            "avg_tool_calls", "cost_per_completed_usd", "latency_p50_ms", "latency_p95_ms", "outcomes")
-    workflows = {**(previous or {}).get("workflows", {}),
-                 **{w: {k: m[k] for k in keep} for w, m in board["workflows"].items()}}
+    keep = (
+        "cases",
+        "pass_rate",
+        "completion_rate",
+        "escalation_rate",
+        "silent_failures",
+        "policy_violations",
+        "avg_tool_calls",
+        "cost_per_completed_usd",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "outcomes",
+    )
+    workflows = {
+        **(previous or {}).get("workflows", {}),
+        **{w: {k: m[k] for k in keep} for w, m in board["workflows"].items()},
+    }
     return {"tolerances": TOLERANCES, "workflows": dict(sorted(workflows.items()))}
 
 

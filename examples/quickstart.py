@@ -30,15 +30,18 @@ async def main() -> None:
     print("approvals pending:", [(a["thread_id"], a["action"], a["args"]["amount_usd"]) for a in inbox])
 
     # 3. ...and approves it; the run resumes and writes the refund.
-    done = await approver.runs.wait(thread["thread_id"], "refund",
-                                    command={"resume": {"decisions": [{"type": "approve"}]}})
+    done = await approver.runs.wait(
+        thread["thread_id"], "refund", command={"resume": {"decisions": [{"type": "approve"}]}}
+    )
     print("outcome:", json.dumps(done["outcome"]))
     print("refund:", json.dumps(done["refund"]))
 
     # 4. The audit trail explains every step: who asked, what policy said, who approved, what was written.
     for event in await runner.http.get(f"/threads/{thread['thread_id']}/audit"):
-        print(f"  {event['step']:<15} {event['type']:<10} {event['tool'] or '':<15} {event['status']:<17}"
-              f" {event['rule_id'] or ''}  by {event['user_id']}")
+        print(
+            f"  {event['step']:<15} {event['type']:<10} {event['tool'] or '':<15} {event['status']:<17}"
+            f" {event['rule_id'] or ''}  by {event['user_id']}"
+        )
 
 
 if __name__ == "__main__":

@@ -65,5 +65,12 @@ def make_graph() -> StateGraph:
 
 graph = make_graph().compile(name=NAME)
 
-WORKFLOW = Workflow(name=NAME, version=VERSION, description="Four plain steps and one conditional edge; no tools.",
-                    make_graph=make_graph, input_schema=PingInput, state_schema=PingState, datasets=datasets(NAME))
+WORKFLOW = Workflow(
+    name=NAME,
+    version=VERSION,
+    description="Four plain steps and one conditional edge; no tools.",
+    make_graph=make_graph,
+    input_schema=PingInput,
+    state_schema=PingState,
+    datasets=datasets(NAME),
+)

@@ -100,8 +100,13 @@ def _nul_in(value: Any, where: str) -> str | None:
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
     payload = orjson.dumps({"detail": detail})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -133,16 +138,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if app.state.inflight:  # let runs accepted by this process finish (bounded)
                     await asyncio.wait(app.state.inflight, timeout=settings.run_lease_s)
 
-    app = FastAPI(title="Steward", version=steward.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  responses=ERRORS,
-                  description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
-                              "(use the official langgraph-sdk client) plus governance endpoints.")
+    app = FastAPI(
+        title="Steward",
+        version=steward.__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        responses=ERRORS,
+        description="Governed agent workflows on LangGraph: a LangGraph Server-compatible API "
+        "(use the official langgraph-sdk client) plus governance endpoints.",
+    )
     app.add_middleware(JsonBodies, max_bytes=settings.max_body_bytes)
     # LangGraph Studio calls from its page in the browser, a public origin reaching 127.0.0.1: answer its
     # preflights (Chrome's private-network ones too) as `langgraph dev` does
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], allow_credentials=True, allow_private_network=True,
-                       expose_headers=["content-location", "x-pagination-next", "x-pagination-total"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        allow_credentials=True,
+        allow_private_network=True,
+        expose_headers=["content-location", "x-pagination-next", "x-pagination-total"],
+    )
 
     @app.exception_handler(StewardError)
     async def refused(_: Request, exc: StewardError) -> JSONResponse:
@@ -156,8 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(PoolTimeout)
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": "the database is unreachable; retry shortly"}, status_code=503,
-                            headers={"Retry-After": str(RETRY_AFTER_S)})
+        return JSONResponse(
+            {"detail": "the database is unreachable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
@@ -173,9 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="Steward API",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="Steward API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="",
+        )
 
     for router in (system.router, assistants.router, threads.router, runs.router, approvals.router, keys.router):
         app.include_router(router)

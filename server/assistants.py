@@ -28,7 +28,14 @@ def resolve(catalog: Catalog, assistant: str) -> Workflow:
 
 def describe(workflow: Workflow) -> dict[str, Any]:
     return {
-        "assistant_id": assistant_id(workflow.name), "graph_id": workflow.name, "name": workflow.name,
-        "description": workflow.description, "config": {}, "context": {}, "metadata": {"created_by": "system"},
-        "version": 1, "created_at": SINCE, "updated_at": SINCE,
+        "assistant_id": assistant_id(workflow.name),
+        "graph_id": workflow.name,
+        "name": workflow.name,
+        "description": workflow.description,
+        "config": {},
+        "context": {},
+        "metadata": {"created_by": "system"},
+        "version": 1,
+        "created_at": SINCE,
+        "updated_at": SINCE,
     }

@@ -23,12 +23,17 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-API_KEY = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="APIKey",
-                       description="A Steward API key (`steward keys create`), sent as the x-api-key header")
+API_KEY = APIKeyHeader(
+    name="x-api-key",
+    auto_error=False,
+    scheme_name="APIKey",
+    description="A Steward API key (`steward keys create`), sent as the x-api-key header",
+)
 
 
-async def authenticate(request: Request, services: ServicesDep,
-                       x_api_key: Annotated[str | None, Security(API_KEY)] = None) -> Principal:
+async def authenticate(
+    request: Request, services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)] = None
+) -> Principal:
     """The caller behind ``x-api-key`` (the header the langgraph-sdk client sends); cached briefly."""
     if services.settings.auth_disabled:
         return ANONYMOUS_ADMIN

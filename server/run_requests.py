@@ -32,32 +32,50 @@ def _overrides(body: RunCreate) -> dict[str, Any] | None:
     return operations.overrides(budget, context.get("models"))
 
 
-async def submit(services: Services, caller: Principal, thread_id: str | None, body: RunCreate, *,
-                 inline: bool) -> tuple[runs.Run, str | None]:
+async def submit(
+    services: Services, caller: Principal, thread_id: str | None, body: RunCreate, *, inline: bool
+) -> tuple[runs.Run, str | None]:
     """Validate and submit a run; returns it and the worker id that will execute it here (if ``inline``).
     ``thread_id`` None is a stateless run on a new thread."""
     if problem := body.unsupported():
         raise InvalidRequest(problem)
     workflow = resolve(services.catalog, body.assistant_id)
     caller.require("approver" if body.command else "runner")
-    payload = ({"command": {"resume": body.command.resume}} if body.command
-               else {"input": operations.validate_input(workflow, body.input)})
+    payload = (
+        {"command": {"resume": body.command.resume}}
+        if body.command
+        else {"input": operations.validate_input(workflow, body.input)}
+    )
     overrides = _overrides(body)
     if body.command is not None and thread_id is not None:
         thread = await threads.get(services.pool, thread_id, caller.tenant)
         await operations.check_edit(services, thread, body.command.resume, caller.identity)
     if thread_id is None:
-        thread_id = (await threads.create(services.pool, tenant=caller.tenant, created_by=caller.identity,
-                                          metadata={"stateless": True})).thread_id
+        thread_id = (
+            await threads.create(
+                services.pool, tenant=caller.tenant, created_by=caller.identity, metadata={"stateless": True}
+            )
+        ).thread_id
     elif body.if_not_exists == "create":
-        await threads.create(services.pool, tenant=caller.tenant, created_by=caller.identity, thread_id=thread_id,
-                             if_exists="do_nothing")
+        await threads.create(
+            services.pool, tenant=caller.tenant, created_by=caller.identity, thread_id=thread_id, if_exists="do_nothing"
+        )
     worker = worker_id() if inline else None
     run = await runs.submit(
-        services.pool, thread_id=thread_id, tenant=caller.tenant, user=caller.identity, workflow=workflow.name,
-        payload=payload, metadata=body.metadata, strategy=body.multitask_strategy, worker=worker,
-        lease_s=services.settings.run_lease_s, grace_s=services.settings.inline_grace_s if inline else 0.0,
-        overrides=overrides, labels={"assistant_id": assistant_id(workflow.name)})
+        services.pool,
+        thread_id=thread_id,
+        tenant=caller.tenant,
+        user=caller.identity,
+        workflow=workflow.name,
+        payload=payload,
+        metadata=body.metadata,
+        strategy=body.multitask_strategy,
+        worker=worker,
+        lease_s=services.settings.run_lease_s,
+        grace_s=services.settings.inline_grace_s if inline else 0.0,
+        overrides=overrides,
+        labels={"assistant_id": assistant_id(workflow.name)},
+    )
     return run, worker
 
 
@@ -83,16 +101,18 @@ def final_values(finished: Finished) -> dict[str, Any]:
     return finished.values
 
 
-async def forget_if_stateless(services: Services, thread_id: str, tenant: str, finished: Finished,
-                              body: RunCreate) -> None:
+async def forget_if_stateless(
+    services: Services, thread_id: str, tenant: str, finished: Finished, body: RunCreate
+) -> None:
     """Stateless runs delete their thread when done unless ``on_completion`` says keep (a paused run's thread
     stays: its approval is still to come). Audit events are never deleted."""
     if body.on_completion != "keep" and not finished.interrupts and finished.run.status != "running":
         await threads.delete(services.pool, thread_id, tenant)
 
 
-async def sse_events(services: Services, run: runs.Run, task: asyncio.Task, queue: asyncio.Queue,
-                     on_disconnect: str) -> AsyncIterator[dict[str, str]]:
+async def sse_events(
+    services: Services, run: runs.Run, task: asyncio.Task, queue: asyncio.Queue, on_disconnect: str
+) -> AsyncIterator[dict[str, str]]:
     """``metadata`` first, then one event per stream chunk, ``error`` if the run failed, ``end`` last."""
     yield {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
     try:

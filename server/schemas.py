@@ -28,12 +28,17 @@ class Error(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error, "description": text} for code, text in {
-        401: "no or an unknown API key", 403: "the key's role or identity may not do this",
+    code: {"model": Error, "description": text}
+    for code, text in {
+        401: "no or an unknown API key",
+        403: "the key's role or identity may not do this",
         404: "unknown assistant, thread or run (another tenant's is unknown too)",
         409: "the thread is not in a state that allows this (busy, already ran, nothing to approve)",
-        413: "request body too large", 422: "the request is malformed or fails its schema",
-        503: "the database is unreachable; retry after the Retry-After seconds"}.items()}
+        413: "request body too large",
+        422: "the request is malformed or fails its schema",
+        503: "the database is unreachable; retry after the Retry-After seconds",
+    }.items()
+}
 """The error answers every operation may give, declared in the OpenAPI document."""
 
 
@@ -195,8 +200,11 @@ class DecisionBody(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
     def response(self) -> dict[str, Any]:
-        flat = {k: v for k, v in {"type": self.type, "edited_action": self.edited_action,
-                                  "message": self.message}.items() if v is not None}
+        flat = {
+            k: v
+            for k, v in {"type": self.type, "edited_action": self.edited_action, "message": self.message}.items()
+            if v is not None
+        }
         given = [shape for shape in (self.decisions, self.decision, flat or None) if shape is not None]
         if len(given) != 1:
             raise ValueError("send one of: {'type': 'approve'}, {'decision': {...}} or {'decisions': [...]}")

@@ -8,16 +8,28 @@ from langgraph.types import StateSnapshot
 
 from steward.jsonable import jsonable
 
-EMPTY_STATE = {"values": {}, "next": [], "tasks": [], "metadata": {}, "created_at": None, "checkpoint": None,
-               "parent_checkpoint": None, "interrupts": []}
+EMPTY_STATE = {
+    "values": {},
+    "next": [],
+    "tasks": [],
+    "metadata": {},
+    "created_at": None,
+    "checkpoint": None,
+    "parent_checkpoint": None,
+    "interrupts": [],
+}
 
 
 def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
     if not config:
         return None
     conf = config["configurable"]
-    return {"thread_id": conf.get("thread_id"), "checkpoint_ns": conf.get("checkpoint_ns", ""),
-            "checkpoint_id": conf.get("checkpoint_id"), "checkpoint_map": conf.get("checkpoint_map")}
+    return {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+        "checkpoint_id": conf.get("checkpoint_id"),
+        "checkpoint_map": conf.get("checkpoint_map"),
+    }
 
 
 def within_thread(thread_id: str, selector: dict[str, Any] | None) -> dict[str, Any]:
@@ -31,15 +43,26 @@ def within_thread(thread_id: str, selector: dict[str, Any] | None) -> dict[str, 
 
 def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
     """One snapshot as ``{values, next, tasks, metadata, created_at, checkpoint, parent_checkpoint, interrupts}``."""
-    return jsonable({
-        "values": snapshot.values,
-        "next": list(snapshot.next),
-        "tasks": [{"id": task.id, "name": task.name, "error": str(task.error) if task.error else None,
-                   "interrupts": list(task.interrupts), "checkpoint": None, "state": None,
-                   "result": task.result} for task in snapshot.tasks],
-        "metadata": snapshot.metadata or {},
-        "created_at": snapshot.created_at,
-        "checkpoint": checkpoint_ref(snapshot.config),
-        "parent_checkpoint": checkpoint_ref(snapshot.parent_config),
-        "interrupts": list(snapshot.interrupts),
-    })
+    return jsonable(
+        {
+            "values": snapshot.values,
+            "next": list(snapshot.next),
+            "tasks": [
+                {
+                    "id": task.id,
+                    "name": task.name,
+                    "error": str(task.error) if task.error else None,
+                    "interrupts": list(task.interrupts),
+                    "checkpoint": None,
+                    "state": None,
+                    "result": task.result,
+                }
+                for task in snapshot.tasks
+            ],
+            "metadata": snapshot.metadata or {},
+            "created_at": snapshot.created_at,
+            "checkpoint": checkpoint_ref(snapshot.config),
+            "parent_checkpoint": checkpoint_ref(snapshot.parent_config),
+            "interrupts": list(snapshot.interrupts),
+        }
+    )

@@ -98,8 +98,12 @@ class Approval(BaseModel):
 
 def parse_response(payload: Any) -> ApprovalResponse:
     """Validate a resume payload; the error says which field is wrong."""
-    return parse_as(ApprovalResponse, payload, "resume must be {'decisions': [{'type': 'approve'} | {'type': "
-                    "'edit', 'edited_action': {'name', 'args'}} | {'type': 'reject', 'message'?}]}")
+    return parse_as(
+        ApprovalResponse,
+        payload,
+        "resume must be {'decisions': [{'type': 'approve'} | {'type': "
+        "'edit', 'edited_action': {'name', 'args'}} | {'type': 'reject', 'message'?}]}",
+    )
 
 
 def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None:
@@ -113,8 +117,9 @@ def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None
         response.decisions, request.action_requests, request.review_configs, strict=True
     ):
         if decision.type not in config.allowed_decisions:
-            raise InvalidRequest(f"{decision.type!r} is not allowed for {action.name}; allowed: "
-                                 f"{', '.join(config.allowed_decisions)}")
+            raise InvalidRequest(
+                f"{decision.type!r} is not allowed for {action.name}; allowed: {', '.join(config.allowed_decisions)}"
+            )
         if isinstance(decision, EditDecision) and decision.edited_action.name != action.name:
             raise InvalidRequest(
                 f"an edit may change the arguments of {action.name}, not call {decision.edited_action.name}"
@@ -125,5 +130,7 @@ def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None
     if response.decided_by == request.requested_by and approving:
         raise Forbidden(f"{response.decided_by} requested this run and may not approve it (rejecting is allowed)")
     if response.decided_by in request.approved_by and approving:
-        raise Forbidden(f"{response.decided_by} already approved this request; approval"
-                        f" {len(request.approved_by) + 1} of {request.approvers_required} must come from someone else")
+        raise Forbidden(
+            f"{response.decided_by} already approved this request; approval"
+            f" {len(request.approved_by) + 1} of {request.approvers_required} must come from someone else"
+        )

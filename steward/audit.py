@@ -108,10 +108,27 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
     if not events:
         return
     rows = [
-        (scope.run_id, scope.thread_id, scope.tenant, scope.user, scope.workflow, e.step, e.type, e.tool,
-         e.tool_version, Jsonb(redact(as_json(e.args))) if e.args is not None else None, e.status, e.decision,
-         e.rule_id, redact(e.reason), e.latency_ms, e.tokens_in, e.tokens_out, e.cost_usd,
-         Jsonb(redact(as_json(e.detail))))
+        (
+            scope.run_id,
+            scope.thread_id,
+            scope.tenant,
+            scope.user,
+            scope.workflow,
+            e.step,
+            e.type,
+            e.tool,
+            e.tool_version,
+            Jsonb(redact(as_json(e.args))) if e.args is not None else None,
+            e.status,
+            e.decision,
+            e.rule_id,
+            redact(e.reason),
+            e.latency_ms,
+            e.tokens_in,
+            e.tokens_out,
+            e.cost_usd,
+            Jsonb(redact(as_json(e.detail))),
+        )
         for e in events
     ]
     placeholders = ", ".join(["%s"] * 19)

@@ -68,8 +68,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 async with conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
 
-    async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any, new_versions: Any
-                   ) -> RunnableConfig:
+    async def aput(self, config: RunnableConfig, checkpoint: Any, metadata: Any, new_versions: Any) -> RunnableConfig:
         """Store a checkpoint: primitive channel values inline, the others as versioned blobs."""
         conf = config["configurable"]
         thread_id, namespace = conf["thread_id"], conf.get("checkpoint_ns", "")
@@ -82,20 +81,27 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 blobs[channel] = inline.pop(channel)
         versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
         rows = self._dump_blobs(thread_id, namespace, blobs, versions)
-        params = (*_columns(rows, 6), thread_id, namespace, checkpoint["id"], conf.get("checkpoint_id"),
-                  Jsonb({**checkpoint, "channel_values": inline}),
-                  Jsonb(get_serializable_checkpoint_metadata(config, metadata)))
+        params = (
+            *_columns(rows, 6),
+            thread_id,
+            namespace,
+            checkpoint["id"],
+            conf.get("checkpoint_id"),
+            Jsonb({**checkpoint, "channel_values": inline}),
+            Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+        )
         async with self.conn.connection() as conn:
             await conn.execute(PUT_CHECKPOINT, params)
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace,
-                                 "checkpoint_id": checkpoint["id"]}}
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace, "checkpoint_id": checkpoint["id"]}}
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
-                          task_path: str = "") -> None:
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
         """Store a task's pending writes (special channels overwrite, others are written once)."""
         conf = config["configurable"]
-        rows = self._dump_writes(conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id,
-                                 task_path, writes)
+        rows = self._dump_writes(
+            conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes
+        )
         action = OVERWRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else "NOTHING"
         async with self.conn.connection() as conn:
             await conn.execute(PUT_WRITES.format(action=action), _columns(rows, 9))

@@ -49,8 +49,15 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> None:
     budget = parse_as(BudgetOverride, _json_arg(args.budget, "--budget"), "--budget") if args.budget else None
-    result = await operations.start_run(services, args.workflow, _json_arg(args.input, "--input"), tenant=args.tenant,
-                                  user=args.user, budget=budget, models=operations.parse_models(args.model))
+    result = await operations.start_run(
+        services,
+        args.workflow,
+        _json_arg(args.input, "--input"),
+        tenant=args.tenant,
+        user=args.user,
+        budget=budget,
+        models=operations.parse_models(args.model),
+    )
     _print(result.model_dump(mode="json"))
 
 
@@ -61,7 +68,7 @@ def _decision(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidRequest("give --decision approve|reject|edit (edit needs --edit '{...}')")
     if kind == "edit":
         if not args.edit:
-            raise InvalidRequest("--decision edit needs --edit '{\"amount_usd\": \"25.00\"}' (the changed args)")
+            raise InvalidRequest('--decision edit needs --edit \'{"amount_usd": "25.00"}\' (the changed args)')
         edited = _json_arg(args.edit, "--edit")
         if not isinstance(edited, dict):
             raise InvalidRequest("--edit must be a JSON object of the arguments to change")
@@ -146,8 +153,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         return _fail(f"invalid configuration: {exc}", 2)
     if settings.database_url:
-        print(f"external PostgreSQL at {db.describe(settings.database_url)} (STEWARD_DATABASE_URL); nothing to"
-              " manage here")
+        print(
+            f"external PostgreSQL at {db.describe(settings.database_url)} (STEWARD_DATABASE_URL); nothing to"
+            " manage here"
+        )
         return 0
     pgdata = settings.data_dir.resolve() / "pgdata"
     running = db.embedded_running(settings.data_dir)
@@ -158,8 +167,10 @@ def cmd_db(args: argparse.Namespace) -> int:
         else:
             print(f"the embedded PostgreSQL in {pgdata} is not running")
         return 0
-    print(f"embedded PostgreSQL in {pgdata}: {'running' if running else 'stopped'}"
-          + ("" if pgdata.exists() else " (not created yet)"))
+    print(
+        f"embedded PostgreSQL in {pgdata}: {'running' if running else 'stopped'}"
+        + ("" if pgdata.exists() else " (not created yet)")
+    )
     return 0
 
 
@@ -218,14 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     box = sub.add_parser("sandbox", help="the sandbox systems of record").add_subparsers(dest="action", required=True)
     load = box.add_parser("load", help="load records of any declared sandbox table from a JSON seed file")
-    load.add_argument("file", help="a JSON seed ({\"tenant\": ..., \"<table>\": [...]}), or JSON lines with --table")
+    load.add_argument("file", help='a JSON seed ({"tenant": ..., "<table>": [...]}), or JSON lines with --table')
     load.add_argument("--table", help="the file is JSON lines, one record of this table each")
     load.add_argument("--tenant", help="load into this tenant (default: the file's, else 'default')")
     load.add_argument("--reset", action="store_true", help="first empty the tenants the file names")
     load.set_defaults(handler=cmd_sandbox_load)
     for table in _aliased_tables():
         alias = sub.add_parser(table.alias, help=f"the sandbox table {table.name}").add_subparsers(
-            dest="action", required=True)
+            dest="action", required=True
+        )
         load_alias = alias.add_parser("load", help=f"load {table.name} from a JSON lines file (one record a line)")
         load_alias.add_argument("file")
         load_alias.add_argument("--tenant", help="load into this tenant (default: 'default')")
@@ -271,13 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     database = sub.add_parser("db", help="the embedded PostgreSQL").add_subparsers(dest="action", required=True)
     database.add_parser("status", help="where the database is and whether the embedded server runs").set_defaults(
-        handler=cmd_db, plain=True)
+        handler=cmd_db, plain=True
+    )
     database.add_parser("stop", help="stop the embedded server (its data stays in .steward/)").set_defaults(
-        handler=cmd_db, plain=True)
+        handler=cmd_db, plain=True
+    )
 
     new = sub.add_parser("new", help="scaffold project parts").add_subparsers(dest="what", required=True)
-    scaffold = new.add_parser("workflow", help="write a working workflow from the template (graph, tools, policy, "
-                                               "datasets, langgraph.json entry)")
+    scaffold = new.add_parser(
+        "workflow",
+        help="write a working workflow from the template (graph, tools, policy, datasets, langgraph.json entry)",
+    )
     scaffold.add_argument("name", help="the workflow's name: lower-case letters, digits and _")
     scaffold.add_argument("--root", type=Path, default=Path("."), help="the project directory (default: here)")
     scaffold.set_defaults(handler=cmd_new_workflow, plain=True)
@@ -288,13 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_handler(handler: Callable[[Services, argparse.Namespace], Awaitable[int | None]],
-                args: argparse.Namespace) -> int:
+def run_handler(
+    handler: Callable[[Services, argparse.Namespace], Awaitable[int | None]], args: argparse.Namespace
+) -> int:
     async def go() -> int | None:
         async with Services.open(settings) as services:
             if settings.database_url is None:
-                print(f"steward: embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
-                      " (set STEWARD_DATABASE_URL to use another server)", file=sys.stderr)
+                print(
+                    f"steward: embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
+                    " (set STEWARD_DATABASE_URL to use another server)",
+                    file=sys.stderr,
+                )
             return await handler(services, args)
 
     try:

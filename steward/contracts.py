@@ -74,16 +74,18 @@ async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: 
     return row
 
 
-async def write_once(conn: AsyncConnection, ctx: ToolContext, tool: str, table: str, values: dict[str, Any]
-                     ) -> dict[str, Any]:
+async def write_once(
+    conn: AsyncConnection, ctx: ToolContext, tool: str, table: str, values: dict[str, Any]
+) -> dict[str, Any]:
     """Insert one row of a write tool's ``writes_to`` table under the call's idempotency key, in the caller's
     transaction. A replay of the key returns the row first written (``deduplicated``); the same key with other
     values is an :class:`~steward.tool_errors.IdempotencyConflict`. The row carries ``thread_id`` and
     ``idempotency_key`` (and the table must have ``UNIQUE (tenant, idempotency_key)``)."""
     if not ctx.idempotency_key:
         raise ToolInputError(tool, "a write needs an idempotency key")
-    cur = await conn.execute(f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND idempotency_key = %s",
-                             (ctx.tenant, ctx.idempotency_key))
+    cur = await conn.execute(
+        f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND idempotency_key = %s", (ctx.tenant, ctx.idempotency_key)
+    )
     if (existing := await cur.fetchone()) is not None:
         if any(_differs(existing.get(k), v) for k, v in values.items()):
             raise IdempotencyConflict(tool, f"key already used for {table} row {existing.get('id')} with other values")
@@ -92,7 +94,8 @@ async def write_once(conn: AsyncConnection, ctx: ToolContext, tool: str, table: 
     columns = ", ".join(row)
     cur = await conn.execute(
         f"INSERT INTO sandbox.{table} ({columns}) VALUES ({', '.join(['%s'] * len(row))}) RETURNING *",
-        [Jsonb(v) if isinstance(v, (dict, list)) else v for v in row.values()])
+        [Jsonb(v) if isinstance(v, (dict, list)) else v for v in row.values()],
+    )
     return {**(await cur.fetchone()), "deduplicated": False}
 
 

@@ -135,15 +135,21 @@ async def grant_service_role(pool: AsyncConnectionPool, owner_url: str, role: st
     audit log is then only as strong as the owner's restraint)."""
     async with pool.connection() as conn:
         if service_url is None:
-            cur = await conn.execute("SELECT rolsuper OR rolcreaterole AS can FROM pg_roles"
-                                     " WHERE rolname = current_user")
+            cur = await conn.execute(
+                "SELECT rolsuper OR rolcreaterole AS can FROM pg_roles WHERE rolname = current_user"
+            )
             if not (await cur.fetchone())["can"]:
-                log.warning("the database owner may not create roles and STEWARD_SERVICE_DATABASE_URL is unset:"
-                            " the service runs as the owner of the audit log")
+                log.warning(
+                    "the database owner may not create roles and STEWARD_SERVICE_DATABASE_URL is unset:"
+                    " the service runs as the owner of the audit log"
+                )
                 return owner_url
-            await conn.execute(sql.SQL(
-                "DO $$ BEGIN CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
-                " EXCEPTION WHEN duplicate_object THEN NULL; END $$").format(sql.Identifier(role)))
+            await conn.execute(
+                sql.SQL(
+                    "DO $$ BEGIN CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;"
+                    " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+                ).format(sql.Identifier(role))
+            )
             service_url = make_conninfo(owner_url, user=role, password="")
         else:
             role = conninfo_to_dict(service_url).get("user") or role
@@ -166,8 +172,7 @@ async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0
-                    ) -> AsyncConnectionPool:
+async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0) -> AsyncConnectionPool:
     """An open pool of autocommit, dict-row connections; those idle for a while are checked before use. Waiting
     for a connection gives up after ``timeout_s`` (a server that is down answers 503 quickly, not late)."""
     try:  # one direct attempt first: its error says why, where a pool timeout would not

@@ -1,11 +1,11 @@
 """Client mistakes, raised by the service layer and mapped to HTTP 4xx / CLI exit 2 at the edges.
 
-    StewardError
-    ├── NotFound            unknown workflow, thread or record (or one of another tenant)
-    ├── InvalidRequest      input fails a schema, malformed decision, bad file
-    ├── Conflict            the thread is not in a state that allows this (busy, nothing to approve)
-    ├── Unauthorized        no or an unknown API key
-    └── Forbidden           the caller may not do this (e.g. approve their own run)
+StewardError
+├── NotFound            unknown workflow, thread or record (or one of another tenant)
+├── InvalidRequest      input fails a schema, malformed decision, bad file
+├── Conflict            the thread is not in a state that allows this (busy, nothing to approve)
+├── Unauthorized        no or an unknown API key
+└── Forbidden           the caller may not do this (e.g. approve their own run)
 """
 
 from typing import Any, TypeVar

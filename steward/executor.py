@@ -33,8 +33,15 @@ from steward.services import Services, StewardContext
 
 log = logging.getLogger(__name__)
 Sink = Callable[[str, Any], Awaitable[None]]
-STREAM_MODES = {"values": "values", "updates": "updates", "custom": "custom", "debug": "debug",
-                "messages-tuple": "messages", "tasks": "tasks", "checkpoints": "checkpoints"}
+STREAM_MODES = {
+    "values": "values",
+    "updates": "updates",
+    "custom": "custom",
+    "debug": "debug",
+    "messages-tuple": "messages",
+    "tasks": "tasks",
+    "checkpoints": "checkpoints",
+}
 """Client stream mode -> LangGraph stream mode (also the SSE event name)."""
 
 
@@ -55,9 +62,13 @@ class Finished:
 def context_for(services: Services, run: Run) -> StewardContext:
     """Run context: the run's tenant and overrides, acting as the run's creator."""
     budget = run.overrides.get("budget")
-    return StewardContext(tenant=run.tenant, user=run.created_by, services=services,
-                          budget=BudgetOverride.model_validate(budget) if budget else None,
-                          models=run.overrides.get("models") or {})
+    return StewardContext(
+        tenant=run.tenant,
+        user=run.created_by,
+        services=services,
+        budget=BudgetOverride.model_validate(budget) if budget else None,
+        models=run.overrides.get("models") or {},
+    )
 
 
 async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> Any:
@@ -74,8 +85,9 @@ async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> 
     return run.payload["input"]
 
 
-async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sink | None,
-                 modes: Sequence[str]) -> dict[str, Any]:
+async def _drive(
+    services: Services, run: Run, config: dict[str, Any], sink: Sink | None, modes: Sequence[str]
+) -> dict[str, Any]:
     graph = services.graph(run.workflow)
     payload = await _graph_input(services, run, config)
     if isinstance(payload, Command):
@@ -84,12 +96,15 @@ async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sin
             raise Conflict(f"thread {run.thread_id} is not waiting for an approval")
         bound = run.payload.get("interrupt_id")
         if bound is not None and state.interrupts[0].id != bound:
-            raise Conflict(f"the approval request this decision was made for (interrupt {bound}) was decided"
-                           " meanwhile; review the new request")
+            raise Conflict(
+                f"the approval request this decision was made for (interrupt {bound}) was decided"
+                " meanwhile; review the new request"
+            )
     wanted = {STREAM_MODES[m] for m in modes}
     values: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(payload, config, context=context_for(services, run),
-                                           stream_mode=sorted({"values", *wanted}), durability="sync"):
+    async for mode, chunk in graph.astream(
+        payload, config, context=context_for(services, run), stream_mode=sorted({"values", *wanted}), durability="sync"
+    ):
         if mode == "values":
             values = chunk
         if sink is not None and mode in wanted:
@@ -97,12 +112,12 @@ async def _drive(services: Services, run: Run, config: dict[str, Any], sink: Sin
     return values
 
 
-async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink | None = None,
-                  modes: Sequence[str] = ()) -> Finished:
+async def execute_run(
+    services: Services, run: Run, worker: str, *, sink: Sink | None = None, modes: Sequence[str] = ()
+) -> Finished:
     """Execute a run this worker holds (status ``running``) to its end and record it."""
     lease = services.settings.run_lease_s
-    config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id,
-                                                                      "graph_id": run.workflow})
+    config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id, "graph_id": run.workflow})
     drive = asyncio.create_task(_drive(services, run, config, sink, modes))
     stop: dict[str, str] = {}
 
@@ -145,8 +160,17 @@ async def execute_run(services: Services, run: Run, worker: str, *, sink: Sink |
     interrupts = await _pending_interrupts(services, run, config) if "__interrupt__" in values else {}
     state_values = jsonable({k: v for k, v in values.items() if k != "__interrupt__"})
     outcome = state_values.get("outcome")
-    await runs.finish(services.pool, run, worker, status=status, error=error, outcome=outcome,
-                      values=state_values or None, interrupts=interrupts, refused=refused)
+    await runs.finish(
+        services.pool,
+        run,
+        worker,
+        status=status,
+        error=error,
+        outcome=outcome,
+        values=state_values or None,
+        interrupts=interrupts,
+        refused=refused,
+    )
     final = run.model_copy(update={"status": status, "error": error, "outcome": outcome})
     return Finished(run=final, values=state_values, interrupts=interrupts)
 

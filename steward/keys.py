@@ -46,16 +46,24 @@ async def create_key(pool: AsyncConnectionPool, *, tenant: str, roles: list[str]
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles) VALUES (%s, %s, %s, %s, %s)",
-            (hash_key(key), key[:10], name or f"{tenant}-{'-'.join(sorted(set(roles)))}-{key[4:10]}", tenant,
-             sorted(set(roles))))
+            (
+                hash_key(key),
+                key[:10],
+                name or f"{tenant}-{'-'.join(sorted(set(roles)))}-{key[4:10]}",
+                tenant,
+                sorted(set(roles)),
+            ),
+        )
     return key
 
 
 async def lookup(pool: AsyncConnectionPool, key: str) -> Principal | None:
     """The principal of a key that exists and is not revoked."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT name, tenant, roles FROM steward.api_keys"
-                                 " WHERE key_hash = %s AND revoked_at IS NULL", (hash_key(key),))
+        cur = await conn.execute(
+            "SELECT name, tenant, roles FROM steward.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+            (hash_key(key),),
+        )
         row = await cur.fetchone()
     return Principal(tenant=row["tenant"], identity=row["name"], roles=frozenset(row["roles"])) if row else None
 
@@ -65,7 +73,9 @@ async def list_keys(pool: AsyncConnectionPool, tenant: str | None = None) -> lis
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT name, prefix, tenant, roles, created_at, revoked_at FROM steward.api_keys"
-            " WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s ORDER BY tenant, created_at", {"tenant": tenant})
+            " WHERE %(tenant)s::text IS NULL OR tenant = %(tenant)s ORDER BY tenant, created_at",
+            {"tenant": tenant},
+        )
         return await cur.fetchall()
 
 
@@ -76,15 +86,18 @@ async def revoke(pool: AsyncConnectionPool, name_or_prefix: str, tenant: str | N
         cur = await conn.execute(
             "SELECT key_hash, name, prefix, tenant FROM steward.api_keys WHERE revoked_at IS NULL"
             " AND (name = %(key)s OR prefix = %(key)s) AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)"
-            " FOR UPDATE", {"key": name_or_prefix, "tenant": tenant})
+            " FOR UPDATE",
+            {"key": name_or_prefix, "tenant": tenant},
+        )
         found = await cur.fetchall()
         where = f" in tenant {tenant!r}" if tenant else ""
         if not found:
             raise NotFound(f"no live key named or prefixed {name_or_prefix!r}{where}")
         if len(found) > 1:
             raise InvalidRequest(f"{name_or_prefix!r} matches {len(found)} keys{where}; revoke by name")
-        await conn.execute("UPDATE steward.api_keys SET revoked_at = now() WHERE key_hash = %s",
-                           (found[0]["key_hash"],))
+        await conn.execute(
+            "UPDATE steward.api_keys SET revoked_at = now() WHERE key_hash = %s", (found[0]["key_hash"],)
+        )
     return {k: found[0][k] for k in ("name", "prefix", "tenant")}
 
 
@@ -97,5 +110,7 @@ async def ensure_admin_key(pool: AsyncConnectionPool) -> str | None:
         key = "stw_" + secrets.token_urlsafe(32)
         await conn.execute(
             "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles)"
-            " VALUES (%s, %s, 'local-admin', 'default', ARRAY['admin'])", (hash_key(key), key[:10]))
+            " VALUES (%s, %s, 'local-admin', 'default', ARRAY['admin'])",
+            (hash_key(key), key[:10]),
+        )
     return key

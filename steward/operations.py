@@ -45,12 +45,27 @@ class RunResult(BaseModel):
         run, values = finished.run, finished.values
         pending = runs.pending_interrupts(finished.interrupts)
         outcome = values.get("outcome")
-        status = ("interrupted" if pending else "error" if run.status == "error" else
-                  outcome["status"] if outcome else "completed")
-        return cls(thread_id=run.thread_id, run_id=run.run_id, workflow=run.workflow, tenant=run.tenant,
-                   status=status, outcome=None if pending else outcome,
-                   approval_request=pending[0]["value"] if pending else None,
-                   response=values.get("response"), usage=values.get("usage"), error=run.error)
+        status = (
+            "interrupted"
+            if pending
+            else "error"
+            if run.status == "error"
+            else outcome["status"]
+            if outcome
+            else "completed"
+        )
+        return cls(
+            thread_id=run.thread_id,
+            run_id=run.run_id,
+            workflow=run.workflow,
+            tenant=run.tenant,
+            status=status,
+            outcome=None if pending else outcome,
+            approval_request=pending[0]["value"] if pending else None,
+            response=values.get("response"),
+            usage=values.get("usage"),
+            error=run.error,
+        )
 
 
 def validate_input(workflow: Workflow, raw: Any) -> dict[str, Any]:
@@ -90,12 +105,15 @@ async def pending_request(services: Services, thread_id: str, tenant: str) -> di
 
 def overrides(budget: BudgetOverride | None, models: dict[str, str] | None) -> dict[str, Any]:
     """Thread overrides as stored: a stricter budget and tier routing for every run of the thread."""
-    return {"budget": budget.model_dump(mode="json", exclude_none=True) if budget else None,
-            "models": check_model_overrides(models or {})}
+    return {
+        "budget": budget.model_dump(mode="json", exclude_none=True) if budget else None,
+        "models": check_model_overrides(models or {}),
+    }
 
 
-async def run_inline(services: Services, run: runs.Run, worker: str, *, sink: Sink | None = None,
-                     modes: Sequence[str] = ()) -> Finished:
+async def run_inline(
+    services: Services, run: runs.Run, worker: str, *, sink: Sink | None = None, modes: Sequence[str] = ()
+) -> Finished:
     """Execute a run this process just submitted (waiting its turn first if it was queued)."""
     if run.status == "pending":
         run = await claim_own(services, run, worker, services.notifier)
@@ -104,17 +122,39 @@ async def run_inline(services: Services, run: runs.Run, worker: str, *, sink: Si
     return await execute_run(services, run, worker, sink=sink, modes=modes)
 
 
-async def start_run(services: Services, workflow: str, raw_input: Any, *, tenant: str, user: str,
-                    thread_id: str | None = None, budget: BudgetOverride | None = None,
-                    models: dict[str, str] | None = None) -> RunResult:
+async def start_run(
+    services: Services,
+    workflow: str,
+    raw_input: Any,
+    *,
+    tenant: str,
+    user: str,
+    thread_id: str | None = None,
+    budget: BudgetOverride | None = None,
+    models: dict[str, str] | None = None,
+) -> RunResult:
     """Start a workflow on a new thread and run it until it ends or waits for approval."""
     spec = services.workflow(workflow)
     payload = {"input": validate_input(spec, raw_input)}
-    thread = await threads.create(services.pool, tenant=tenant, created_by=user, thread_id=thread_id,
-                                  workflow=workflow, overrides=overrides(budget, models))
+    thread = await threads.create(
+        services.pool,
+        tenant=tenant,
+        created_by=user,
+        thread_id=thread_id,
+        workflow=workflow,
+        overrides=overrides(budget, models),
+    )
     worker = worker_id()
-    run = await runs.submit(services.pool, thread_id=thread.thread_id, tenant=tenant, user=user, workflow=workflow,
-                            payload=payload, worker=worker, lease_s=services.settings.run_lease_s)
+    run = await runs.submit(
+        services.pool,
+        thread_id=thread.thread_id,
+        tenant=tenant,
+        user=user,
+        workflow=workflow,
+        payload=payload,
+        worker=worker,
+        lease_s=services.settings.run_lease_s,
+    )
     return RunResult.of(await run_inline(services, run, worker))
 
 
@@ -139,11 +179,17 @@ async def check_edit(services: Services, thread: threads.Thread, raw_response: A
         context = ToolContext(services.pool, thread.tenant, thread.thread_id, idempotency_key=key)
         facts = (await spec.facts(parsed, context)).model_dump() if spec.facts else {}
         verdict = services.policy(workflow.name).decide(
-            tool=spec.name, kind=spec.kind, args=parsed.model_dump(), facts=facts,
-            ctx={"tenant": thread.tenant, "user": user, "workflow": workflow.name})
+            tool=spec.name,
+            kind=spec.kind,
+            args=parsed.model_dump(),
+            facts=facts,
+            ctx={"tenant": thread.tenant, "user": user, "workflow": workflow.name},
+        )
         if verdict.verdict == "deny":
-            raise InvalidRequest(f"the edit is refused: policy {verdict.rule_id} would deny it ({verdict.reason});"
-                                 " the approval is still pending")
+            raise InvalidRequest(
+                f"the edit is refused: policy {verdict.rule_id} would deny it ({verdict.reason});"
+                " the approval is still pending"
+            )
 
 
 async def resume_run(services: Services, thread_id: str, raw_response: Any, *, tenant: str, user: str) -> RunResult:
@@ -153,8 +199,14 @@ async def resume_run(services: Services, thread_id: str, raw_response: Any, *, t
         raise InvalidRequest(f"thread {thread_id} has never run a workflow")
     await check_edit(services, thread, raw_response, user)
     worker = worker_id()
-    run = await runs.submit(services.pool, thread_id=thread_id, tenant=tenant, user=user, workflow=thread.workflow,
-                            payload={"command": {"resume": raw_response}}, worker=worker,
-                            lease_s=services.settings.run_lease_s)
+    run = await runs.submit(
+        services.pool,
+        thread_id=thread_id,
+        tenant=tenant,
+        user=user,
+        workflow=thread.workflow,
+        payload={"command": {"resume": raw_response}},
+        worker=worker,
+        lease_s=services.settings.run_lease_s,
+    )
     return RunResult.of(await run_inline(services, run, worker))
-

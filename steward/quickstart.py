@@ -22,5 +22,7 @@ async def first_start(services: Services) -> dict[str, str]:
         if workflow.demo_seed is not None:
             data = {**json.loads(workflow.demo_seed.read_text()), "tenant": TENANT}
             await sandbox.load(services.pool, sandbox.parse_seed(data, systems), systems)
-    return {role: await keys.create_key(services.pool, tenant=TENANT, roles=[role], name=f"{TENANT}-{role}")
-            for role in ("runner", "approver")}
+    return {
+        role: await keys.create_key(services.pool, tenant=TENANT, roles=[role], name=f"{TENANT}-{role}")
+        for role in ("runner", "approver")
+    }

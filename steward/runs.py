@@ -29,8 +29,10 @@ TERMINAL = RUN_ENDED
 ACTIVE = RUN_ACTIVE
 CHANNEL = "steward_runs"
 MAX_ATTEMPTS = 3
-COLUMNS = ("run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
-           " worker, error, outcome, cancel_requested, overrides, created_at, updated_at")
+COLUMNS = (
+    "run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
+    " worker, error, outcome, cancel_requested, overrides, created_at, updated_at"
+)
 
 
 class Run(BaseModel):
@@ -57,10 +59,17 @@ class Run(BaseModel):
     def public(self, assistant_id: str) -> dict[str, Any]:
         """The run as the LangGraph SDK reads it."""
         return {
-            "run_id": self.run_id, "thread_id": self.thread_id, "assistant_id": assistant_id,
-            "created_at": self.created_at, "updated_at": self.updated_at, "status": self.status,
-            "metadata": self.metadata, "multitask_strategy": self.multitask_strategy, "attempt": self.attempt,
-            "error": self.error, "outcome": self.outcome,
+            "run_id": self.run_id,
+            "thread_id": self.thread_id,
+            "assistant_id": assistant_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "status": self.status,
+            "metadata": self.metadata,
+            "multitask_strategy": self.multitask_strategy,
+            "attempt": self.attempt,
+            "error": self.error,
+            "outcome": self.outcome,
         }
 
 
@@ -90,13 +99,16 @@ def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> str:
 
 
 def already_ran(thread_id: str) -> str:
-    return (f"thread {thread_id} already handled a case (one case per thread): start a new thread,"
-            " or resume the pending approval with command.resume")
+    return (
+        f"thread {thread_id} already handled a case (one case per thread): start a new thread,"
+        " or resume the pending approval with command.resume"
+    )
 
 
 _INSERT_RUN = (
     "INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"
-    " multitask_strategy, attempt, worker, lease_until, claimable_at, overrides)")
+    " multitask_strategy, attempt, worker, lease_until, claimable_at, overrides)"
+)
 _SUBMIT_FRESH = f"""
 WITH claimed AS (
     UPDATE steward.threads SET status = 'busy', workflow = %(workflow)s, updated_at = now(),
@@ -122,10 +134,22 @@ async def _submit_fresh(pool: AsyncConnectionPool, params: dict[str, Any]) -> Ru
     return Run.model_validate(row) if row else None
 
 
-async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user: str, workflow: str,
-                 payload: dict[str, Any], metadata: dict[str, Any] | None = None, strategy: Strategy = "reject",
-                 worker: str | None = None, lease_s: float = 30.0, grace_s: float = 0.0,
-                 overrides: dict[str, Any] | None = None, labels: dict[str, str] | None = None) -> Run:
+async def submit(
+    pool: AsyncConnectionPool,
+    *,
+    thread_id: str,
+    tenant: str,
+    user: str,
+    workflow: str,
+    payload: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    strategy: Strategy = "reject",
+    worker: str | None = None,
+    lease_s: float = 30.0,
+    grace_s: float = 0.0,
+    overrides: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+) -> Run:
     """Create a run on a thread. With ``worker`` the caller executes it now (status ``running``) when the
     thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds.
     ``overrides`` (budget, model routing) are fixed by a thread's first run. ``labels`` join the thread's metadata
@@ -135,11 +159,24 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
     if "command" in payload:
         payload, response = _resume_payload(payload, user)
     elif strategy == "reject" and not overrides:
-        fresh = await _submit_fresh(pool, {
-            "run": str(uuid.uuid4()), "thread": thread_id, "tenant": tenant, "workflow": workflow,
-            "status": "running" if worker else "pending", "payload": Jsonb(payload), "user": user,
-            "metadata": Jsonb(metadata or {}), "attempt": 1 if worker else 0, "worker": worker,
-            "lease": lease_s if worker else None, "grace": grace_s, "labels": labels})
+        fresh = await _submit_fresh(
+            pool,
+            {
+                "run": str(uuid.uuid4()),
+                "thread": thread_id,
+                "tenant": tenant,
+                "workflow": workflow,
+                "status": "running" if worker else "pending",
+                "payload": Jsonb(payload),
+                "user": user,
+                "metadata": Jsonb(metadata or {}),
+                "attempt": 1 if worker else 0,
+                "worker": worker,
+                "lease": lease_s if worker else None,
+                "grace": grace_s,
+                "labels": labels,
+            },
+        )
         if fresh is not None:
             return fresh
     async with pool.connection() as conn, conn.transaction():
@@ -147,16 +184,21 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
         if thread.workflow and thread.workflow != workflow:
             raise Conflict(f"thread {thread_id} belongs to workflow {thread.workflow!r}, not {workflow!r}")
         if overrides and thread.workflow is None:
-            await conn.execute("UPDATE steward.threads SET overrides = %s WHERE thread_id = %s",
-                               (Jsonb(overrides), thread_id))
+            await conn.execute(
+                "UPDATE steward.threads SET overrides = %s WHERE thread_id = %s", (Jsonb(overrides), thread_id)
+            )
         elif overrides and overrides != thread.overrides:
             raise InvalidRequest("budget and model overrides are fixed by a thread's first run")
         overrides = overrides if thread.workflow is None and overrides else thread.overrides
-        cur = await conn.execute("SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s)"
-                                 " ORDER BY created_at LIMIT 1", (thread_id, list(ACTIVE)))
+        cur = await conn.execute(
+            "SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s) ORDER BY created_at LIMIT 1",
+            (thread_id, list(ACTIVE)),
+        )
         if (busy := await cur.fetchone()) is not None and strategy == "reject":
-            raise Conflict(f"thread {thread_id} is busy with run {busy['run_id']};"
-                           " wait for it, or send multitask_strategy 'enqueue'")
+            raise Conflict(
+                f"thread {thread_id} is busy with run {busy['run_id']};"
+                " wait for it, or send multitask_strategy 'enqueue'"
+            )
         if response is not None:
             payload = {**payload, "interrupt_id": _check_resume(thread, response)}
         elif busy is None and thread.state_values:  # a queued input is checked once its turn comes
@@ -165,14 +207,29 @@ async def submit(pool: AsyncConnectionPool, *, thread_id: str, tenant: str, user
         cur = await conn.execute(
             f"{_INSERT_RUN} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s),"
             f" now() + make_interval(secs => %s), %s) RETURNING {COLUMNS}",
-            (str(uuid.uuid4()), thread_id, tenant, workflow, "running" if run_now else "pending", Jsonb(payload),
-             user, Jsonb(metadata or {}), strategy, 1 if run_now else 0, worker if run_now else None,
-             lease_s if run_now else None, grace_s, Jsonb(overrides or {})))
+            (
+                str(uuid.uuid4()),
+                thread_id,
+                tenant,
+                workflow,
+                "running" if run_now else "pending",
+                Jsonb(payload),
+                user,
+                Jsonb(metadata or {}),
+                strategy,
+                1 if run_now else 0,
+                worker if run_now else None,
+                lease_s if run_now else None,
+                grace_s,
+                Jsonb(overrides or {}),
+            ),
+        )
         run = Run.model_validate(await cur.fetchone())
         await conn.execute(
             "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
             " metadata = metadata || %s WHERE thread_id = %s",
-            (workflow, labels, thread_id))
+            (workflow, labels, thread_id),
+        )
         if not run_now:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
     return run
@@ -210,7 +267,8 @@ async def renew_lease(pool: AsyncConnectionPool, run_id: str, worker: str, lease
         cur = await conn.execute(
             "UPDATE steward.runs SET lease_until = now() + make_interval(secs => %s)"
             " WHERE run_id = %s AND worker = %s AND status = 'running' RETURNING cancel_requested",
-            (lease_s, run_id, worker))
+            (lease_s, run_id, worker),
+        )
         row = await cur.fetchone()
     return None if row is None else row["cancel_requested"]
 
@@ -223,12 +281,16 @@ async def requeue_expired(pool: AsyncConnectionPool) -> list[str]:
             " error = CASE WHEN attempt >= %s THEN 'gave up: its worker died ' || attempt || ' times' END,"
             " worker = NULL, lease_until = NULL, claimable_at = now(), updated_at = now()"
             " WHERE status = 'running' AND lease_until < now() RETURNING run_id, status, thread_id",
-            (MAX_ATTEMPTS, MAX_ATTEMPTS))
+            (MAX_ATTEMPTS, MAX_ATTEMPTS),
+        )
         rows = await cur.fetchall()
         for row in rows:
             if row["status"] == "error":
-                await conn.execute("UPDATE steward.threads SET status = 'error', error = 'run failed' ||"
-                                   " ' repeatedly', updated_at = now() WHERE thread_id = %s", (row["thread_id"],))
+                await conn.execute(
+                    "UPDATE steward.threads SET status = 'error', error = 'run failed' ||"
+                    " ' repeatedly', updated_at = now() WHERE thread_id = %s",
+                    (row["thread_id"],),
+                )
         if rows:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
     return [row["run_id"] for row in rows]
@@ -253,41 +315,71 @@ SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 """
 
 
-async def finish(pool: AsyncConnectionPool, run: Run, worker: str, *, status: RunStatus, error: str | None,
-                 outcome: dict[str, Any] | None, values: dict[str, Any] | None,
-                 interrupts: dict[str, Any], refused: bool = False) -> bool:
+async def finish(
+    pool: AsyncConnectionPool,
+    run: Run,
+    worker: str,
+    *,
+    status: RunStatus,
+    error: str | None,
+    outcome: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    interrupts: dict[str, Any],
+    refused: bool = False,
+) -> bool:
     """Record the end of a run, refresh its thread and notify waiters, in one statement; False if the run
     was no longer ours (its lease lapsed and another worker took it). A ``refused`` run (turned away before its
     graph ran, e.g. a queued duplicate) leaves the thread's state, interrupts and error as they were."""
     async with pool.connection() as conn:
-        cur = await conn.execute(_FINISH, {
-            "status": status, "error": error, "outcome": Jsonb(outcome) if outcome else None, "run": run.run_id,
-            "worker": worker, "values": Jsonb(values) if values is not None else None,
-            "interrupts": Jsonb(interrupts), "thread": run.thread_id, "channel": CHANNEL, "refused": refused,
-            "thread_status": "interrupted" if interrupts else "error" if status == "error" else "idle",
-            "note": f"done:{run.run_id}:{run.thread_id}"})
+        cur = await conn.execute(
+            _FINISH,
+            {
+                "status": status,
+                "error": error,
+                "outcome": Jsonb(outcome) if outcome else None,
+                "run": run.run_id,
+                "worker": worker,
+                "values": Jsonb(values) if values is not None else None,
+                "interrupts": Jsonb(interrupts),
+                "thread": run.thread_id,
+                "channel": CHANNEL,
+                "refused": refused,
+                "thread_status": "interrupted" if interrupts else "error" if status == "error" else "idle",
+                "note": f"done:{run.run_id}:{run.thread_id}",
+            },
+        )
         return await cur.fetchone() is not None
 
 
 async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
     async with pool.connection() as conn:
-        cur = await conn.execute(f"SELECT {COLUMNS} FROM steward.runs WHERE run_id = %s AND thread_id = %s"
-                                 " AND tenant = %s", (run_id, thread_id, tenant))
+        cur = await conn.execute(
+            f"SELECT {COLUMNS} FROM steward.runs WHERE run_id = %s AND thread_id = %s AND tenant = %s",
+            (run_id, thread_id, tenant),
+        )
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"unknown run {run_id!r} on thread {thread_id!r}")
     return Run.model_validate(row)
 
 
-async def list_for_thread(pool: AsyncConnectionPool, thread_id: str, tenant: str, *, limit: int = 10,
-                          offset: int = 0, status: str | None = None) -> list[Run]:
+async def list_for_thread(
+    pool: AsyncConnectionPool,
+    thread_id: str,
+    tenant: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
+) -> list[Run]:
     await threads.get(pool, thread_id, tenant)
     status_filter = " AND status = %s" if status else ""
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {COLUMNS} FROM steward.runs WHERE thread_id = %s{status_filter}"
             " ORDER BY created_at DESC LIMIT %s OFFSET %s",
-            (thread_id, *((status,) if status else ()), limit, offset))
+            (thread_id, *((status,) if status else ()), limit, offset),
+        )
         return [Run.model_validate(row) for row in await cur.fetchall()]
 
 
@@ -302,11 +394,15 @@ async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant:
             "UPDATE steward.runs SET cancel_requested = true, updated_at = now(),"
             " status = CASE WHEN status = 'pending' THEN 'interrupted' ELSE status END,"
             " error = CASE WHEN status = 'pending' THEN 'cancelled before it started' ELSE error END"
-            " WHERE run_id = %s", (run_id,))
+            " WHERE run_id = %s",
+            (run_id,),
+        )
         await conn.execute(
             "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(t)s"
             " AND status IN ('pending', 'running')) THEN 'busy' WHEN interrupts <> '{}' THEN 'interrupted'"
-            " ELSE 'idle' END, updated_at = now() WHERE thread_id = %(t)s", {"t": thread_id})
+            " ELSE 'idle' END, updated_at = now() WHERE thread_id = %(t)s",
+            {"t": thread_id},
+        )
         note = f"done:{run_id}:{thread_id}" if run.status == "pending" else f"cancel:{run_id}"
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, note))
     return await get(pool, thread_id, run_id, tenant)

@@ -90,7 +90,7 @@ def parse_seed(data: Any, systems: Iterable[SystemOfRecord]) -> Seed:
     """Validate a seed against the declared tables; the error names the table, row and field."""
     tables = {table.name: table for system in systems for table in system.tables}
     if not isinstance(data, dict):
-        raise InvalidRequest("seed must be a JSON object: {\"tenant\": ..., \"<table>\": [records...]}")
+        raise InvalidRequest('seed must be a JSON object: {"tenant": ..., "<table>": [records...]}')
     tenant = data.get("tenant", "default")
     if not isinstance(tenant, str) or not 1 <= len(tenant) <= 64:
         raise InvalidRequest("seed: tenant must be a string of 1 to 64 characters")
@@ -110,8 +110,9 @@ def parse_seed(data: Any, systems: Iterable[SystemOfRecord]) -> Seed:
     return Seed(tenant=tenant, rows=rows)
 
 
-def read_seed(path: Path, systems: Iterable[SystemOfRecord], *, table: str | None = None,
-              tenant: str | None = None) -> Seed:
+def read_seed(
+    path: Path, systems: Iterable[SystemOfRecord], *, table: str | None = None, tenant: str | None = None
+) -> Seed:
     """Parse and validate a seed file; errors name the file and the bad field. With ``table``, the file is JSON
     lines, one record of that table each."""
     try:
@@ -146,13 +147,16 @@ def _upsert(table: Table) -> tuple[str, list[str]]:
     conflict = ", ".join(["tenant", *table.key])
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in ("tenant", *table.key))
     action = f"DO UPDATE SET {updates}" if table.on_conflict == "update" and updates else "DO NOTHING"
-    sql = (f"INSERT INTO sandbox.{table.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-           f" ON CONFLICT ({conflict}) {action}")
+    sql = (
+        f"INSERT INTO sandbox.{table.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({conflict}) {action}"
+    )
     return sql, fields
 
 
-async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False
-               ) -> dict[str, int]:
+async def load(
+    pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False
+) -> dict[str, int]:
     """Write a seed in one transaction; returns the number of records per table it had records for."""
     tables = [table for system in systems for table in system.tables]
     counts: dict[str, int] = {}
@@ -160,8 +164,9 @@ async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOf
         async with pool.connection() as conn, conn.transaction():
             if reset:
                 for table in reversed(tables):
-                    await conn.execute(f"DELETE FROM sandbox.{table.name} WHERE tenant = ANY(%s)",
-                                       (list(seed.tenants()),))
+                    await conn.execute(
+                        f"DELETE FROM sandbox.{table.name} WHERE tenant = ANY(%s)", (list(seed.tenants()),)
+                    )
             for table in tables:
                 records = seed.rows.get(table.name, [])
                 sql, fields = _upsert(table)
@@ -176,30 +181,36 @@ async def load(pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOf
     return counts
 
 
-async def show(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord], tenant: str | None = None
-               ) -> dict[str, list[dict[str, Any]]]:
+async def show(
+    pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord], tenant: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Every sandbox record (of one tenant, if given), table by table."""
     result: dict[str, list[dict[str, Any]]] = {}
     async with pool.connection() as conn:
         for table in (t for system in systems for t in system.tables):
             where = " WHERE tenant = %s" if tenant else ""
-            cur = await conn.execute(f"SELECT * FROM sandbox.{table.name}{where} ORDER BY 1, 2",
-                                     (tenant,) if tenant else ())
+            cur = await conn.execute(
+                f"SELECT * FROM sandbox.{table.name}{where} ORDER BY 1, 2", (tenant,) if tenant else ()
+            )
             result[table.name] = await cur.fetchall()
     return result
 
 
 async def migrate(conn: psycopg.AsyncConnection, systems: Iterable[SystemOfRecord]) -> None:
     """Apply each system of record's pending migrations (the caller holds the migration lock)."""
-    await conn.execute("CREATE TABLE IF NOT EXISTS steward.system_migrations (system text NOT NULL,"
-                       " version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
-                       " PRIMARY KEY (system, version))")
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS steward.system_migrations (system text NOT NULL,"
+        " version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (system, version))"
+    )
     for system in systems:
-        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM steward.system_migrations"
-                                 " WHERE system = %s", (system.name,))
+        cur = await conn.execute(
+            "SELECT coalesce(max(version), 0) AS v FROM steward.system_migrations WHERE system = %s", (system.name,)
+        )
         current = (await cur.fetchone())["v"]
         for version, statement in enumerate(system.migrations, start=1):
             if version > current:
                 await conn.execute(statement)
-                await conn.execute("INSERT INTO steward.system_migrations (system, version) VALUES (%s, %s)",
-                                   (system.name, version))
+                await conn.execute(
+                    "INSERT INTO steward.system_migrations (system, version) VALUES (%s, %s)", (system.name, version)
+                )

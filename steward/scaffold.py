@@ -36,19 +36,25 @@ def new_workflow(name: str, root: Path) -> list[Path]:
     """Write workflow ``name`` into the project at ``root``; returns the files written. Refuses (writing
     nothing) a malformed name, a directory that is not a Steward project, or any file that already exists."""
     if not NAME.match(name):
-        raise InvalidRequest(f"workflow name {name!r} must be 2-31 lower-case letters, digits or _, starting with a"
-                             " letter (it becomes a Python package and table prefix)")
+        raise InvalidRequest(
+            f"workflow name {name!r} must be 2-31 lower-case letters, digits or _, starting with a"
+            " letter (it becomes a Python package and table prefix)"
+        )
     manifest = root / "langgraph.json"
     if not manifest.is_file() or not (root / "graphs").is_dir() or not (root / "tools").is_dir():
         raise InvalidRequest(f"{root} is not a Steward project (no langgraph.json, graphs/ and tools/)")
     config = json.loads(manifest.read_text())
     files = _files(name)
-    taken = [path for path in files if (root / path).exists()] + [f"graphs/{name}.py"] * (root / "graphs" /
-                                                                                        f"{name}.py").exists()
+    taken = [path for path in files if (root / path).exists()] + [f"graphs/{name}.py"] * (
+        root / "graphs" / f"{name}.py"
+    ).exists()
     if taken or name in config.get("graphs", {}):
         raise InvalidRequest(f"workflow {name!r} would overwrite {', '.join(taken) or 'its langgraph.json entry'}")
-    values = {"name": name, "Name": "".join(part.title() for part in name.split("_")),
-              "title": name.replace("_", " ").capitalize()}
+    values = {
+        "name": name,
+        "Name": "".join(part.title() for part in name.split("_")),
+        "title": name.replace("_", " ").capitalize(),
+    }
     templates = resources.files("steward") / "templates" / "workflow"
     written = []
     for path, template in files.items():

@@ -82,8 +82,14 @@ class Services:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings | None = None, *, url: str | None = None, listen: bool = False,
-                   catalog: Catalog | None = None) -> AsyncIterator[Services]:
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        url: str | None = None,
+        listen: bool = False,
+        catalog: Catalog | None = None,
+    ) -> AsyncIterator[Services]:
         """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield. ``listen``
         starts a LISTEN connection so waits for runs wake at once instead of polling. ``catalog``: the
         workflows to run (default: loaded from ``settings.workflows``)."""
@@ -91,13 +97,20 @@ class Services:
         catalog = catalog or load_catalog(settings.workflows)
         owner_url = url or await asyncio.to_thread(db.resolve_database_url, settings)
         url = await cls._prepare(owner_url, settings, catalog)
-        pool = await db.open_pool(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
-                                  timeout_s=settings.pool_timeout_s)
+        pool = await db.open_pool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, timeout_s=settings.pool_timeout_s
+        )
         try:
             checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))
             models = ModelRouter(settings, catalog.skills)
-            services = cls(settings=settings, catalog=catalog, pool=pool, checkpointer=checkpointer, models=models,
-                           database_url=url)
+            services = cls(
+                settings=settings,
+                catalog=catalog,
+                pool=pool,
+                checkpointer=checkpointer,
+                models=models,
+                database_url=url,
+            )
             await services._pin_policies()
             notifier = Notifier(url) if listen else PollingNotifier()
             if listen:
@@ -141,9 +154,11 @@ class Services:
         async with self.pool.connection() as conn:
             for name in (name for name, workflow in self.catalog.items() if workflow.policy is not None):
                 policy = self.policy(name)
-                await conn.execute("INSERT INTO steward.policy_versions (version, workflow, source)"
-                                   " VALUES (%s, %s, %s) ON CONFLICT (version) DO NOTHING",
-                                   (policy.version, name, policy.source))
+                await conn.execute(
+                    "INSERT INTO steward.policy_versions (version, workflow, source)"
+                    " VALUES (%s, %s, %s) ON CONFLICT (version) DO NOTHING",
+                    (policy.version, name, policy.source),
+                )
 
     def with_policy(self, workflow: str, policy: Policy) -> Services:
         """A view of these services deciding ``workflow`` under another policy (for replays)."""
@@ -165,8 +180,8 @@ class Services:
     def graph(self, workflow: str) -> CompiledStateGraph:
         """The workflow's graph compiled with the Postgres checkpointer (compiled once)."""
         if workflow not in self._graphs:
-            self._graphs[workflow] = self.workflow(workflow).make_graph().compile(
-                checkpointer=self.checkpointer, name=workflow
+            self._graphs[workflow] = (
+                self.workflow(workflow).make_graph().compile(checkpointer=self.checkpointer, name=workflow)
             )
         return self._graphs[workflow]
 

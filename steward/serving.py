@@ -82,27 +82,41 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     os.environ["STEWARD_DATABASE_URL"] = url  # server processes use the same database
-    where = (f"embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}" if settings.database_url is None
-             else f"PostgreSQL at {db.describe(url)}")
+    where = (
+        f"embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
+        if settings.database_url is None
+        else f"PostgreSQL at {db.describe(url)}"
+    )
     host, port = args.host or settings.host, args.port or settings.port
     if problem := _port_taken(host, port):
-        print(f"error: cannot serve on {host}:{port}: {problem}; choose another with --port or STEWARD_PORT",
-              file=sys.stderr)
+        print(
+            f"error: cannot serve on {host}:{port}: {problem}; choose another with --port or STEWARD_PORT",
+            file=sys.stderr,
+        )
         return 1
     print(f"steward: serving on http://{host}:{port} (API docs at /docs), {where}", file=sys.stderr)
     if created:
-        print(f"""steward: first start on this database: keys are shown only now (later starts print none).
-  admin of tenant 'default':        {created['admin']}
+        print(
+            f"""steward: first start on this database: keys are shown only now (later starts print none).
+  admin of tenant 'default':        {created["admin"]}
   tenant '{quickstart.TENANT}' (the workflows' demo sandboxes loaded):
-    runner:                         {created['runner']}
-    approver:                       {created['approver']}
-Try it:  STEWARD_URL=http://{host}:{port} STEWARD_RUNNER_KEY={created['runner']} \\
-         STEWARD_APPROVER_KEY={created['approver']} .venv/bin/python examples/quickstart.py
-Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...)).""", file=sys.stderr)
+    runner:                         {created["runner"]}
+    approver:                       {created["approver"]}
+Try it:  STEWARD_URL=http://{host}:{port} STEWARD_RUNNER_KEY={created["runner"]} \\
+         STEWARD_APPROVER_KEY={created["approver"]} .venv/bin/python examples/quickstart.py
+Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...)).""",
+            file=sys.stderr,
+        )
     if settings.auth_disabled:
         print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port,
-                workers=settings.server_processes, log_level="warning")
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=settings.server_processes,
+        log_level="warning",
+    )
     return 0
 
 

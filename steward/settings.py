@@ -41,8 +41,12 @@ class Settings(BaseSettings):
     """All of Steward's configuration. Env names are the field names upper-cased with ``STEWARD_``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STEWARD_", env_file=".env", extra="ignore", protected_namespaces=(),
-        validate_by_name=True, validate_by_alias=True,
+        env_prefix="STEWARD_",
+        env_file=".env",
+        extra="ignore",
+        protected_namespaces=(),
+        validate_by_name=True,
+        validate_by_alias=True,
     )
 
     database_url: str | None = Field(
@@ -96,11 +100,13 @@ class Settings(BaseSettings):
     """How long background workers leave a queued wait/stream run to the process that accepted it."""
 
     langsmith_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("STEWARD_LANGSMITH_API_KEY", "LANGSMITH_API_KEY"))
+        default=None, validation_alias=AliasChoices("STEWARD_LANGSMITH_API_KEY", "LANGSMITH_API_KEY")
+    )
     """With a key, ``steward eval`` uploads its dataset and experiment to LangSmith; without, nothing leaves."""
     langsmith_endpoint: str = Field(
         default="https://api.smith.langchain.com",
-        validation_alias=AliasChoices("STEWARD_LANGSMITH_ENDPOINT", "LANGSMITH_ENDPOINT"))
+        validation_alias=AliasChoices("STEWARD_LANGSMITH_ENDPOINT", "LANGSMITH_ENDPOINT"),
+    )
 
     workflows: str = "graphs"
     """The module (``module`` or ``module:attribute``) whose ``WORKFLOWS`` this deployment runs."""

@@ -58,8 +58,12 @@ def proceed_to(next_node: str, end: str = "respond") -> Callable[[GovernedState]
 def quorum_met(state: GovernedState) -> bool:
     """Whether enough distinct people approved the action's current arguments for the verdict in force."""
     approval, verdict = state.approval, state.verdict
-    return (approval is not None and verdict is not None and approval.type != "reject"
-            and len(set(approval.approvers)) >= verdict.approvers)
+    return (
+        approval is not None
+        and verdict is not None
+        and approval.type != "reject"
+        and len(set(approval.approvers)) >= verdict.approvers
+    )
 
 
 Route = Literal["allow", "approval", "revalidate", "end"]

@@ -54,8 +54,9 @@ def idempotency_key(workflow: str, tenant: str, thread_id: str, tool: str, actio
 class Step:
     """Governed access to tools and models for one execution of one node."""
 
-    def __init__(self, name: str, workflow: str, budget: Budget, state: Any, runtime: Runtime[StewardContext],
-                 services: Services) -> None:
+    def __init__(
+        self, name: str, workflow: str, budget: Budget, state: Any, runtime: Runtime[StewardContext], services: Services
+    ) -> None:
         context = runtime.context or StewardContext()
         info = runtime.execution_info
         self.name, self.workflow, self.services = name, workflow, services
@@ -112,14 +113,16 @@ class Step:
         """Key of a write: the same thread and action always give the same key."""
         return idempotency_key(self.workflow, self.tenant, self.thread_id, tool, action)
 
-    async def check_policy(self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
-                           ) -> tuple[PolicyVerdict, BaseModel]:
+    async def check_policy(
+        self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
+    ) -> tuple[PolicyVerdict, BaseModel]:
         """Ask the policy engine about a proposed call (validated args + facts from the system of record)."""
         _, parsed, _, verdict = await self._gate(tool, args, action)
         return verdict, parsed
 
-    async def _gate(self, tool: str, args: dict[str, Any] | BaseModel, action: str | None
-                    ) -> tuple[ToolSpec, BaseModel, str | None, PolicyVerdict]:
+    async def _gate(
+        self, tool: str, args: dict[str, Any] | BaseModel, action: str | None
+    ) -> tuple[ToolSpec, BaseModel, str | None, PolicyVerdict]:
         """Validate the args, gather the facts and decide; returns what executing the call needs too."""
         spec = self._spec(tool)
         try:
@@ -139,19 +142,40 @@ class Step:
         else:
             facts = (await spec.facts(parsed, self._tool_context(key))).model_dump()
         verdict = self.services.policy(self.workflow).decide(
-            tool=tool, kind=spec.kind, args=parsed.model_dump(), facts=facts,
+            tool=tool,
+            kind=spec.kind,
+            args=parsed.model_dump(),
+            facts=facts,
             ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
         )
         mode = self.services.workflow(self.workflow).mode
         if mode == "suggest" and spec.kind == "write" and verdict.verdict == "allow":
-            verdict = verdict.model_copy(update={"verdict": "require_approval", "rule_id": "mode.suggest",
-                                                 "reason": f"{self.workflow} runs in suggest mode: every write"
-                                                           f" needs a human approval ({verdict.reason})"})
-        self.record("policy", verdict.verdict, tool=tool, tool_version=spec.version,
-                    args=parsed.model_dump(mode="json"), decision=verdict.verdict, rule_id=verdict.rule_id,
-                    reason=verdict.reason, latency_ms=(time.perf_counter() - started) * 1000,
-                    detail={"facts": facts, "policy_version": verdict.policy_version, "risk": spec.risk,
-                            "mode": mode, "approvers": verdict.approvers})
+            verdict = verdict.model_copy(
+                update={
+                    "verdict": "require_approval",
+                    "rule_id": "mode.suggest",
+                    "reason": f"{self.workflow} runs in suggest mode: every write"
+                    f" needs a human approval ({verdict.reason})",
+                }
+            )
+        self.record(
+            "policy",
+            verdict.verdict,
+            tool=tool,
+            tool_version=spec.version,
+            args=parsed.model_dump(mode="json"),
+            decision=verdict.verdict,
+            rule_id=verdict.rule_id,
+            reason=verdict.reason,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            detail={
+                "facts": facts,
+                "policy_version": verdict.policy_version,
+                "risk": spec.risk,
+                "mode": mode,
+                "approvers": verdict.approvers,
+            },
+        )
         return spec, parsed, key, verdict
 
     @staticmethod
@@ -166,14 +190,23 @@ class Step:
         except ToolError:
             return False
 
-    def finish(self, state: GovernedState, outcome: Outcome, response: str, *, input_model: type[BaseModel],
-               version: str) -> dict[str, Any]:
+    def finish(
+        self, state: GovernedState, outcome: Outcome, response: str, *, input_model: type[BaseModel], version: str
+    ) -> dict[str, Any]:
         """The final node's update: the outcome and the requester's message, with the run's final audit event
         (usage, trajectory, the input as given and the workflow version, which a replay starts from)."""
-        self.record("final", outcome.status, rule_id=outcome.reason_code, reason=outcome.reason,
-                    detail={"usage": (state.usage + self.delta).model_dump(mode="json"),
-                            "trajectory": state.trajectory, "workflow_version": version,
-                            "input": state.model_dump(mode="json", include=set(input_model.model_fields))})
+        self.record(
+            "final",
+            outcome.status,
+            rule_id=outcome.reason_code,
+            reason=outcome.reason,
+            detail={
+                "usage": (state.usage + self.delta).model_dump(mode="json"),
+                "trajectory": state.trajectory,
+                "workflow_version": version,
+                "input": state.model_dump(mode="json", include=set(input_model.model_fields)),
+            },
+        )
         return {"outcome": outcome, "response": response}
 
     # -- approvals ------------------------------------------------------------------------------------------
@@ -182,11 +215,20 @@ class Step:
         an ``approval requested`` audit event when people must decide and have not yet."""
         verdict, _ = await self.check_policy(action.name, action.args)
         if verdict.verdict == "deny":
-            return {"verdict": verdict,
-                    "outcome": Outcome(status="denied", reason_code=verdict.rule_id, reason=verdict.reason)}
+            return {
+                "verdict": verdict,
+                "outcome": Outcome(status="denied", reason_code=verdict.rule_id, reason=verdict.reason),
+            }
         if verdict.verdict == "require_approval" and approval is None:
-            self.record("approval", "requested", tool=action.name, args=action.args, rule_id=verdict.rule_id,
-                        reason=verdict.reason, detail={"approvers_required": verdict.approvers})
+            self.record(
+                "approval",
+                "requested",
+                tool=action.name,
+                args=action.args,
+                rule_id=verdict.rule_id,
+                reason=verdict.reason,
+                detail={"approvers_required": verdict.approvers},
+            )
         return {"verdict": verdict}
 
     def approval_request(self, state: GovernedState, description: str) -> ApprovalRequest:
@@ -196,9 +238,15 @@ class Step:
         return ApprovalRequest(
             action_requests=[ActionRequest(name=action.name, args=action.args, description=description)],
             review_configs=[ReviewConfig(action_name=action.name, allowed_decisions=["approve", "edit", "reject"])],
-            rule_id=verdict.rule_id, risk=spec.risk, reason=verdict.reason, workflow=self.workflow,
-            requested_by=state.requested_by or "unknown", approvers_required=verdict.approvers,
-            approved_by=list(previous.approvers) if previous and previous.type != "reject" else [], owner=spec.owner)
+            rule_id=verdict.rule_id,
+            risk=spec.risk,
+            reason=verdict.reason,
+            workflow=self.workflow,
+            requested_by=state.requested_by or "unknown",
+            approvers_required=verdict.approvers,
+            approved_by=list(previous.approvers) if previous and previous.type != "reject" else [],
+            owner=spec.owner,
+        )
 
     def ask_approval(self, request: ApprovalRequest) -> dict[str, Any]:
         """Pause for one human decision on ``request`` (a LangGraph interrupt) and record it, as a state update.
@@ -223,19 +271,43 @@ class Step:
         approvers = [response.decided_by] if edited else [*request.approved_by, response.decided_by]
         message = decision.message if isinstance(decision, RejectDecision) else None
         position = f"{len(approvers)} of {request.approvers_required}" if decision.type != "reject" else None
-        self.record("approval", decision.type, tool=action.name, args=args, rule_id=request.rule_id,
-                    detail={"decided_by": response.decided_by, "message": message, "comment": response.comment,
-                            "quorum": position, "approvers": approvers if decision.type != "reject" else []})
+        self.record(
+            "approval",
+            decision.type,
+            tool=action.name,
+            args=args,
+            rule_id=request.rule_id,
+            detail={
+                "decided_by": response.decided_by,
+                "message": message,
+                "comment": response.comment,
+                "quorum": position,
+                "approvers": approvers if decision.type != "reject" else [],
+            },
+        )
         if decision.type == "reject":
             raise Halt("rejected", "approval.rejected", message or f"rejected by {response.decided_by}")
-        record = Approval(type=decision.type, decided_by=response.decided_by, action=action.name, args=args,
-                          comment=response.comment, approvers=approvers)
+        record = Approval(
+            type=decision.type,
+            decided_by=response.decided_by,
+            action=action.name,
+            args=args,
+            comment=response.comment,
+            approvers=approvers,
+        )
         if edited:
             return {"approval": record, "action": ProposedAction(name=action.name, args=args), "verdict": None}
         return {"approval": record}
 
-    async def call_tool(self, tool: str, args: dict[str, Any] | BaseModel, *, approval: Approval | None = None,
-                        action: str | None = None, missing_ok: bool = False) -> Any:
+    async def call_tool(
+        self,
+        tool: str,
+        args: dict[str, Any] | BaseModel,
+        *,
+        approval: Approval | None = None,
+        action: str | None = None,
+        missing_ok: bool = False,
+    ) -> Any:
         """Gate, execute and record one tool call; returns the validated output (None if missing and
         ``missing_ok``). A write needing approval runs only with an ``approval`` of exactly these args."""
         self._check_budget(tool=True)
@@ -243,8 +315,9 @@ class Step:
         if verdict.verdict == "deny":
             raise Halt("denied", verdict.rule_id, verdict.reason)
         if verdict.verdict == "require_approval" and not self._approves(approval, spec, parsed, verdict):
-            raise escalate("policy.approval_missing",
-                           f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments")
+            raise escalate(
+                "policy.approval_missing", f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments"
+            )
         started = time.perf_counter()
         self.delta.tool_calls += 1
         self.trajectory.append(tool)
@@ -254,27 +327,47 @@ class Step:
         except Unrecorded as exc:
             raise self._unrecorded(exc) from None
         except RecordNotFound as exc:
-            self.record("tool_call", "not_found", **event, reason=exc.message, rule_id=exc.code,
-                        latency_ms=(time.perf_counter() - started) * 1000)
+            self.record(
+                "tool_call",
+                "not_found",
+                **event,
+                reason=exc.message,
+                rule_id=exc.code,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
             if missing_ok:
                 return None
             raise escalate(exc.code, exc.message) from None
         except ToolError as exc:
-            self.record("tool_call", "error", **event, reason=exc.message, rule_id=exc.code,
-                        latency_ms=(time.perf_counter() - started) * 1000)
+            self.record(
+                "tool_call",
+                "error",
+                **event,
+                reason=exc.message,
+                rule_id=exc.code,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
             raise escalate(exc.code, exc.message) from None
         status = "deduplicated" if getattr(result.output, "deduplicated", False) else "ok"
-        self.record("tool_call", status, **event, latency_ms=result.latency_ms,
-                    detail={"output": result.output.model_dump(mode="json"), "attempts": result.attempts,
-                            "idempotency_key": key})
+        self.record(
+            "tool_call",
+            status,
+            **event,
+            latency_ms=result.latency_ms,
+            detail={
+                "output": result.output.model_dump(mode="json"),
+                "attempts": result.attempts,
+                "idempotency_key": key,
+            },
+        )
         return result.output
 
-    async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None, approval: Approval | None
-                       ) -> ToolResult:
+    async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None, approval: Approval | None) -> ToolResult:
         if self.tape is None:
             return await invoke_tool(spec, args, self._tool_context(key, approval))
-        return ToolResult(output=spec.output_model.model_validate(self.tape.output_of(spec.name)), attempts=1,
-                          latency_ms=0.0)
+        return ToolResult(
+            output=spec.output_model.model_validate(self.tape.output_of(spec.name)), attempts=1, latency_ms=0.0
+        )
 
     # -- models ---------------------------------------------------------------------------------------------
     async def ask_model(self, tier: str, *, system: str, prompt: str, schema: type[M]) -> M:
@@ -286,8 +379,13 @@ class Step:
         try:
             model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
         except ValueError as exc:  # e.g. an openai: override with no key configured
-            self.record("model_call", "error", rule_id="model.unavailable", reason=str(exc),
-                        detail={"tier": tier, "provider": provider})
+            self.record(
+                "model_call",
+                "error",
+                rule_id="model.unavailable",
+                reason=str(exc),
+                detail={"tier": tier, "provider": provider},
+            )
             raise escalate("model.unavailable", str(exc)) from None
         started = time.perf_counter()
         self.delta.model_calls += 1
@@ -296,8 +394,14 @@ class Step:
             reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         except Exception as exc:  # provider errors: network, HTTP status, timeout after retries
             code = "model.timeout" if "timeout" in type(exc).__name__.lower() else "model.error"
-            self.record("model_call", "error", **base, rule_id=code, reason=f"{type(exc).__name__}: {exc}"[:500],
-                        latency_ms=(time.perf_counter() - started) * 1000)
+            self.record(
+                "model_call",
+                "error",
+                **base,
+                rule_id=code,
+                reason=f"{type(exc).__name__}: {exc}"[:500],
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
             raise escalate(code, f"the {tier} model failed: {type(exc).__name__}") from None
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         model_name = provider.removeprefix("openai:")
@@ -305,8 +409,12 @@ class Step:
         self.delta.tokens += usage["input_tokens"] + usage["output_tokens"]
         self.delta.cost_usd += cost
         calls = [c for c in reply.tool_calls if c["name"] == schema.__name__]
-        fields = dict(latency_ms=(time.perf_counter() - started) * 1000, tokens_in=usage["input_tokens"],
-                      tokens_out=usage["output_tokens"], cost_usd=cost)
+        fields = dict(
+            latency_ms=(time.perf_counter() - started) * 1000,
+            tokens_in=usage["input_tokens"],
+            tokens_out=usage["output_tokens"],
+            cost_usd=cost,
+        )
         base["detail"] |= {"model": model_name, "response": calls[0]["args"] if calls else reply.text}
         try:
             answer = schema.model_validate(calls[0]["args"]) if calls else None
@@ -317,7 +425,6 @@ class Step:
             raise escalate("model.invalid_output", f"the {tier} model did not answer with a valid {schema.__name__}")
         self.record("model_call", "ok", **base, **fields)
         return answer
-
 
     def _recorded_answer(self, tier: str, schema: type[M]) -> M:
         """A replay's model call: the recorded answer (or the recorded failure) of the original run."""
@@ -337,8 +444,9 @@ class Step:
 NodeFn = Callable[[Any, Step], Awaitable[dict[str, Any] | None]]
 
 
-def governed(workflow: str, budget: Budget, *, enforce_budget: bool = True
-             ) -> Callable[[NodeFn], Callable[..., Awaitable[dict[str, Any]]]]:
+def governed(
+    workflow: str, budget: Budget, *, enforce_budget: bool = True
+) -> Callable[[NodeFn], Callable[..., Awaitable[dict[str, Any]]]]:
     """Turn ``async def node(state, step)`` into a LangGraph node that runs under a :class:`Step`.
 
     ``enforce_budget=False`` is for the final node, which must always run to record how the run ended.
@@ -381,4 +489,3 @@ async def default_services() -> Services:
             _default["manager"] = Services.open()
             _default["services"] = await _default["manager"].__aenter__()
     return _default["services"]
-

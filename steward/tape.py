@@ -23,9 +23,19 @@ from steward.tool_errors import (
     ToolUnavailable,
 )
 
-ERRORS: dict[str, type[ToolError]] = {cls.code: cls for cls in (
-    ToolInputError, RecordNotFound, CapabilityExceeded, ToolUnavailable, ToolTimeout, ToolOutputInvalid,
-    IdempotencyConflict, RecordChanged)}
+ERRORS: dict[str, type[ToolError]] = {
+    cls.code: cls
+    for cls in (
+        ToolInputError,
+        RecordNotFound,
+        CapabilityExceeded,
+        ToolUnavailable,
+        ToolTimeout,
+        ToolOutputInvalid,
+        IdempotencyConflict,
+        RecordChanged,
+    )
+}
 
 
 class Unrecorded(LookupError):

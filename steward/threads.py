@@ -20,8 +20,10 @@ from steward.errors import Conflict, NotFound
 from steward.statuses import ThreadStatus
 
 THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-COLUMNS = ("thread_id, tenant, workflow, created_by, created_at, updated_at, metadata, status, state_values,"
-           " interrupts, overrides, error")
+COLUMNS = (
+    "thread_id, tenant, workflow, created_by, created_at, updated_at, metadata, status, state_values,"
+    " interrupts, overrides, error"
+)
 SORTABLE = {"thread_id", "status", "created_at", "updated_at"}
 
 
@@ -43,9 +45,15 @@ class Thread(BaseModel):
     def public(self) -> dict[str, Any]:
         """The thread as the LangGraph SDK reads it."""
         return {
-            "thread_id": self.thread_id, "created_at": self.created_at, "updated_at": self.updated_at,
-            "metadata": self.metadata, "status": self.status, "values": self.state_values or {},
-            "interrupts": self.interrupts, "error": self.error, "config": {},
+            "thread_id": self.thread_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "metadata": self.metadata,
+            "status": self.status,
+            "values": self.state_values or {},
+            "interrupts": self.interrupts,
+            "error": self.error,
+            "config": {},
         }
 
 
@@ -53,17 +61,25 @@ def new_thread_id() -> str:
     return str(uuid.uuid4())
 
 
-async def create(pool: AsyncConnectionPool, *, tenant: str, created_by: str, thread_id: str | None = None,
-                 metadata: dict[str, Any] | None = None, workflow: str | None = None,
-                 overrides: dict[str, Any] | None = None, if_exists: Literal["raise", "do_nothing"] = "raise"
-                 ) -> Thread:
+async def create(
+    pool: AsyncConnectionPool,
+    *,
+    tenant: str,
+    created_by: str,
+    thread_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    workflow: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    if_exists: Literal["raise", "do_nothing"] = "raise",
+) -> Thread:
     """Create a thread; an existing id is a Conflict (``raise``) or returned as it is (``do_nothing``)."""
     thread_id = thread_id or new_thread_id()
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, overrides)"
             f" VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}",
-            (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {})))
+            (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {})),
+        )
         row = await cur.fetchone()
     if row is not None:
         return Thread.model_validate(row)
@@ -72,8 +88,9 @@ async def create(pool: AsyncConnectionPool, *, tenant: str, created_by: str, thr
     raise Conflict(f"thread {thread_id} already exists")
 
 
-async def get(pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenant: str, *,
-              for_update: bool = False) -> Thread:
+async def get(
+    pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenant: str, *, for_update: bool = False
+) -> Thread:
     """A thread of ``tenant``; another tenant's thread is reported as unknown."""
     lock = " FOR UPDATE" if for_update else ""
     query = f"SELECT {COLUMNS} FROM steward.threads WHERE thread_id = %s AND tenant = %s{lock}"
@@ -87,8 +104,13 @@ async def get(pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenan
     return Thread.model_validate(row)
 
 
-def _filters(tenant: str, status: str | None, metadata: dict[str, Any] | None, values: dict[str, Any] | None,
-             ids: list[str] | None) -> tuple[str, list[Any]]:
+def _filters(
+    tenant: str,
+    status: str | None,
+    metadata: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    ids: list[str] | None,
+) -> tuple[str, list[Any]]:
     """The WHERE clause (and its parameters) selecting a tenant's threads by status, containment and ids."""
     where, params = ["tenant = %s"], [tenant]
     if status:
@@ -106,10 +128,19 @@ def _filters(tenant: str, status: str | None, metadata: dict[str, Any] | None, v
     return " AND ".join(where), params
 
 
-async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
-                 metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                 ids: list[str] | None = None, limit: int = 10, offset: int = 0,
-                 sort_by: str = "created_at", sort_order: str = "desc") -> list[Thread]:
+async def search(
+    pool: AsyncConnectionPool,
+    tenant: str,
+    *,
+    status: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    ids: list[str] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str = "created_at",
+    sort_order: str = "desc",
+) -> list[Thread]:
     """A tenant's threads filtered by status, metadata / values containment and ids."""
     where, params = _filters(tenant, status, metadata, values, ids)
     order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}" if sort_by in SORTABLE else "created_at DESC"
@@ -119,9 +150,15 @@ async def search(pool: AsyncConnectionPool, tenant: str, *, status: str | None =
     return [Thread.model_validate(row) for row in rows]
 
 
-async def count(pool: AsyncConnectionPool, tenant: str, *, status: str | None = None,
-                metadata: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                ids: list[str] | None = None) -> int:
+async def count(
+    pool: AsyncConnectionPool,
+    tenant: str,
+    *,
+    status: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    ids: list[str] | None = None,
+) -> int:
     """How many of a tenant's threads :func:`search` would find without paging."""
     where, params = _filters(tenant, status, metadata, values, ids)
     async with pool.connection() as conn:

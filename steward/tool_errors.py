@@ -1,14 +1,14 @@
 """Tool errors, split by who can act on them.
 
-    ToolError
-    ├── ToolInputError        arguments fail the tool's input model (the model may fix and retry)
-    ├── RecordNotFound        the system of record has no such record (the model may see this)
-    ├── CapabilityExceeded    arguments break a cap written into the contract; never retried
-    ├── ToolUnavailable       the backend failed transiently; reads retry, writes never do
-    │   └── ToolTimeout       the call exceeded the contract's timeout
-    ├── ToolOutputInvalid     the tool answered something its output model rejects; terminal
-    ├── IdempotencyConflict   a write's idempotency key was already used for different arguments
-    └── RecordChanged         the record changed since it was read (optimistic concurrency); never retried
+ToolError
+├── ToolInputError        arguments fail the tool's input model (the model may fix and retry)
+├── RecordNotFound        the system of record has no such record (the model may see this)
+├── CapabilityExceeded    arguments break a cap written into the contract; never retried
+├── ToolUnavailable       the backend failed transiently; reads retry, writes never do
+│   └── ToolTimeout       the call exceeded the contract's timeout
+├── ToolOutputInvalid     the tool answered something its output model rejects; terminal
+├── IdempotencyConflict   a write's idempotency key was already used for different arguments
+└── RecordChanged         the record changed since it was read (optimistic concurrency); never retried
 """
 
 from __future__ import annotations

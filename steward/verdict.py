@@ -36,8 +36,9 @@ class Policy(Protocol):
     """The policy's text, stored by version so a run can be replayed under the policy it ran with."""
     allowlist: list[str]
 
-    def decide(self, *, tool: str, kind: str, args: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]
-               ) -> PolicyVerdict: ...
+    def decide(
+        self, *, tool: str, kind: str, args: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]
+    ) -> PolicyVerdict: ...
 
     def table(self, tenant: str | None = None) -> list[dict[str, str]]: ...
 

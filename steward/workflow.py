@@ -69,8 +69,10 @@ class Workflow:
         for name in self.checked_writes:
             spec = self.tool(name)
             if spec is None or spec.kind != "write" or spec.writes_to is None:
-                raise ValueError(f"workflow {self.name}: checked write {name!r} must be one of its write tools"
-                                 " with writes_to declared")
+                raise ValueError(
+                    f"workflow {self.name}: checked write {name!r} must be one of its write tools"
+                    " with writes_to declared"
+                )
         if self.tools and self.policy is None:
             raise ValueError(f"workflow {self.name}: a workflow that calls tools needs a policy")
 

@@ -34,8 +34,14 @@ def database_url(server_url: str):
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, data_dir=tmp_path_factory.mktemp("data"),
-                    model_small="rules", model_medium="rules", model_large="rules")
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        model_small="rules",
+        model_medium="rules",
+        model_large="rules",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +72,9 @@ def cli_env(database_url: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def server(cli_env_session: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """A real `steward serve` (uvicorn, in-process workers) on the test database."""
-    process, url = start_server(cli_env_session, tmp_path_factory.mktemp("server") / "server.log",
-                                STEWARD_WORKERS="2", STEWARD_RUN_LEASE_S="5")
+    process, url = start_server(
+        cli_env_session, tmp_path_factory.mktemp("server") / "server.log", STEWARD_WORKERS="2", STEWARD_RUN_LEASE_S="5"
+    )
     yield url
     process.stop()
 
@@ -82,8 +89,12 @@ def cli_env_session(database_url: str) -> dict[str, str]:
 async def api_keys(services: Services, tenant: str) -> dict[str, str]:
     """One key per role for the test's tenant (approver2: a second approver)."""
     made = {}
-    for name, roles in {"runner": ["runner"], "approver": ["approver"], "approver2": ["approver"],
-                        "admin": ["admin"]}.items():
+    for name, roles in {
+        "runner": ["runner"],
+        "approver": ["approver"],
+        "approver2": ["approver"],
+        "admin": ["admin"],
+    }.items():
         made[name] = await keys.create_key(services.pool, tenant=tenant, roles=roles, name=f"{tenant}-{name}")
     return made
 

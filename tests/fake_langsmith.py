@@ -28,20 +28,38 @@ class FakeLangSmith:
             self.requests.append((request.method, f"/{path}", body))
             now = datetime.now(UTC).isoformat()
             if path == "info":
-                return {"version": "0.0-fake", "batch_ingest_config": {
-                    "use_multipart_endpoint": True, "size_limit": 100, "size_limit_bytes": 20_000_000,
-                    "scale_up_nthreads_limit": 1, "scale_up_qsize_trigger": 1000, "scale_down_nempty_trigger": 4}}
+                return {
+                    "version": "0.0-fake",
+                    "batch_ingest_config": {
+                        "use_multipart_endpoint": True,
+                        "size_limit": 100,
+                        "size_limit_bytes": 20_000_000,
+                        "scale_up_nthreads_limit": 1,
+                        "scale_up_qsize_trigger": 1000,
+                        "scale_down_nempty_trigger": 4,
+                    },
+                }
             if path in ("datasets", "sessions", "examples") and request.method == "GET":
                 return []
             if path == "datasets" and request.method == "POST":
                 data = json.loads(body)
-                return {"id": str(uuid.uuid4()), "name": data["name"], "created_at": now, "modified_at": now,
-                        "tenant_id": str(uuid.uuid4()), "data_type": "kv"}
+                return {
+                    "id": str(uuid.uuid4()),
+                    "name": data["name"],
+                    "created_at": now,
+                    "modified_at": now,
+                    "tenant_id": str(uuid.uuid4()),
+                    "data_type": "kv",
+                }
             if path.startswith("sessions"):
                 data = json.loads(body) if body else {}
-                return {"id": data.get("id") or str(uuid.uuid4()), "name": data.get("name") or "experiment",
-                        "start_time": now, "tenant_id": str(uuid.uuid4()),
-                        "reference_dataset_id": data.get("reference_dataset_id")}
+                return {
+                    "id": data.get("id") or str(uuid.uuid4()),
+                    "name": data.get("name") or "experiment",
+                    "start_time": now,
+                    "tenant_id": str(uuid.uuid4()),
+                    "reference_dataset_id": data.get("reference_dataset_id"),
+                }
             return {}
 
         return app
@@ -55,5 +73,8 @@ class FakeLangSmith:
         return [body for m, p, body in self.requests if m == method and p == path]
 
     def multipart_names(self) -> list[str]:
-        return [name.decode() for body in self.bodies("POST", "/runs/multipart")
-                for name in re.findall(rb'name="([^"]+)"', body)]
+        return [
+            name.decode()
+            for body in self.bodies("POST", "/runs/multipart")
+            for name in re.findall(rb'name="([^"]+)"', body)
+        ]

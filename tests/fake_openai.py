@@ -35,20 +35,40 @@ class FakeOpenAI:
             self.requests.append({"body": body, "authorization": request.headers.get("authorization")})
             fault = self.faults.pop(0) if self.faults else None
             if isinstance(fault, int):
-                return JSONResponse({"error": {"message": f"fake {fault}", "type": "fake"}}, status_code=fault,
-                                    headers={"retry-after-ms": "10"})
+                return JSONResponse(
+                    {"error": {"message": f"fake {fault}", "type": "fake"}},
+                    status_code=fault,
+                    headers={"retry-after-ms": "10"},
+                )
             if isinstance(fault, tuple):
                 await asyncio.sleep(fault[1])
             name = body["tool_choice"]["function"]["name"]
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{len(self.requests)}", "type": "function",
-                "function": {"name": name, "arguments": json.dumps(self.answers[name])}}]}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{len(self.requests)}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(self.answers[name])},
+                    }
+                ],
+            }
             prompt, completion = self.usage
-            return JSONResponse({
-                "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
-                "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                          "total_tokens": prompt + completion}})
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{len(self.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": completion,
+                        "total_tokens": prompt + completion,
+                    },
+                }
+            )
 
         return app
 

@@ -17,8 +17,9 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
         self._out = log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "steward.cli", *args], env=env,
-                                     stdout=self._out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "steward.cli", *args], env=env, stdout=self._out, stderr=subprocess.STDOUT
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

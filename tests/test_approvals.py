@@ -22,8 +22,9 @@ APPROVE = {"decisions": [{"type": "approve"}]}
 
 
 def steward(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "steward.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "steward.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 async def add_ticket(services, tenant: str, ticket_id: str, body: str, customer: str = "C-1") -> None:
@@ -39,22 +40,45 @@ async def waiting_run(services, tenant: str, ticket: str = "T-BIG") -> operation
 
 
 async def test_approval_survives_a_new_process_between_interrupt_and_resume(services, seeded, cli_env):
-    started = steward(cli_env, "run", "refund", "--input", '{"ticket_id": "T-BIG"}', "--tenant", seeded,
-                      "--user", "grace")
+    started = steward(
+        cli_env, "run", "refund", "--input", '{"ticket_id": "T-BIG"}', "--tenant", seeded, "--user", "grace"
+    )
     assert started.returncode == 0, started.stderr
     paused = json.loads(started.stdout)
     request = paused["approval_request"]
     assert paused["status"] == "interrupted"
-    assert request["action_requests"] == [{"name": "create_refund", "args": {
-        "invoice_id": "INV-2", "customer_id": "C-2", "ticket_id": "T-BIG", "amount_usd": "120.00",
-        "reason": "Cancelled in trial"}, "description": request["action_requests"][0]["description"]}]
-    assert request["review_configs"] == [{"action_name": "create_refund",
-                                          "allowed_decisions": ["approve", "edit", "reject"]}]
+    assert request["action_requests"] == [
+        {
+            "name": "create_refund",
+            "args": {
+                "invoice_id": "INV-2",
+                "customer_id": "C-2",
+                "ticket_id": "T-BIG",
+                "amount_usd": "120.00",
+                "reason": "Cancelled in trial",
+            },
+            "description": request["action_requests"][0]["description"],
+        }
+    ]
+    assert request["review_configs"] == [
+        {"action_name": "create_refund", "allowed_decisions": ["approve", "edit", "reject"]}
+    ]
     assert (request["rule_id"], request["risk"], request["requested_by"]) == ("refund.needs_approval", "high", "grace")
     assert await refunds(services.pool, seeded) == []
 
-    resumed = steward(cli_env, "resume", paused["thread_id"], "--decision", "approve", "--by", "maria",
-                      "--tenant", seeded, "--comment", "verified the trial dates")
+    resumed = steward(
+        cli_env,
+        "resume",
+        paused["thread_id"],
+        "--decision",
+        "approve",
+        "--by",
+        "maria",
+        "--tenant",
+        seeded,
+        "--comment",
+        "verified the trial dates",
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "completed"
     assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("120.00")]
@@ -70,8 +94,13 @@ async def test_approval_survives_a_new_process_between_interrupt_and_resume(serv
 
 async def test_reject_ends_the_run_without_a_write(services, seeded):
     paused = await waiting_run(services, seeded)
-    result = await operations.resume_run(services, paused.thread_id, {
-        "decisions": [{"type": "reject", "message": "trial ended a week before"}]}, tenant=seeded, user="maria")
+    result = await operations.resume_run(
+        services,
+        paused.thread_id,
+        {"decisions": [{"type": "reject", "message": "trial ended a week before"}]},
+        tenant=seeded,
+        user="maria",
+    )
 
     assert (result.status, result.outcome.reason_code) == ("rejected", "approval.rejected")
     assert result.outcome.reason == "trial ended a week before"
@@ -81,17 +110,24 @@ async def test_reject_ends_the_run_without_a_write(services, seeded):
     assert "create_refund" not in [e["tool"] for e in events if e["type"] == "tool_call"]
 
 
-@pytest.mark.parametrize(("edit", "written"), [
-    ({"amount_usd": "40.00"}, [Decimal("40.00")]),
-    ({"amount_usd": "100.00"}, [Decimal("100.00")]),
-])
+@pytest.mark.parametrize(
+    ("edit", "written"),
+    [
+        ({"amount_usd": "40.00"}, [Decimal("40.00")]),
+        ({"amount_usd": "100.00"}, [Decimal("100.00")]),
+    ],
+)
 async def test_an_edit_goes_through_validation_and_policy_again(services, seeded, edit, written):
     await add_ticket(services, seeded, "T-300", "Please refund $300.00 on INV-3.")
     paused = await waiting_run(services, seeded, "T-300")
 
-    result = await operations.resume_run(services, paused.thread_id, {
-        "decisions": [{"type": "edit", "edited_action": {"name": "create_refund", "args": edit}}]},
-        tenant=seeded, user="maria")
+    result = await operations.resume_run(
+        services,
+        paused.thread_id,
+        {"decisions": [{"type": "edit", "edited_action": {"name": "create_refund", "args": edit}}]},
+        tenant=seeded,
+        user="maria",
+    )
 
     assert (result.status, result.outcome.reason_code) == ("completed", "refund.issued")
     assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == written
@@ -101,17 +137,20 @@ async def test_an_edit_goes_through_validation_and_policy_again(services, seeded
     assert len(gates) == 2 and gates[1]["args"]["amount_usd"] == edit["amount_usd"]
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    ({"amount_usd": "600.00"}, "policy refund.over_limit would deny it"),
-    ({"amount_usd": "950.00"}, "policy refund.over_balance would deny it"),
-    ({"amount_usd": "9000"}, "policy refund.over_balance would deny it"),
-    ({"customer_id": "C-2"}, "policy refund.cross_customer would deny it"),
-    ({"amount_usd": "-5"}, "amount_usd: Input should be greater than 0"),
-    ({"amount_usd": "NaN"}, "amount_usd"),
-    ({"amount_usd": {"$gt": 1}}, "amount_usd"),
-    ({"amount_usd": 18446744073709551616}, "amount_usd"),
-    ({"amount_usd": 1e308}, "amount_usd"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"amount_usd": "600.00"}, "policy refund.over_limit would deny it"),
+        ({"amount_usd": "950.00"}, "policy refund.over_balance would deny it"),
+        ({"amount_usd": "9000"}, "policy refund.over_balance would deny it"),
+        ({"customer_id": "C-2"}, "policy refund.cross_customer would deny it"),
+        ({"amount_usd": "-5"}, "amount_usd: Input should be greater than 0"),
+        ({"amount_usd": "NaN"}, "amount_usd"),
+        ({"amount_usd": {"$gt": 1}}, "amount_usd"),
+        ({"amount_usd": 18446744073709551616}, "amount_usd"),
+        ({"amount_usd": 1e308}, "amount_usd"),
+    ],
+)
 async def test_a_bad_edit_is_refused_and_the_approval_stays_pending(services, seeded, edit, message):
     await add_ticket(services, seeded, "T-300", "Please refund $300.00 on INV-3.")
     paused = await waiting_run(services, seeded, "T-300")
@@ -171,7 +210,8 @@ async def test_two_approvers_at_once_from_two_processes_execute_once(services, s
         outcomes = await asyncio.gather(
             operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria"),
             operations.resume_run(other_process, paused.thread_id, APPROVE, tenant=seeded, user="omar"),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
 
     completed = [o for o in outcomes if isinstance(o, operations.RunResult)]
     assert len(completed) == 1 and completed[0].status == "completed"
@@ -185,10 +225,14 @@ async def test_system_of_record_deduplicates_even_when_the_thread_lock_is_bypass
     config = {"configurable": {"thread_id": paused.thread_id}, "run_id": str(uuid.uuid4())}
     resume = Command(resume={**APPROVE, "decided_by": "maria"})
     async with Services.open(settings) as other_process:
-        results = await asyncio.gather(*(
-            svc.graph("refund").ainvoke(resume, config, context=StewardContext(tenant=seeded, user="maria",
-                                                                             services=svc))
-            for svc in (services, other_process)))
+        results = await asyncio.gather(
+            *(
+                svc.graph("refund").ainvoke(
+                    resume, config, context=StewardContext(tenant=seeded, user="maria", services=svc)
+                )
+                for svc in (services, other_process)
+            )
+        )
 
     assert [r["outcome"].status for r in results] == ["completed", "completed"]
     rows = await refunds(services.pool, seeded)

@@ -12,8 +12,7 @@ from steward.audit import redact
 
 
 def test_redaction_masks_emails_and_luhn_valid_card_numbers_only():
-    data = {"note": "mail ada@example.com, card 4111-1111-1111-1111, order 1234567890123", "n": 5,
-            "list": ["x@y.io"]}
+    data = {"note": "mail ada@example.com, card 4111-1111-1111-1111, order 1234567890123", "n": 5, "list": ["x@y.io"]}
     assert redact(data) == {"note": "mail [email], card [card], order 1234567890123", "n": 5, "list": ["[email]"]}
 
 
@@ -22,8 +21,10 @@ async def test_stored_events_carry_no_email_or_card_number(services, seeded):
     assert result.status == "completed"
 
     async with services.pool.connection() as conn:
-        cur = await conn.execute("SELECT coalesce(args::text, '') || detail::text AS blob"
-                                 " FROM steward.audit_events WHERE thread_id = %s", (result.thread_id,))
+        cur = await conn.execute(
+            "SELECT coalesce(args::text, '') || detail::text AS blob FROM steward.audit_events WHERE thread_id = %s",
+            (result.thread_id,),
+        )
         blob = "".join(row["blob"] for row in await cur.fetchall())
     assert "ada@example.com" not in blob and "4111" not in blob
     assert "[email]" in blob and "[card]" in blob
@@ -33,19 +34,22 @@ async def test_the_service_role_can_only_append_to_and_read_the_audit_log(servic
     result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
     assert psycopg.conninfo.conninfo_to_dict(services.database_url)["user"] == "steward_app"
 
-    for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %(t)s",
-                      "DELETE FROM steward.audit_events WHERE thread_id = %(t)s",
-                      "TRUNCATE steward.audit_events",
-                      "ALTER TABLE steward.audit_events DISABLE TRIGGER audit_no_update",
-                      "DROP TRIGGER audit_no_update ON steward.audit_events",
-                      "DROP TABLE steward.audit_events",
-                      "SET session_replication_role = replica"):
+    for statement in (
+        "UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %(t)s",
+        "DELETE FROM steward.audit_events WHERE thread_id = %(t)s",
+        "TRUNCATE steward.audit_events",
+        "ALTER TABLE steward.audit_events DISABLE TRIGGER audit_no_update",
+        "DROP TRIGGER audit_no_update ON steward.audit_events",
+        "DROP TABLE steward.audit_events",
+        "SET session_replication_role = replica",
+    ):
         async with services.pool.connection() as conn:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 await conn.execute(statement, {"t": result.thread_id} if "%(t)s" in statement else None)
     async with services.pool.connection() as conn:
-        role = await (await conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
-                                         " WHERE rolname = current_user")).fetchone()
+        role = await (
+            await conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user")
+        ).fetchone()
     assert role == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False}
     assert len(await audit.events_for(services.pool, result.thread_id)) > 5
 
@@ -53,8 +57,10 @@ async def test_the_service_role_can_only_append_to_and_read_the_audit_log(servic
 async def test_even_the_owner_cannot_change_audit_rows(database_url, services, seeded):
     result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as owner:
-        for statement in ("UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
-                          "DELETE FROM steward.audit_events WHERE thread_id = %s"):
+        for statement in (
+            "UPDATE steward.audit_events SET status = 'ok' WHERE thread_id = %s",
+            "DELETE FROM steward.audit_events WHERE thread_id = %s",
+        ):
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 await owner.execute(statement, (result.thread_id,))
 
@@ -68,12 +74,16 @@ async def test_events_are_scoped_to_their_tenant(services, seeded):
 
 async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
     paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
-    await operations.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded,
-                          user="maria")
+    await operations.resume_run(
+        services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded, user="maria"
+    )
 
     events = await audit.events_for(services.pool, paused.thread_id, seeded)
-    story = [(e["step"], e["type"], e["tool"], e["status"], e["rule_id"]) for e in events
-             if e["type"] != "policy" or e["tool"] == "create_refund"]
+    story = [
+        (e["step"], e["type"], e["tool"], e["status"], e["rule_id"])
+        for e in events
+        if e["type"] != "policy" or e["tool"] == "create_refund"
+    ]
     assert story == [
         ("intake", "tool_call", "get_ticket", "ok", None),
         ("intake", "model_call", None, "ok", None),

@@ -22,8 +22,14 @@ from tests.seeds import refunds
     ],
 )
 async def test_exhausted_budget_escalates_with_its_reason(services, seeded, budget, reason_code, stopped_at):
-    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
-                                  budget=BudgetOverride.model_validate(budget))
+    result = await operations.start_run(
+        services,
+        "refund",
+        {"ticket_id": "T-AUTO"},
+        tenant=seeded,
+        user="ada",
+        budget=BudgetOverride.model_validate(budget),
+    )
 
     assert (result.status, result.outcome.reason_code) == ("escalated", reason_code)
     assert await refunds(services.pool, seeded) == []
@@ -34,12 +40,14 @@ async def test_exhausted_budget_escalates_with_its_reason(services, seeded, budg
 
 
 async def test_budget_override_survives_the_approval_pause(services, seeded):
-    paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace",
-                                  budget=BudgetOverride(max_tool_calls=2))
+    paused = await operations.start_run(
+        services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace", budget=BudgetOverride(max_tool_calls=2)
+    )
     assert paused.status == "interrupted"
 
-    result = await operations.resume_run(services, paused.thread_id, {"decisions": [{"type": "approve"}]},
-                                   tenant=seeded, user="maria")
+    result = await operations.resume_run(
+        services, paused.thread_id, {"decisions": [{"type": "approve"}]}, tenant=seeded, user="maria"
+    )
 
     assert result.outcome.reason_code == "budget.max_tool_calls"
     assert await refunds(services.pool, seeded) == []
@@ -61,6 +69,7 @@ def test_cost_budget_trips_once_spend_reaches_it():
 
 
 def test_usage_adds_up_field_by_field():
-    total = Usage(steps=1, tool_calls=2, tokens=10, cost_usd=Decimal("0.1")) + Usage(steps=2, model_calls=1,
-                                                                                       elapsed_ms=5)
+    total = Usage(steps=1, tool_calls=2, tokens=10, cost_usd=Decimal("0.1")) + Usage(
+        steps=2, model_calls=1, elapsed_ms=5
+    )
     assert total == Usage(steps=3, tool_calls=2, model_calls=1, tokens=10, cost_usd=Decimal("0.1"), elapsed_ms=5)

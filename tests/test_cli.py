@@ -20,25 +20,33 @@ def cli(cli_env, monkeypatch, services):  # services: the schema exists
 
 def counts(database_url: str) -> tuple[int, int, int]:
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT (SELECT count(*) FROM steward.threads), (SELECT count(*) FROM"
-                            " steward.audit_events), (SELECT count(*) FROM sandbox.refunds)").fetchone()
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM steward.threads), (SELECT count(*) FROM"
+            " steward.audit_events), (SELECT count(*) FROM sandbox.refunds)"
+        ).fetchone()
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["run", "payroll", "--input", '{"ticket_id": "T-1"}'], "unknown workflow 'payroll'"),
-    (["run", "refund", "--input", '{"ticket_id": '], "--input is not valid JSON"),
-    (["run", "refund", "--input", '{"ticket": "T-1"}'], "ticket_id: Field required"),
-    (["run", "refund", "--input", '{"ticket_id": "T 1; drop"}'], "ticket_id: String should match pattern"),
-    (["run", "refund", "--input", '["T-1"]'], "input does not match"),
-    (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--budget", '{"max_tool_calls": -1}'], "max_tool_calls"),
-    (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small"], "--model expects tier=provider"),
-    (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small=gpt"], "is not 'rules' or 'openai:"),
-    (["resume", "no-such-thread", "--decision", "approve", "--by", "maria"], "unknown thread 'no-such-thread'"),
-    (["resume", "no-such-thread", "--by", "maria"], "give --decision"),
-    (["resume", "t", "--decision", "approve", "--edit", "{}", "--by", "m"], "--edit only goes with --decision edit"),
-    (["audit", "no-such-thread"], "unknown thread 'no-such-thread' in tenant 'default'"),
-    (["policy", "show", "payroll"], "unknown workflow"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "payroll", "--input", '{"ticket_id": "T-1"}'], "unknown workflow 'payroll'"),
+        (["run", "refund", "--input", '{"ticket_id": '], "--input is not valid JSON"),
+        (["run", "refund", "--input", '{"ticket": "T-1"}'], "ticket_id: Field required"),
+        (["run", "refund", "--input", '{"ticket_id": "T 1; drop"}'], "ticket_id: String should match pattern"),
+        (["run", "refund", "--input", '["T-1"]'], "input does not match"),
+        (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--budget", '{"max_tool_calls": -1}'], "max_tool_calls"),
+        (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small"], "--model expects tier=provider"),
+        (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small=gpt"], "is not 'rules' or 'openai:"),
+        (["resume", "no-such-thread", "--decision", "approve", "--by", "maria"], "unknown thread 'no-such-thread'"),
+        (["resume", "no-such-thread", "--by", "maria"], "give --decision"),
+        (
+            ["resume", "t", "--decision", "approve", "--edit", "{}", "--by", "m"],
+            "--edit only goes with --decision edit",
+        ),
+        (["audit", "no-such-thread"], "unknown thread 'no-such-thread' in tenant 'default'"),
+        (["policy", "show", "payroll"], "unknown workflow"),
+    ],
+)
 def test_input_mistakes_exit_2_with_a_message_and_write_nothing(cli, database_url, capsys, argv, message):
     before = counts(database_url)
 
@@ -53,15 +61,24 @@ def test_usage_errors_exit_2(cli, capsys):
     assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "is not valid JSON"),
-    ('{"tenant": "x", "customers": [{"id": "C-1"}]}', "customers.0.name: Field required"),
-    ('{"tenant": "x", "customers": [{"id": "C-1", "name": "A"}], "invoices": [{"id": "I", "customer_id": "C-1",'
-     ' "amount_usd": "1.234"}]}', "invoices.0.amount_usd"),
-    ('{"tenant": "x", "customers": [{"id": "C-1", "name": "A"}],'
-     ' "tickets": [{"id": "T", "customer_id": "C-404", "subject": "s", "body": "b"}]}', "do not exist"),
-    ('{"tenant": "x", "ticketz": []}', "unknown table(s) ['ticketz']"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"tenant": "x", "customers": [{"id": "C-1"}]}', "customers.0.name: Field required"),
+        (
+            '{"tenant": "x", "customers": [{"id": "C-1", "name": "A"}], "invoices": [{"id": "I", "customer_id": "C-1",'
+            ' "amount_usd": "1.234"}]}',
+            "invoices.0.amount_usd",
+        ),
+        (
+            '{"tenant": "x", "customers": [{"id": "C-1", "name": "A"}],'
+            ' "tickets": [{"id": "T", "customer_id": "C-404", "subject": "s", "body": "b"}]}',
+            "do not exist",
+        ),
+        ('{"tenant": "x", "ticketz": []}', "unknown table(s) ['ticketz']"),
+    ],
+)
 def test_bad_seed_files_load_nothing(cli, database_url, tmp_path, capsys, content, message):
     seed = tmp_path / "seed.json"
     seed.write_text(content)
@@ -79,9 +96,16 @@ def test_missing_seed_file_is_an_input_error(cli, tmp_path, capsys):
 
 def test_sandbox_load_then_show_round_trips(cli, tmp_path, capsys, tenant):
     seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"tenant": tenant, "customers": [{"id": "C-1", "name": "Ada"}],
-                                "invoices": [{"id": "INV-1", "customer_id": "C-1", "amount_usd": "9.99"}],
-                                "tickets": [{"id": "T-1", "customer_id": "C-1", "subject": "s", "body": "b"}]}))
+    seed.write_text(
+        json.dumps(
+            {
+                "tenant": tenant,
+                "customers": [{"id": "C-1", "name": "Ada"}],
+                "invoices": [{"id": "INV-1", "customer_id": "C-1", "amount_usd": "9.99"}],
+                "tickets": [{"id": "T-1", "customer_id": "C-1", "subject": "s", "body": "b"}],
+            }
+        )
+    )
 
     assert cli(["sandbox", "load", str(seed)]) == 0
     assert json.loads(capsys.readouterr().out)["loaded"] == {"customers": 1, "tickets": 1, "invoices": 1}
@@ -101,10 +125,16 @@ def test_policy_show_prints_the_rule_table(cli, capsys):
 
 def test_run_prints_json_with_thread_and_status(cli, capsys, tenant, tmp_path):
     seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"tenant": tenant, "customers": [{"id": "C-1", "name": "Ada"}],
-                                "invoices": [{"id": "INV-1", "customer_id": "C-1", "amount_usd": "30"}],
-                                "tickets": [{"id": "T-1", "customer_id": "C-1", "subject": "s",
-                                             "body": "Refund $30 on INV-1 please"}]}))
+    seed.write_text(
+        json.dumps(
+            {
+                "tenant": tenant,
+                "customers": [{"id": "C-1", "name": "Ada"}],
+                "invoices": [{"id": "INV-1", "customer_id": "C-1", "amount_usd": "30"}],
+                "tickets": [{"id": "T-1", "customer_id": "C-1", "subject": "s", "body": "Refund $30 on INV-1 please"}],
+            }
+        )
+    )
     assert cli(["sandbox", "load", str(seed)]) == 0
     capsys.readouterr()
 

@@ -18,7 +18,8 @@ async def test_docs_render_every_operation_and_authorize_with_a_key(server, api_
             await page.wait_for_selector(".opblock-summary", timeout=20_000)
             paths = await page.locator(".opblock-summary-path").all_inner_texts()
             assert {"/threads", "/threads/{thread_id}/runs/wait", "/approvals", "/assistants/search"} <= {
-                p.replace("\u200b", "") for p in paths}
+                p.replace("\u200b", "") for p in paths
+            }
             assert not await page.locator(".errors-wrapper").count()  # "does not specify a valid version field"
 
             await page.click("button.authorize")

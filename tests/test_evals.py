@@ -34,17 +34,26 @@ def test_every_workflow_ships_datasets_and_refund_covers_the_adversarial_kinds()
     assert all(case.expect.writes is not None for case in stored)  # every case asserts the system of record
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('{"id": "x", "workflow": "refund"', "not JSON"),
-    ('{"id": "x", "workflow": "refund", "description": "d", "input": {}}', "expect: Field required"),
-    ('{"id": "Bad Id", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "completed",'
-     ' "max_cost_usd": "0"}}', "id: String should match pattern"),
-    ('{"id": "x", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "fine",'
-     ' "max_cost_usd": "0"}}', "expect.status"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "x", "workflow": "refund"', "not JSON"),
+        ('{"id": "x", "workflow": "refund", "description": "d", "input": {}}', "expect: Field required"),
+        (
+            '{"id": "Bad Id", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "completed",'
+            ' "max_cost_usd": "0"}}',
+            "id: String should match pattern",
+        ),
+        (
+            '{"id": "x", "workflow": "refund", "description": "d", "input": {}, "expect": {"status": "fine",'
+            ' "max_cost_usd": "0"}}',
+            "expect.status",
+        ),
+    ],
+)
 def test_malformed_case_files_name_the_line_and_field(tmp_path, line, message):
     path = tmp_path / "bad.golden.jsonl"
-    path.write_text('\n' + line + '\n')
+    path.write_text("\n" + line + "\n")
     with pytest.raises(InvalidRequest, match=f"bad.golden.jsonl:2: .*{message}"):
         cases.load_file(path)
 
@@ -53,12 +62,20 @@ def test_malformed_case_files_name_the_line_and_field(tmp_path, line, message):
 async def propose(state, step):
     """A deliberately wrong variant: proposes the amount without its cents."""
     facts = json.dumps({"request": state.request.model_dump(mode="json"), "invoice": None})
-    proposal = await step.ask_model("medium", system=refund.PROPOSE_SYSTEM, prompt=facts,
-                                    schema=refund.RefundProposal)
+    proposal = await step.ask_model("medium", system=refund.PROPOSE_SYSTEM, prompt=facts, schema=refund.RefundProposal)
     amount = None if proposal.amount_usd is None else str(int(proposal.amount_usd))
-    return {"action": refund.ProposedAction(name="create_refund", args={
-        "invoice_id": proposal.invoice_id, "customer_id": state.ticket.customer_id, "ticket_id": state.ticket.id,
-        "reason": proposal.reason, "amount_usd": amount})}
+    return {
+        "action": refund.ProposedAction(
+            name="create_refund",
+            args={
+                "invoice_id": proposal.invoice_id,
+                "customer_id": state.ticket.customer_id,
+                "ticket_id": state.ticket.id,
+                "reason": proposal.reason,
+                "amount_usd": amount,
+            },
+        )
+    }
 
 
 @refund.node
@@ -92,16 +109,22 @@ def test_gate_catches_a_silent_failure_and_an_ungoverned_write(settings, tmp_pat
     failed = next(c for c in truncated["cases"] if c["id"] == "auto-small")
     assert failed["status"] == "completed" and not failed["verdicts"]["final_state"]["passed"]
     assert failed["verdicts"]["final_state"]["comment"].startswith(
-        "refunds: wrote [{'invoice_id': 'INV-1', 'amount_usd': '38.00'"), failed["verdicts"]["final_state"]
+        "refunds: wrote [{'invoice_id': 'INV-1', 'amount_usd': '38.00'"
+    ), failed["verdicts"]["final_state"]
     problems = scoreboard.gate(truncated, baseline)
     assert "refund: 1 silent failure(s)" in problems and any("pass_rate fell" in p for p in problems)
 
-    ungoverned = scoreboard.build(evaluate_cases(
-        tiny, settings, concurrency=3, catalog=variant(policy_gate=policy_gate, execute=execute_ungoverned))[0])
+    ungoverned = scoreboard.build(
+        evaluate_cases(
+            tiny, settings, concurrency=3, catalog=variant(policy_gate=policy_gate, execute=execute_ungoverned)
+        )[0]
+    )
     assert ungoverned["workflows"]["refund"]["policy_violations"] == 1
     approved = next(c for c in ungoverned["cases"] if c["id"] == "approval-approved")
-    assert "written with 0 of the 1 approval(s) refund.needs_approval requires" in \
-        approved["verdicts"]["policy"]["comment"]
+    assert (
+        "written with 0 of the 1 approval(s) refund.needs_approval requires"
+        in approved["verdicts"]["policy"]["comment"]
+    )
     assert "refund: 1 policy violation(s)" in scoreboard.gate(ungoverned, baseline)
 
     html = report.render(truncated, title="t", gate_problems=problems)
@@ -156,8 +179,10 @@ def test_an_eval_leaves_no_tenants_behind_unless_asked(settings, database_url, s
 
     def eval_rows() -> int:
         with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT (SELECT count(*) FROM sandbox.tickets WHERE tenant LIKE 'eval-%')"
-                                " + (SELECT count(*) FROM steward.threads WHERE tenant LIKE 'eval-%')").fetchone()[0]
+            return conn.execute(
+                "SELECT (SELECT count(*) FROM sandbox.tickets WHERE tenant LIKE 'eval-%')"
+                " + (SELECT count(*) FROM steward.threads WHERE tenant LIKE 'eval-%')"
+            ).fetchone()[0]
 
     before = eval_rows()
     evaluate_cases(cases.load_file(TINY), settings, concurrency=3)

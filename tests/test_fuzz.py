@@ -20,9 +20,15 @@ def test_the_api_never_fails_on_what_a_client_sends(server, api_keys):
     assert len(operations) > 25
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
 

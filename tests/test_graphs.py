@@ -39,8 +39,16 @@ def test_refund_topology():
     edges = {(e.source, e.target) for e in drawn.edges}
     chain = ["__start__", "intake", "lookup_invoice", "propose", "validate", "policy_gate"]
     assert set(zip(chain, chain[1:], strict=False)) <= edges
-    assert {("policy_gate", "execute"), ("policy_gate", "approval"), ("policy_gate", "respond"),
-            ("approval", "execute"), ("approval", "validate"), ("approval", "respond"),
-            ("execute", "verify"), ("verify", "respond"), ("respond", "__end__")} <= edges
+    assert {
+        ("policy_gate", "execute"),
+        ("policy_gate", "approval"),
+        ("policy_gate", "respond"),
+        ("approval", "execute"),
+        ("approval", "validate"),
+        ("approval", "respond"),
+        ("execute", "verify"),
+        ("verify", "respond"),
+        ("respond", "__end__"),
+    } <= edges
     for node in ("intake", "lookup_invoice", "propose", "validate", "execute"):  # every step can end the run
         assert (node, "respond") in edges

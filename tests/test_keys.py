@@ -46,8 +46,9 @@ class FakeRequest:
 async def test_auth_is_off_only_when_configured(services):
     with pytest.raises(Unauthorized, match="x-api-key"):
         await authenticate(FakeRequest(services), services, None)
-    relaxed = services.__class__(**{**services.__dict__, "settings": services.settings.model_copy(
-        update={"auth_disabled": True})})
+    relaxed = services.__class__(
+        **{**services.__dict__, "settings": services.settings.model_copy(update={"auth_disabled": True})}
+    )
     principal = await authenticate(FakeRequest(relaxed), relaxed, None)
     assert principal.roles == {"admin"} and principal.tenant == "default"
 
@@ -58,8 +59,11 @@ def test_keys_create_cli_prints_the_key_once(cli_env, monkeypatch, capsys, servi
             monkeypatch.setenv(name, value)
     assert main(["keys", "create", "--tenant", tenant, "--role", "approver", "--name", "maria"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["key"].startswith("stw_") and (out["tenant"], out["roles"], out["name"]) == (tenant, ["approver"],
-                                                                                             "maria")
+    assert out["key"].startswith("stw_") and (out["tenant"], out["roles"], out["name"]) == (
+        tenant,
+        ["approver"],
+        "maria",
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["keys", "create", "--tenant", tenant, "--role", "root"])
     assert exit_.value.code == 2

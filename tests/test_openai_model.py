@@ -12,8 +12,13 @@ from steward.services import Services
 from tests.fake_openai import FakeOpenAI
 from tests.seeds import refunds
 
-REQUEST = {"invoice_id": "INV-1", "amount_usd": 38.5, "full_refund": False, "reason": "charged twice",
-           "ambiguities": []}
+REQUEST = {
+    "invoice_id": "INV-1",
+    "amount_usd": 38.5,
+    "full_refund": False,
+    "reason": "charged twice",
+    "ambiguities": [],
+}
 PROPOSAL = {"invoice_id": "INV-1", "amount_usd": 38.5, "reason": "duplicate charge"}
 
 
@@ -26,9 +31,17 @@ def fake():
 
 
 def openai_settings(settings, fake, **extra):
-    return settings.model_copy(update={"openai_base_url": fake.url, "openai_api_key": SecretStr("test-key"),
-                                       "model_small": "openai:gpt-4o-mini", "model_medium": "openai:gpt-4o",
-                                       "model_timeout_s": 5.0, "model_max_retries": 2, **extra})
+    return settings.model_copy(
+        update={
+            "openai_base_url": fake.url,
+            "openai_api_key": SecretStr("test-key"),
+            "model_small": "openai:gpt-4o-mini",
+            "model_medium": "openai:gpt-4o",
+            "model_timeout_s": 5.0,
+            "model_max_retries": 2,
+            **extra,
+        }
+    )
 
 
 async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(services, settings, fake, seeded):
@@ -45,7 +58,9 @@ async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(s
     assert {r["authorization"] for r in fake.requests} == {"Bearer test-key"}
     calls = [e for e in events if e["type"] == "model_call"]
     assert [(e["detail"]["provider"], e["tokens_in"], e["tokens_out"]) for e in calls] == [
-        ("openai:gpt-4o-mini", 1200, 80), ("openai:gpt-4o", 1200, 80)]
+        ("openai:gpt-4o-mini", 1200, 80),
+        ("openai:gpt-4o", 1200, 80),
+    ]
     # gpt-4o-mini: 1200 * 0.15 + 80 * 0.60 per million; gpt-4o: 1200 * 2.50 + 80 * 10.00 per million
     assert [Decimal(e["cost_usd"]) for e in calls] == [Decimal("0.000228"), Decimal("0.0038")]
     assert Decimal(result.usage["cost_usd"]) == Decimal("0.004028")
@@ -53,8 +68,9 @@ async def test_refund_runs_on_an_openai_compatible_server_with_tokens_and_cost(s
 
 async def test_per_run_tier_override_routes_only_that_tier(settings, fake, seeded):
     async with Services.open(openai_settings(settings, fake, model_small="rules", model_medium="rules")) as svc:
-        result = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada",
-                                      models={"medium": "openai:gpt-4o-mini"})
+        result = await operations.start_run(
+            svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada", models={"medium": "openai:gpt-4o-mini"}
+        )
 
     assert result.status == "completed"
     assert [r["body"]["tool_choice"]["function"]["name"] for r in fake.requests] == ["RefundProposal"]

@@ -24,9 +24,13 @@ def test_first_start_prints_keys_and_the_quickstart_runs_end_to_end(server_url, 
         runner = re.search(r"runner:\s+(stw_\S+)", printed)[1]
         approver = re.search(r"approver:\s+(stw_\S+)", printed)[1]
         assert "admin of tenant 'default'" in printed and "tenant 'quickstart'" in printed
-        script = subprocess.run([sys.executable, str(PROJECT / "examples" / "quickstart.py")], capture_output=True,
-                                text=True, timeout=60, env={**env, "STEWARD_URL": url, "STEWARD_RUNNER_KEY": runner,
-                                                            "STEWARD_APPROVER_KEY": approver})
+        script = subprocess.run(
+            [sys.executable, str(PROJECT / "examples" / "quickstart.py")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, "STEWARD_URL": url, "STEWARD_RUNNER_KEY": runner, "STEWARD_APPROVER_KEY": approver},
+        )
         assert script.returncode == 0, script.stderr
         out = script.stdout
         assert "waiting for approval: Refund 120.00 USD on INV-2002" in out
@@ -42,20 +46,32 @@ def test_first_start_prints_keys_and_the_quickstart_runs_end_to_end(server_url, 
 
 def test_a_second_server_on_a_busy_port_fails_fast_with_a_hint(server, cli_env):
     port = server.rsplit(":", 1)[1]
-    started = subprocess.run([sys.executable, "-m", "steward.cli", "serve", "--port", port], env=cli_env,
-                             capture_output=True, text=True, timeout=60)
+    started = subprocess.run(
+        [sys.executable, "-m", "steward.cli", "serve", "--port", port],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert started.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in started.stderr and "--port" in started.stderr
     assert "serving on" not in started.stderr
 
 
 def test_db_status_says_where_the_database_is(cli_env):
-    external = subprocess.run([sys.executable, "-m", "steward.cli", "db", "status"], env=cli_env,
-                              capture_output=True, text=True, timeout=60)
+    external = subprocess.run(
+        [sys.executable, "-m", "steward.cli", "db", "status"], env=cli_env, capture_output=True, text=True, timeout=60
+    )
     assert external.returncode == 0 and "external PostgreSQL" in external.stdout
     embedded_env = {k: v for k, v in cli_env.items() if k not in ("STEWARD_DATABASE_URL", "DATABASE_URL")}
-    embedded = subprocess.run([sys.executable, "-m", "steward.cli", "db", "status"], env=embedded_env,
-                              capture_output=True, text=True, timeout=60, cwd=PROJECT)
+    embedded = subprocess.run(
+        [sys.executable, "-m", "steward.cli", "db", "status"],
+        env=embedded_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT,
+    )
     assert embedded.returncode == 0 and "embedded PostgreSQL in" in embedded.stdout
 
 

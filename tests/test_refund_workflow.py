@@ -103,8 +103,9 @@ async def test_unknown_ticket_escalates(services, seeded):
 
 
 async def test_other_tenants_ticket_is_invisible(services, seeded, tenant):
-    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=f"{tenant}-neighbour",
-                                  user="mallory")
+    result = await operations.start_run(
+        services, "refund", {"ticket_id": "T-AUTO"}, tenant=f"{tenant}-neighbour", user="mallory"
+    )
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "tool.not_found")
     assert await refunds(services.pool, seeded) == []

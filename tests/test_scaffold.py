@@ -15,8 +15,9 @@ from steward.errors import InvalidRequest
 from steward.scaffold import new_workflow
 
 PROJECT = Path(__file__).resolve().parent.parent
-SKIP = shutil.ignore_patterns(".venv", ".steward", ".git", "reports", "__pycache__", "*.egg-info", ".pytest_cache",
-                              ".ruff_cache")
+SKIP = shutil.ignore_patterns(
+    ".venv", ".steward", ".git", "reports", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache"
+)
 
 
 @pytest.fixture
@@ -28,23 +29,32 @@ def project(tmp_path: Path) -> Path:
 
 def steward(copy: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """``steward`` run from the copy, importing the copy's packages (not the installed checkout's)."""
-    return subprocess.run([sys.executable, "-m", "steward.cli", *args], cwd=copy, env={**env, "PYTHONPATH": str(copy)},
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "steward.cli", *args],
+        cwd=copy,
+        env={**env, "PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_a_scaffolded_workflow_passes_its_gate_and_runs(project, cli_env, tenant):
     made = steward(project, cli_env, "new", "workflow", "expense_review")
     assert made.returncode == 0, made.stderr
-    assert json.loads((project / "langgraph.json").read_text())["graphs"]["expense_review"] == \
-        "./graphs/expense_review/graph.py:graph"
+    assert (
+        json.loads((project / "langgraph.json").read_text())["graphs"]["expense_review"]
+        == "./graphs/expense_review/graph.py:graph"
+    )
 
     gated = steward(project, cli_env, "eval", "expense_review", "--gate", "--report-dir", str(project / "r"))
     assert gated.returncode == 0, gated.stdout + gated.stderr
     assert "gate passed" in gated.stdout
 
     seed = project / "items.json"
-    seed.write_text(json.dumps({"tenant": tenant, "expense_review_items": [{"id": "I-1", "title": "Desk",
-                                                                            "amount": "80.00"}]}))
+    seed.write_text(
+        json.dumps({"tenant": tenant, "expense_review_items": [{"id": "I-1", "title": "Desk", "amount": "80.00"}]})
+    )
     assert steward(project, cli_env, "sandbox", "load", str(seed)).returncode == 0
     ran = steward(project, cli_env, "run", "expense_review", "--input", '{"item_id": "I-1"}', "--tenant", tenant)
     assert ran.returncode == 0, ran.stderr

@@ -16,8 +16,9 @@ APPROVE = {"decisions": [{"type": "approve"}]}
 async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
     client = sdk()
     found = await client.assistants.search()
-    assert [(a["graph_id"], a["assistant_id"]) for a in found] == [(name, assistant_id(name)) for name in sorted(
-        ["crm_update", "incident", "ping", "refund", "triage"])]
+    assert [(a["graph_id"], a["assistant_id"]) for a in found] == [
+        (name, assistant_id(name)) for name in sorted(["crm_update", "incident", "ping", "refund", "triage"])
+    ]
     assert [a["graph_id"] for a in await client.assistants.search(limit=1, offset=3)] == ["refund"]
     assert (await client.assistants.get("refund"))["assistant_id"] == assistant_id("refund")
     assert (await client.assistants.get(assistant_id("refund")))["graph_id"] == "refund"
@@ -27,7 +28,8 @@ async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
     assert {n["id"] for n in graph["nodes"]} >= {"__start__", "intake", "policy_gate", "approval", "respond"}
     assert {"source": "policy_gate", "target": "approval", "conditional": True} in [
         {"source": e["source"], "target": e["target"], "conditional": e.get("conditional", False)}
-        for e in graph["edges"]]
+        for e in graph["edges"]
+    ]
     schemas = await client.assistants.get_schemas("refund")
     assert schemas["input_schema"]["required"] == ["ticket_id"]
     assert "services" not in schemas["context_schema"]["properties"]
@@ -78,8 +80,9 @@ async def test_audit_endpoint_in_json_and_jsonl(sdk, server, api_keys, seeded):
 
     async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as http:
         events = (await http.get(f"/threads/{thread['thread_id']}/audit")).json()
-        lines = (await http.get(f"/threads/{thread['thread_id']}/audit",
-                                headers={"accept": "application/x-ndjson"})).text.splitlines()
+        lines = (
+            await http.get(f"/threads/{thread['thread_id']}/audit", headers={"accept": "application/x-ndjson"})
+        ).text.splitlines()
     assert [json.loads(line) for line in lines] == events
     decided = next(e for e in events if e["type"] == "approval" and e["status"] == "approve")
     assert decided["detail"]["decided_by"] == f"{seeded}-approver" and decided["user_id"] == f"{seeded}-approver"
@@ -89,9 +92,15 @@ async def test_audit_endpoint_in_json_and_jsonl(sdk, server, api_keys, seeded):
 async def test_stream_sends_metadata_then_each_mode_then_end(sdk, seeded):
     client = sdk()
     thread = await client.threads.create()
-    parts = [part async for part in client.runs.stream(
-        thread["thread_id"], "refund", input={"ticket_id": "T-AUTO"},
-        stream_mode=["values", "updates", "custom", "debug", "messages-tuple"])]
+    parts = [
+        part
+        async for part in client.runs.stream(
+            thread["thread_id"],
+            "refund",
+            input={"ticket_id": "T-AUTO"},
+            stream_mode=["values", "updates", "custom", "debug", "messages-tuple"],
+        )
+    ]
 
     events = [p.event for p in parts]
     assert events[0] == "metadata" and events[-1] == "end"
@@ -144,16 +153,26 @@ async def test_governance_approvals_list_and_decide(sdk, server, api_keys, seede
     async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as http:
         pending = (await http.get("/approvals")).json()
         assert [(p["thread_id"], p["rule_id"]) for p in pending] == [
-            (first["thread_id"], "refund.needs_approval"), (second["thread_id"], "refund.untrusted_text")]
+            (first["thread_id"], "refund.needs_approval"),
+            (second["thread_id"], "refund.untrusted_text"),
+        ]
         assert pending[0]["action"] == "create_refund" and pending[0]["risk"] == "high"
         assert pending[0]["args"]["amount_usd"] == "120.00" and pending[0]["age_s"] >= 0
         assert pending[0]["requested_by"] == f"{seeded}-runner"
 
-        edited = await http.post(f"/approvals/{first['thread_id']}", json={
-            "decision": {"type": "edit", "edited_action": {"name": "create_refund", "args": {"amount_usd": "90.00"}}},
-            "comment": "partial refund agreed by phone"})
-        rejected = await http.post(f"/approvals/{second['thread_id']}",
-                                   json={"decisions": [{"type": "reject", "message": "looks like fraud"}]})
+        edited = await http.post(
+            f"/approvals/{first['thread_id']}",
+            json={
+                "decision": {
+                    "type": "edit",
+                    "edited_action": {"name": "create_refund", "args": {"amount_usd": "90.00"}},
+                },
+                "comment": "partial refund agreed by phone",
+            },
+        )
+        rejected = await http.post(
+            f"/approvals/{second['thread_id']}", json={"decisions": [{"type": "reject", "message": "looks like fraud"}]}
+        )
         assert (await http.get("/approvals")).json() == []
 
     assert edited.status_code == 200 and edited.json()["status"] == "completed"
@@ -162,22 +181,31 @@ async def test_governance_approvals_list_and_decide(sdk, server, api_keys, seede
 
 
 async def test_stateless_stream(sdk, seeded):
-    parts = [p async for p in sdk().runs.stream(None, "refund", input={"ticket_id": "T-AUTO"},
-                                                stream_mode="updates")]
+    parts = [p async for p in sdk().runs.stream(None, "refund", input={"ticket_id": "T-AUTO"}, stream_mode="updates")]
     assert parts[0].event == "metadata" and parts[-1].event == "end"
     assert next(iter(parts[-2].data)) == "respond"
 
 
 async def test_studio_can_reach_the_server_from_the_browser(server, sdk):
-    preflight = httpx.options(f"{server}/assistants/search", headers={
-        "Origin": "https://smith.langchain.com", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "x-api-key,content-type", "Access-Control-Request-Private-Network": "true"})
+    preflight = httpx.options(
+        f"{server}/assistants/search",
+        headers={
+            "Origin": "https://smith.langchain.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,content-type",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://smith.langchain.com"
     assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
     assert preflight.headers["access-control-allow-private-network"] == "true"
-    assert "access-control-allow-origin" not in httpx.options(f"{server}/threads", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}).headers
+    assert (
+        "access-control-allow-origin"
+        not in httpx.options(
+            f"{server}/threads", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        ).headers
+    )
 
     client = sdk()
     thread = await client.threads.create()

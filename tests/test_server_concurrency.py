@@ -39,8 +39,9 @@ async def test_second_run_on_a_busy_thread_is_409_and_a_blind_approval_is_refuse
         await approver.runs.create(thread["thread_id"], "refund", command={"resume": APPROVE})
     # a decision on a request nobody has seen yet is refused at once, queued or not: no blind pre-approval
     with pytest.raises(httpx.HTTPStatusError, match="409") as blind:
-        await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE},
-                                 multitask_strategy="enqueue")
+        await approver.runs.wait(
+            thread["thread_id"], "refund", command={"resume": APPROVE}, multitask_strategy="enqueue"
+        )
     assert "not waiting for an approval" in blind.value.response.text
     paused = await runner.runs.join(thread["thread_id"], first["run_id"])
     assert paused["__interrupt__"][0]["value"]["rule_id"] == "refund.needs_approval"
@@ -66,9 +67,13 @@ async def test_two_approvers_clicking_at_once_execute_once(sdk, seeded, services
     await runner.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
     await slow(services, seeded, "create_refund", 500)  # keep the winner busy while the loser arrives
 
-    outcomes = await asyncio.gather(*(
-        sdk(role).runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
-        for role in ("approver", "approver2")), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(
+            sdk(role).runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
+            for role in ("approver", "approver2")
+        ),
+        return_exceptions=True,
+    )
 
     assert sorted(type(o).__name__ for o in outcomes) == ["HTTPStatusError", "dict"]
     loser = next(o for o in outcomes if not isinstance(o, dict))
@@ -130,14 +135,14 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_write_happens_once(is
         assert writes == ["deduplicated"]  # the killed attempt never recorded its write; the retry replayed it
 
 
-
 async def test_cancel_a_queued_run_and_a_running_one(sdk, seeded, services):
     await slow(services, seeded, "get_ticket", 1500)
     runner = sdk("runner")
     thread = await runner.threads.create()
     running = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
-    queued = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"},
-                                      multitask_strategy="enqueue")
+    queued = await runner.runs.create(
+        thread["thread_id"], "refund", input={"ticket_id": "T-BIG"}, multitask_strategy="enqueue"
+    )
 
     cancelled = await runner.runs.cancel(thread["thread_id"], queued["run_id"])
     assert cancelled["status"] == "interrupted" and cancelled["error"] == "cancelled before it started"
@@ -154,8 +159,9 @@ async def test_a_refused_queued_run_leaves_the_pending_approval_alone(sdk, seede
     runner, approver = sdk("runner"), sdk("approver")
     thread = await runner.threads.create()
     await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
-    duplicate = await runner.runs.create(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"},
-                                         multitask_strategy="enqueue")
+    duplicate = await runner.runs.create(
+        thread["thread_id"], "refund", input={"ticket_id": "T-BIG"}, multitask_strategy="enqueue"
+    )
     await runner.runs.join(thread["thread_id"], duplicate["run_id"])
 
     refused = await runner.runs.get(thread["thread_id"], duplicate["run_id"])
@@ -168,7 +174,8 @@ async def test_a_refused_queued_run_leaves_the_pending_approval_alone(sdk, seede
     done = await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE})
     assert done["outcome"]["status"] == "completed"
     with pytest.raises(httpx.HTTPStatusError, match="409"):  # a late duplicate approval, queued or not
-        await approver.runs.wait(thread["thread_id"], "refund", command={"resume": APPROVE},
-                                 multitask_strategy="enqueue")
+        await approver.runs.wait(
+            thread["thread_id"], "refund", command={"resume": APPROVE}, multitask_strategy="enqueue"
+        )
     assert (await runner.threads.get(thread["thread_id"]))["status"] == "idle"
     assert [r["amount_usd"] for r in await refunds(services.pool, seeded)] == [Decimal("120.00")]

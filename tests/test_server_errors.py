@@ -22,43 +22,108 @@ async def thread_id(http) -> str:
     return (await http.post("/threads", json={})).json()["thread_id"]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "message"), [
-    ("post", "/threads/{t}/runs/wait", b'{"assistant_id": "refund", "input": {', 422, "malformed JSON body"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "payroll", "input": {}}, 404, "unknown assistant 'payroll'"),
-    ("post", "/threads/nope/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-1"}}, 404,
-     "unknown thread 'nope'"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket": "T-1"}}, 422,
-     "ticket_id: Field required"),
-    ("post", "/threads/{t}/runs/wait", {"input": {"ticket_id": "T-1"}}, 422, "assistant_id: Field required"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-1"}, "inptu": 1},
-     422, "inptu: Extra inputs are not permitted"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund"}, 422, "send input to start the workflow"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "command": {"resume": {"decisions": []}}}, 422,
-     "decisions"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "command": {"goto": "execute"}}, 422,
-     "only command.resume is supported"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"},
-                                        "multitask_strategy": "rollback"}, 422, "'reject' or 'enqueue'"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"},
-                                        "interrupt_before": ["execute"]}, 422, "approvals come from policy"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"},
-                                        "context": {"budget": {"max_tool_calls": -1}}}, 422, "context.budget"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"},
-                                        "context": {"models": {"huge": "rules"}}}, 422, "unknown model tier"),
-    ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund", "command": {"resume": {"decisions": [
-        {"type": "approve"}]}}}, 409, "not waiting for an approval"),
-    ("post", "/threads/{t}/runs/stream", {"assistant_id": "refund", "input": {"ticket_id": "T-1"},
-                                          "stream_mode": "events"}, 422, "stream_mode"),
-    ("post", "/threads", {"thread_id": "bad id!"}, 422, "thread_id"),
-    ("post", "/threads/search", {"status": "sleeping"}, 422, "status"),
-    ("patch", "/threads/{t}", {"metadata": "not an object"}, 422, "metadata"),
-    ("get", "/threads/{t}/runs/00000000-0000-0000-0000-000000000000", None, 404, "unknown run"),
-    ("get", "/assistants/payroll/graph", None, 404, "unknown assistant"),
-    ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "send one of"),
-    ("post", "/approvals/{t}", {"decision": {"type": "approve"}}, 422, "never run a workflow"),
-])
-async def test_mistakes_are_4xx_with_a_message_and_write_nothing(http, thread_id, services, method, path, body,
-                                                                 status, message):
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("post", "/threads/{t}/runs/wait", b'{"assistant_id": "refund", "input": {', 422, "malformed JSON body"),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "payroll", "input": {}},
+            404,
+            "unknown assistant 'payroll'",
+        ),
+        (
+            "post",
+            "/threads/nope/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-1"}},
+            404,
+            "unknown thread 'nope'",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket": "T-1"}},
+            422,
+            "ticket_id: Field required",
+        ),
+        ("post", "/threads/{t}/runs/wait", {"input": {"ticket_id": "T-1"}}, 422, "assistant_id: Field required"),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-1"}, "inptu": 1},
+            422,
+            "inptu: Extra inputs are not permitted",
+        ),
+        ("post", "/threads/{t}/runs/wait", {"assistant_id": "refund"}, 422, "send input to start the workflow"),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "command": {"resume": {"decisions": []}}},
+            422,
+            "decisions",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "command": {"goto": "execute"}},
+            422,
+            "only command.resume is supported",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}, "multitask_strategy": "rollback"},
+            422,
+            "'reject' or 'enqueue'",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}, "interrupt_before": ["execute"]},
+            422,
+            "approvals come from policy",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}, "context": {"budget": {"max_tool_calls": -1}}},
+            422,
+            "context.budget",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}, "context": {"models": {"huge": "rules"}}},
+            422,
+            "unknown model tier",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}},
+            409,
+            "not waiting for an approval",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/stream",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-1"}, "stream_mode": "events"},
+            422,
+            "stream_mode",
+        ),
+        ("post", "/threads", {"thread_id": "bad id!"}, 422, "thread_id"),
+        ("post", "/threads/search", {"status": "sleeping"}, 422, "status"),
+        ("patch", "/threads/{t}", {"metadata": "not an object"}, 422, "metadata"),
+        ("get", "/threads/{t}/runs/00000000-0000-0000-0000-000000000000", None, 404, "unknown run"),
+        ("get", "/assistants/payroll/graph", None, 404, "unknown assistant"),
+        ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "send one of"),
+        ("post", "/approvals/{t}", {"decision": {"type": "approve"}}, 422, "never run a workflow"),
+    ],
+)
+async def test_mistakes_are_4xx_with_a_message_and_write_nothing(
+    http, thread_id, services, method, path, body, status, message
+):
     path = path.format(t=thread_id)
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body} if body is not None else {}
     response = await getattr(http, method)(path, **kwargs)
@@ -73,8 +138,11 @@ async def test_mistakes_are_4xx_with_a_message_and_write_nothing(http, thread_id
 @pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None])
 async def test_json_bodies_are_read_as_json_however_labelled(http, thread_id, content_type):
     headers = {"content-type": content_type} if content_type else {}
-    response = await http.post(f"/threads/{thread_id}/runs/wait", content=b'{"assistant_id": "refund", "input":'
-                               b' {"ticket_id": "T-AUTO"}}', headers=headers)
+    response = await http.post(
+        f"/threads/{thread_id}/runs/wait",
+        content=b'{"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}}',
+        headers=headers,
+    )
     assert response.status_code == 200 and response.json()["outcome"]["status"] == "completed"
 
 
@@ -104,8 +172,10 @@ async def test_roles_limit_what_a_key_may_do(sdk, server, api_keys):
     assert "__interrupt__" in paused
 
     async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as as_runner:
-        resume = await as_runner.post(f"/threads/{thread['thread_id']}/runs/wait", json={
-            "assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}})
+        resume = await as_runner.post(
+            f"/threads/{thread['thread_id']}/runs/wait",
+            json={"assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}},
+        )
         listing = await as_runner.get("/approvals")
     assert resume.status_code == 403 and "approver" in resume.json()["detail"]
     assert listing.status_code == 403
@@ -132,11 +202,17 @@ async def test_another_tenants_threads_are_invisible(sdk, services, server):
     await mine.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-BIG"})
     other_key = await keys.create_key(services.pool, tenant="some-other-tenant", roles=["admin"])
     async with httpx.AsyncClient(base_url=server, headers={"x-api-key": other_key}) as other:
-        paths = [f"/threads/{thread['thread_id']}", f"/threads/{thread['thread_id']}/state",
-                 f"/threads/{thread['thread_id']}/audit", f"/threads/{thread['thread_id']}/runs"]
+        paths = [
+            f"/threads/{thread['thread_id']}",
+            f"/threads/{thread['thread_id']}/state",
+            f"/threads/{thread['thread_id']}/audit",
+            f"/threads/{thread['thread_id']}/runs",
+        ]
         assert [(await other.get(p)).status_code for p in paths] == [404, 404, 404, 404]
-        resume = await other.post(f"/threads/{thread['thread_id']}/runs/wait", json={
-            "assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}})
+        resume = await other.post(
+            f"/threads/{thread['thread_id']}/runs/wait",
+            json={"assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}},
+        )
         assert resume.status_code == 404
         assert (await other.post("/threads/search", json={"metadata": {"secret": True}})).json() == []
         assert thread["thread_id"] not in [a["thread_id"] for a in (await other.get("/approvals")).json()]

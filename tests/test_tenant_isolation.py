@@ -15,9 +15,11 @@ async def test_history_never_reads_another_tenants_thread_whatever_the_body_says
     async with httpx.AsyncClient(base_url=server, headers={"x-api-key": attacker_key}) as attacker:
         own = (await attacker.post("/threads", json={})).json()["thread_id"]
         await attacker.post(f"/threads/{own}/runs/wait", json={"assistant_id": "ping", "input": {"n": 2}})
-        for body in ({"checkpoint": {"thread_id": secret["thread_id"]}},
-                     {"checkpoint": {"configurable": {"thread_id": secret["thread_id"]}}},
-                     {"before": {"configurable": {"thread_id": secret["thread_id"]}}}):
+        for body in (
+            {"checkpoint": {"thread_id": secret["thread_id"]}},
+            {"checkpoint": {"configurable": {"thread_id": secret["thread_id"]}}},
+            {"before": {"configurable": {"thread_id": secret["thread_id"]}}},
+        ):
             response = await attacker.post(f"/threads/{own}/history", json=body)
             assert response.status_code == 200, response.text
             assert "T-BIG" not in response.text and "ticket" not in response.text

@@ -31,8 +31,13 @@ def ctx(services, tenant: str, key: str | None = None) -> ToolContext:
 
 
 def refund_args(amount: str, invoice: str = "INV-3", customer: str = "C-1") -> dict[str, Any]:
-    return {"invoice_id": invoice, "customer_id": customer, "ticket_id": "T-AUTO", "amount_usd": amount,
-            "reason": "test"}
+    return {
+        "invoice_id": invoice,
+        "customer_id": customer,
+        "ticket_id": "T-AUTO",
+        "amount_usd": amount,
+        "reason": "test",
+    }
 
 
 async def fault(services, tenant: str, tool: str, mode: str, times: int = 1) -> None:
@@ -43,9 +48,17 @@ async def fault(services, tenant: str, tool: str, mode: str, times: int = 1) -> 
 def test_every_contract_declares_its_governance_fields():
     assert set(TOOLS) >= {"get_ticket", "lookup_invoice", "create_refund", "get_refund"}
     refund = TOOLS["create_refund"].describe()
-    assert refund | {"timeout_s": 0} == {"name": "create_refund", "version": "1.0.0", "kind": "write",
-                                          "scope": "billing:refunds:write", "risk": "high", "owner": "billing-platform",
-                                          "timeout_s": 0, "retry_attempts": 1, "caps": {"max_amount_usd": "1000.00"}}
+    assert refund | {"timeout_s": 0} == {
+        "name": "create_refund",
+        "version": "1.0.0",
+        "kind": "write",
+        "scope": "billing:refunds:write",
+        "risk": "high",
+        "owner": "billing-platform",
+        "timeout_s": 0,
+        "retry_attempts": 1,
+        "caps": {"max_amount_usd": "1000.00"},
+    }
     assert all(spec.kind == "read" and spec.retry.attempts > 1 for n, spec in TOOLS.items() if n != "create_refund")
     assert TOOLS["get_ticket"].as_model_tool()["function"]["parameters"]["required"] == ["ticket_id"]
 
@@ -56,15 +69,26 @@ class In(BaseModel):
 
 def test_a_write_cannot_be_declared_with_retries():
     with pytest.raises(ValueError, match="never retried"):
-        @tool_contract(name="unsafe_write", version="1", kind="write", scope="s", risk="high", owner="o",
-                       output=In, timeout_s=1, retry=RetryPolicy(attempts=3))
+
+        @tool_contract(
+            name="unsafe_write",
+            version="1",
+            kind="write",
+            scope="s",
+            risk="high",
+            owner="o",
+            output=In,
+            timeout_s=1,
+            retry=RetryPolicy(attempts=3),
+        )
         async def unsafe_write(args: In, ctx: ToolContext) -> dict[str, Any]:
             return {}
 
 
 async def test_refund_cap_is_enforced_whatever_the_caller_says(services, seeded):
-    await load_seed(services, {"tenant": seeded, "invoices": [
-        {"id": "INV-BIG", "customer_id": "C-1", "amount_usd": "5000.00"}]})
+    await load_seed(
+        services, {"tenant": seeded, "invoices": [{"id": "INV-BIG", "customer_id": "C-1", "amount_usd": "5000.00"}]}
+    )
 
     with pytest.raises(CapabilityExceeded, match="max_amount_usd=1000.00"):
         await execute(TOOLS["create_refund"], refund_args("1500.00", "INV-BIG"), ctx(services, seeded, "k1"))

@@ -151,9 +151,13 @@ REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, id
 )
 async def lookup_invoice(args: InvoiceQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read an invoice (customer, amount, status) with the amount already refunded on it."""
-    return await fetch_one(ctx, "lookup_invoice", f"invoice {args.invoice_id!r}",
-                           INVOICE_SQL + " AND i.tenant = %(tenant)s",
-                           {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None})
+    return await fetch_one(
+        ctx,
+        "lookup_invoice",
+        f"invoice {args.invoice_id!r}",
+        INVOICE_SQL + " AND i.tenant = %(tenant)s",
+        {"invoice_id": args.invoice_id, "tenant": ctx.tenant, "key": None},
+    )
 
 
 class RefundFacts(BaseModel):
@@ -256,8 +260,16 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
                 "INSERT INTO sandbox.refunds"
                 " (tenant, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, thread_id)"
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {REFUND_COLUMNS}",
-                (ctx.tenant, args.invoice_id, args.customer_id, args.ticket_id, args.amount_usd, args.reason,
-                 ctx.idempotency_key, ctx.thread_id),
+                (
+                    ctx.tenant,
+                    args.invoice_id,
+                    args.customer_id,
+                    args.ticket_id,
+                    args.amount_usd,
+                    args.reason,
+                    ctx.idempotency_key,
+                    ctx.thread_id,
+                ),
             )
         except psycopg.errors.UniqueViolation:  # same key, concurrently, on another invoice
             raise IdempotencyConflict("create_refund", "key used concurrently for another refund") from None
@@ -277,6 +289,10 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
 )
 async def get_refund(args: RefundQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one refund back from billing by its id."""
-    return await fetch_one(ctx, "get_refund", f"refund {args.refund_id!r}",
-                           f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
-                           (ctx.tenant, args.refund_id))
+    return await fetch_one(
+        ctx,
+        "get_refund",
+        f"refund {args.refund_id!r}",
+        f"SELECT {REFUND_COLUMNS} FROM sandbox.refunds WHERE tenant = %s AND id = %s",
+        (ctx.tenant, args.refund_id),
+    )

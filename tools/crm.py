@@ -79,8 +79,12 @@ class ChangeRecord(Record):
 
 CRM = SystemOfRecord(
     name="crm",
-    tables=(Table("crm_users", UserRecord), Table("accounts", AccountRecord), Table("contacts", ContactRecord),
-            Table("change_log", ChangeRecord)),
+    tables=(
+        Table("crm_users", UserRecord),
+        Table("accounts", AccountRecord),
+        Table("contacts", ContactRecord),
+        Table("change_log", ChangeRecord),
+    ),
     migrations=(
         """
         CREATE TABLE IF NOT EXISTS sandbox.crm_users (
@@ -111,8 +115,10 @@ CRM = SystemOfRecord(
 )
 
 _TABLE = {"account": "accounts", "contact": "contacts"}
-_COLUMNS = {"account": "id, name, owner, stage, amount_usd, close_date, phone, address, version",
-            "contact": "id, account_id, name, title, phone, email, version"}
+_COLUMNS = {
+    "account": "id, name, owner, stage, amount_usd, close_date, phone, address, version",
+    "contact": "id, account_id, name, title, phone, email, version",
+}
 
 
 class RecordQuery(BaseModel):
@@ -134,13 +140,25 @@ def _as_text(value: Any) -> str | None:
 
 
 async def _read(conn: Any, tenant: str, record_type: str, record_id: str, *, lock: bool = False) -> dict[str, Any]:
-    cur = await conn.execute(f"SELECT {_COLUMNS[record_type]} FROM sandbox.{_TABLE[record_type]}"
-                             f" WHERE tenant = %s AND id = %s{' FOR UPDATE' if lock else ''}", (tenant, record_id))
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS[record_type]} FROM sandbox.{_TABLE[record_type]}"
+        f" WHERE tenant = %s AND id = %s{' FOR UPDATE' if lock else ''}",
+        (tenant, record_id),
+    )
     return await cur.fetchone()
 
 
-@tool_contract(name="get_record", version="1.0.0", kind="read", scope="crm:records:read", risk="low",
-               owner="sales-ops", output=CrmRecord, timeout_s=2.0, retry=READ_RETRY)
+@tool_contract(
+    name="get_record",
+    version="1.0.0",
+    kind="read",
+    scope="crm:records:read",
+    risk="low",
+    owner="sales-ops",
+    output=CrmRecord,
+    timeout_s=2.0,
+    retry=READ_RETRY,
+)
 async def get_record(args: RecordQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one CRM account or contact with its current version."""
     async with ctx.pool.connection() as conn:
@@ -148,8 +166,12 @@ async def get_record(args: RecordQuery, ctx: ToolContext) -> dict[str, Any]:
     if row is None:
         raise RecordNotFound("get_record", f"no {args.record_type} {args.record_id!r} in tenant {ctx.tenant!r}")
     version = row.pop("version")
-    return {"record_type": args.record_type, "id": row.pop("id"), "version": version,
-            "fields": {k: _as_text(v) for k, v in row.items()}}
+    return {
+        "record_type": args.record_type,
+        "id": row.pop("id"),
+        "version": version,
+        "fields": {k: _as_text(v) for k, v in row.items()},
+    }
 
 
 class ChangeInput(BaseModel):
@@ -193,29 +215,42 @@ async def change_facts(args: ChangeInput, ctx: ToolContext) -> ChangeFacts:
     async with ctx.pool.connection() as conn:
         row = await _read(conn, ctx.tenant, args.record_type, args.record_id)
         owner = args.changes.get("owner")
-        user = owner and await (await conn.execute("SELECT 1 FROM sandbox.crm_users WHERE tenant = %s AND id = %s",
-                                                   (ctx.tenant, owner))).fetchone()
+        user = (
+            owner
+            and await (
+                await conn.execute("SELECT 1 FROM sandbox.crm_users WHERE tenant = %s AND id = %s", (ctx.tenant, owner))
+            ).fetchone()
+        )
     allowed = FIELDS[args.record_type]
-    return ChangeFacts(record_found=row is not None, current_version=row and row["version"],
-                       unknown_fields=sorted(set(args.changes) - set(allowed)),
-                       high_risk_fields=sorted(set(args.changes) & set(HIGH_RISK)),
-                       owner_known="owner" not in args.changes or bool(user),
-                       note_injection_markers=injection_markers(args.note))
+    return ChangeFacts(
+        record_found=row is not None,
+        current_version=row and row["version"],
+        unknown_fields=sorted(set(args.changes) - set(allowed)),
+        high_risk_fields=sorted(set(args.changes) & set(HIGH_RISK)),
+        owner_known="owner" not in args.changes or bool(user),
+        note_injection_markers=injection_markers(args.note),
+    )
 
 
-async def _apply(conn: Any, ctx: ToolContext, tool: str, record_type: str, record_id: str, new: dict[str, Any],
-                 base_version: int) -> tuple[dict[str, str | None], int]:
+async def _apply(
+    conn: Any, ctx: ToolContext, tool: str, record_type: str, record_id: str, new: dict[str, Any], base_version: int
+) -> tuple[dict[str, str | None], int]:
     """Write ``new`` onto the record if it is still at ``base_version``; returns the values it replaced (as text)
     and the new version."""
     row = await _read(conn, ctx.tenant, record_type, record_id, lock=True)
     if row is None:
         raise RecordNotFound(tool, f"no {record_type} {record_id!r} in tenant {ctx.tenant!r}")
     if row["version"] != base_version:
-        raise RecordChanged(tool, f"{record_type} {record_id} is at version {row['version']}, not {base_version}:"
-                                  " it changed since it was read")
+        raise RecordChanged(
+            tool,
+            f"{record_type} {record_id} is at version {row['version']}, not {base_version}:"
+            " it changed since it was read",
+        )
     sets = ", ".join(f"{field} = %s" for field in new)
-    await conn.execute(f"UPDATE sandbox.{_TABLE[record_type]} SET {sets}, version = version + 1"
-                       " WHERE tenant = %s AND id = %s", (*new.values(), ctx.tenant, record_id))
+    await conn.execute(
+        f"UPDATE sandbox.{_TABLE[record_type]} SET {sets}, version = version + 1 WHERE tenant = %s AND id = %s",
+        (*new.values(), ctx.tenant, record_id),
+    )
     return {field: _as_text(row[field]) for field in new}, base_version + 1
 
 
@@ -226,28 +261,57 @@ def _typed(tool: str, record_type: str, changes: dict[str, str | None]) -> dict[
         if field not in FIELDS[record_type]:
             raise ToolInputError(tool, f"{record_type}s have no changeable field {field!r}")
         try:
-            typed[field] = (Decimal(value) if field == "amount_usd" and value is not None else
-                            dt.date.fromisoformat(value) if field == "close_date" and value is not None else value)
+            typed[field] = (
+                Decimal(value)
+                if field == "amount_usd" and value is not None
+                else dt.date.fromisoformat(value)
+                if field == "close_date" and value is not None
+                else value
+            )
         except (ArithmeticError, ValueError):
             raise ToolInputError(tool, f"{field}={value!r} is not a valid value") from None
     return typed
 
 
-@tool_contract(name="apply_changes", version="1.0.0", kind="write", scope="crm:records:write", risk="medium",
-               owner="sales-ops", output=Change, timeout_s=5.0, facts=change_facts, writes_to="change_log")
+@tool_contract(
+    name="apply_changes",
+    version="1.0.0",
+    kind="write",
+    scope="crm:records:write",
+    risk="medium",
+    owner="sales-ops",
+    output=Change,
+    timeout_s=5.0,
+    facts=change_facts,
+    writes_to="change_log",
+)
 async def apply_changes(args: ChangeInput, ctx: ToolContext) -> dict[str, Any]:
     """Change fields of one account or contact, recording old and new values in the change log."""
     typed = _typed("apply_changes", args.record_type, args.changes)
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
-                                 (ctx.tenant, ctx.idempotency_key))
+        cur = await conn.execute(
+            "SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
+            (ctx.tenant, ctx.idempotency_key),
+        )
         if (done := await cur.fetchone()) is not None:  # a replay of this very write: the change is in
             return {**done, "deduplicated": True}
-        previous, version = await _apply(conn, ctx, "apply_changes", args.record_type, args.record_id, typed,
-                                         args.base_version)
-        return await write_once(conn, ctx, "apply_changes", "change_log", {
-            "tool": "apply_changes", **args.model_dump(), "previous": previous, "new_version": version,
-            "approvers": list(ctx.approvers), "run_id": ctx.run_id})
+        previous, version = await _apply(
+            conn, ctx, "apply_changes", args.record_type, args.record_id, typed, args.base_version
+        )
+        return await write_once(
+            conn,
+            ctx,
+            "apply_changes",
+            "change_log",
+            {
+                "tool": "apply_changes",
+                **args.model_dump(),
+                "previous": previous,
+                "new_version": version,
+                "approvers": list(ctx.approvers),
+                "run_id": ctx.run_id,
+            },
+        )
 
 
 class UndoInput(BaseModel):
@@ -259,13 +323,26 @@ class ChangeQuery(BaseModel):
     change_id: int = Field(ge=1)
 
 
-@tool_contract(name="get_change", version="1.0.0", kind="read", scope="crm:changes:read", risk="low",
-               owner="sales-ops", output=Change, timeout_s=2.0, retry=READ_RETRY)
+@tool_contract(
+    name="get_change",
+    version="1.0.0",
+    kind="read",
+    scope="crm:changes:read",
+    risk="low",
+    owner="sales-ops",
+    output=Change,
+    timeout_s=2.0,
+    retry=READ_RETRY,
+)
 async def get_change(args: ChangeQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one change-log entry (old and new values, versions, approvers)."""
-    return await fetch_one(ctx, "get_change", f"change {args.change_id}",
-                           "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s",
-                           (ctx.tenant, args.change_id))
+    return await fetch_one(
+        ctx,
+        "get_change",
+        f"change {args.change_id}",
+        "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s",
+        (ctx.tenant, args.change_id),
+    )
 
 
 class UndoFacts(BaseModel):
@@ -280,41 +357,88 @@ async def undo_facts(args: UndoInput, ctx: ToolContext) -> UndoFacts:
     """What the CRM says about undoing a change: whether it exists, was undone, or was overtaken. An undo this
     call's own idempotency key already wrote is left out, so re-checking it sees the facts it was decided on."""
     async with ctx.pool.connection() as conn:
-        change = await (await conn.execute("SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s",
-                                           (ctx.tenant, args.undoes))).fetchone()
-        own = await (await conn.execute("SELECT id FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
-                                        (ctx.tenant, ctx.idempotency_key))).fetchone()
+        change = await (
+            await conn.execute(
+                "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s", (ctx.tenant, args.undoes)
+            )
+        ).fetchone()
+        own = await (
+            await conn.execute(
+                "SELECT id FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
+                (ctx.tenant, ctx.idempotency_key),
+            )
+        ).fetchone()
         row = change and await _read(conn, ctx.tenant, change["record_type"], change["record_id"])
     if change is None:
         return UndoFacts(change_found=False, already_undone=False, record_changed_since=False, high_risk_fields=[])
-    return UndoFacts(change_found=True, already_undone=change["undone_by"] not in (None, own and own["id"]),
-                     record_changed_since=own is None and (row is None or row["version"] != change["new_version"]),
-                     high_risk_fields=sorted(set(change["changes"]) & set(HIGH_RISK)))
+    return UndoFacts(
+        change_found=True,
+        already_undone=change["undone_by"] not in (None, own and own["id"]),
+        record_changed_since=own is None and (row is None or row["version"] != change["new_version"]),
+        high_risk_fields=sorted(set(change["changes"]) & set(HIGH_RISK)),
+    )
 
 
-@tool_contract(name="undo_change", version="1.0.0", kind="write", scope="crm:records:write", risk="medium",
-               owner="sales-ops", output=Change, timeout_s=5.0, facts=undo_facts, writes_to="change_log")
+@tool_contract(
+    name="undo_change",
+    version="1.0.0",
+    kind="write",
+    scope="crm:records:write",
+    risk="medium",
+    owner="sales-ops",
+    output=Change,
+    timeout_s=5.0,
+    facts=undo_facts,
+    writes_to="change_log",
+)
 async def undo_change(args: UndoInput, ctx: ToolContext) -> dict[str, Any]:
     """Restore the values a change replaced, exactly; refused if the record changed since that change."""
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
-                                 (ctx.tenant, ctx.idempotency_key))
+        cur = await conn.execute(
+            "SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
+            (ctx.tenant, ctx.idempotency_key),
+        )
         if (done := await cur.fetchone()) is not None:
             return {**done, "deduplicated": True}
-        change = await (await conn.execute("SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s"
-                                           " FOR UPDATE", (ctx.tenant, args.undoes))).fetchone()
+        change = await (
+            await conn.execute(
+                "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s FOR UPDATE", (ctx.tenant, args.undoes)
+            )
+        ).fetchone()
         if change is None:
             raise RecordNotFound("undo_change", f"no change {args.undoes} in tenant {ctx.tenant!r}")
         if change["undone_by"]:
             raise RecordChanged("undo_change", f"change {args.undoes} was already undone by {change['undone_by']}")
         restored = change["previous"]
-        previous, version = await _apply(conn, ctx, "undo_change", change["record_type"], change["record_id"],
-                                         _typed("undo_change", change["record_type"], restored), change["new_version"])
-        row = await write_once(conn, ctx, "undo_change", "change_log", {
-            "tool": "undo_change", **args.model_dump(), "record_type": change["record_type"],
-            "record_id": change["record_id"], "changes": restored, "previous": previous,
-            "base_version": change["new_version"], "new_version": version, "approvers": list(ctx.approvers),
-            "run_id": ctx.run_id})
-        await conn.execute("UPDATE sandbox.change_log SET undone_by = %s WHERE tenant = %s AND id = %s",
-                           (row["id"], ctx.tenant, args.undoes))
+        previous, version = await _apply(
+            conn,
+            ctx,
+            "undo_change",
+            change["record_type"],
+            change["record_id"],
+            _typed("undo_change", change["record_type"], restored),
+            change["new_version"],
+        )
+        row = await write_once(
+            conn,
+            ctx,
+            "undo_change",
+            "change_log",
+            {
+                "tool": "undo_change",
+                **args.model_dump(),
+                "record_type": change["record_type"],
+                "record_id": change["record_id"],
+                "changes": restored,
+                "previous": previous,
+                "base_version": change["new_version"],
+                "new_version": version,
+                "approvers": list(ctx.approvers),
+                "run_id": ctx.run_id,
+            },
+        )
+        await conn.execute(
+            "UPDATE sandbox.change_log SET undone_by = %s WHERE tenant = %s AND id = %s",
+            (row["id"], ctx.tenant, args.undoes),
+        )
         return row

@@ -132,9 +132,12 @@ class Ticket(BaseModel):
 async def get_ticket(args: TicketQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one helpdesk ticket (subject, body, customer and status) by its id."""
     return await fetch_one(
-        ctx, "get_ticket", f"ticket {args.ticket_id!r}",
+        ctx,
+        "get_ticket",
+        f"ticket {args.ticket_id!r}",
         "SELECT id, customer_id, subject, body, status FROM sandbox.tickets WHERE tenant = %s AND id = %s",
-        (ctx.tenant, args.ticket_id))
+        (ctx.tenant, args.ticket_id),
+    )
 
 
 class CustomerQuery(BaseModel):
@@ -147,13 +150,26 @@ class Customer(BaseModel):
     email: str | None
 
 
-@tool_contract(name="get_customer", version="1.0.0", kind="read", scope="helpdesk:customers:read", risk="low",
-               owner="support-platform", output=Customer, timeout_s=2.0, retry=READ_RETRY)
+@tool_contract(
+    name="get_customer",
+    version="1.0.0",
+    kind="read",
+    scope="helpdesk:customers:read",
+    risk="low",
+    owner="support-platform",
+    output=Customer,
+    timeout_s=2.0,
+    retry=READ_RETRY,
+)
 async def get_customer(args: CustomerQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one customer (name and email) by id."""
-    return await fetch_one(ctx, "get_customer", f"customer {args.customer_id!r}",
-                           "SELECT id, name, email FROM sandbox.customers WHERE tenant = %s AND id = %s",
-                           (ctx.tenant, args.customer_id))
+    return await fetch_one(
+        ctx,
+        "get_customer",
+        f"customer {args.customer_id!r}",
+        "SELECT id, name, email FROM sandbox.customers WHERE tenant = %s AND id = %s",
+        (ctx.tenant, args.customer_id),
+    )
 
 
 class NoArgs(BaseModel):
@@ -170,13 +186,23 @@ class Queues(BaseModel):
     queues: list[Queue]
 
 
-@tool_contract(name="list_queues", version="1.0.0", kind="read", scope="helpdesk:queues:read", risk="low",
-               owner="support-platform", output=Queues, timeout_s=2.0, retry=READ_RETRY)
+@tool_contract(
+    name="list_queues",
+    version="1.0.0",
+    kind="read",
+    scope="helpdesk:queues:read",
+    risk="low",
+    owner="support-platform",
+    output=Queues,
+    timeout_s=2.0,
+    retry=READ_RETRY,
+)
 async def list_queues(args: NoArgs, ctx: ToolContext) -> dict[str, Any]:
     """List the support queues and the ticket intents each handles."""
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute("SELECT id, name, intents FROM sandbox.queues WHERE tenant = %s ORDER BY id",
-                                 (ctx.tenant,))
+        cur = await conn.execute(
+            "SELECT id, name, intents FROM sandbox.queues WHERE tenant = %s ORDER BY id", (ctx.tenant,)
+        )
         return {"queues": await cur.fetchall()}
 
 
@@ -209,26 +235,46 @@ class RouteFacts(BaseModel):
 async def route_facts(args: RouteInput, ctx: ToolContext) -> RouteFacts:
     """Whether the ticket and the queue exist, and what the queue handles."""
     async with ctx.pool.connection() as conn:
-        ticket = await (await conn.execute("SELECT 1 FROM sandbox.tickets WHERE tenant = %s AND id = %s",
-                                           (ctx.tenant, args.ticket_id))).fetchone()
-        queue = await (await conn.execute("SELECT intents FROM sandbox.queues WHERE tenant = %s AND id = %s",
-                                          (ctx.tenant, args.queue))).fetchone()
-    return RouteFacts(ticket_found=ticket is not None, queue_exists=queue is not None,
-                      queue_intents=queue["intents"] if queue else [])
+        ticket = await (
+            await conn.execute(
+                "SELECT 1 FROM sandbox.tickets WHERE tenant = %s AND id = %s", (ctx.tenant, args.ticket_id)
+            )
+        ).fetchone()
+        queue = await (
+            await conn.execute(
+                "SELECT intents FROM sandbox.queues WHERE tenant = %s AND id = %s", (ctx.tenant, args.queue)
+            )
+        ).fetchone()
+    return RouteFacts(
+        ticket_found=ticket is not None, queue_exists=queue is not None, queue_intents=queue["intents"] if queue else []
+    )
 
 
-@tool_contract(name="apply_route", version="1.0.0", kind="write", scope="helpdesk:tickets:route", risk="low",
-               owner="support-platform", output=Route, timeout_s=5.0, facts=route_facts, writes_to="ticket_routes")
+@tool_contract(
+    name="apply_route",
+    version="1.0.0",
+    kind="write",
+    scope="helpdesk:tickets:route",
+    risk="low",
+    owner="support-platform",
+    output=Route,
+    timeout_s=5.0,
+    facts=route_facts,
+    writes_to="ticket_routes",
+)
 async def apply_route(args: RouteInput, ctx: ToolContext) -> dict[str, Any]:
     """Put a ticket in a queue with a priority."""
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("UPDATE sandbox.tickets SET queue = %s, priority = %s WHERE tenant = %s AND id = %s"
-                                 " AND EXISTS (SELECT 1 FROM sandbox.queues WHERE tenant = %s AND id = %s)"
-                                 " RETURNING id", (args.queue, args.priority, ctx.tenant, args.ticket_id, ctx.tenant,
-                                                   args.queue))
+        cur = await conn.execute(
+            "UPDATE sandbox.tickets SET queue = %s, priority = %s WHERE tenant = %s AND id = %s"
+            " AND EXISTS (SELECT 1 FROM sandbox.queues WHERE tenant = %s AND id = %s)"
+            " RETURNING id",
+            (args.queue, args.priority, ctx.tenant, args.ticket_id, ctx.tenant, args.queue),
+        )
         if await cur.fetchone() is None:
-            raise RecordNotFound("apply_route", f"no ticket {args.ticket_id!r} or queue {args.queue!r}"
-                                 f" in tenant {ctx.tenant!r}")
+            raise RecordNotFound(
+                "apply_route", f"no ticket {args.ticket_id!r} or queue {args.queue!r} in tenant {ctx.tenant!r}"
+            )
         return await write_once(conn, ctx, "apply_route", "ticket_routes", args.model_dump())
 
 
@@ -265,32 +311,56 @@ async def reply_facts(args: ReplyInput, ctx: ToolContext) -> ReplyFacts:
     """What the helpdesk and the knowledge base say about a reply: its ticket, its citations, and whether it
     shows another customer's data (their name or email, or any email that is not the ticket customer's)."""
     async with ctx.pool.connection() as conn:
-        ticket = await (await conn.execute("SELECT customer_id, body FROM sandbox.tickets WHERE tenant = %s"
-                                           " AND id = %s", (ctx.tenant, args.ticket_id))).fetchone()
-        cur = await conn.execute("SELECT id FROM sandbox.articles WHERE tenant = %s AND id = ANY(%s)",
-                                 (ctx.tenant, args.citations))
+        ticket = await (
+            await conn.execute(
+                "SELECT customer_id, body FROM sandbox.tickets WHERE tenant = %s AND id = %s",
+                (ctx.tenant, args.ticket_id),
+            )
+        ).fetchone()
+        cur = await conn.execute(
+            "SELECT id FROM sandbox.articles WHERE tenant = %s AND id = ANY(%s)", (ctx.tenant, args.citations)
+        )
         known = {row["id"] for row in await cur.fetchall()}
         cur = await conn.execute("SELECT id, name, email FROM sandbox.customers WHERE tenant = %s", (ctx.tenant,))
         customers = await cur.fetchall()
     owner = ticket["customer_id"] if ticket else None
     text = args.body.lower()
-    foreign = {value for row in customers if row["id"] != owner for value in (row["name"], row["email"])
-               if value and len(value) > 3 and value.lower() in text}
+    foreign = {
+        value
+        for row in customers
+        if row["id"] != owner
+        for value in (row["name"], row["email"])
+        if value and len(value) > 3 and value.lower() in text
+    }
     own_emails = {row["email"] for row in customers if row["id"] == owner}
     foreign |= {email for email in _EMAIL.findall(args.body) if email not in own_emails}
-    return ReplyFacts(ticket_found=ticket is not None, unknown_citations=sorted(set(args.citations) - known),
-                      foreign_customer_data=sorted(foreign),
-                      ticket_injection_markers=injection_markers(ticket["body"]) if ticket else [],
-                      reply_injection_markers=injection_markers(args.body))
+    return ReplyFacts(
+        ticket_found=ticket is not None,
+        unknown_citations=sorted(set(args.citations) - known),
+        foreign_customer_data=sorted(foreign),
+        ticket_injection_markers=injection_markers(ticket["body"]) if ticket else [],
+        reply_injection_markers=injection_markers(args.body),
+    )
 
 
-@tool_contract(name="post_reply", version="1.0.0", kind="write", scope="helpdesk:tickets:reply", risk="medium",
-               owner="support-platform", output=Reply, timeout_s=5.0, facts=reply_facts, writes_to="ticket_replies")
+@tool_contract(
+    name="post_reply",
+    version="1.0.0",
+    kind="write",
+    scope="helpdesk:tickets:reply",
+    risk="medium",
+    owner="support-platform",
+    output=Reply,
+    timeout_s=5.0,
+    facts=reply_facts,
+    writes_to="ticket_replies",
+)
 async def post_reply(args: ReplyInput, ctx: ToolContext) -> dict[str, Any]:
     """Post a customer-facing reply on a ticket, citing the knowledge-base articles it relies on."""
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT 1 FROM sandbox.tickets WHERE tenant = %s AND id = %s FOR UPDATE",
-                                 (ctx.tenant, args.ticket_id))
+        cur = await conn.execute(
+            "SELECT 1 FROM sandbox.tickets WHERE tenant = %s AND id = %s FOR UPDATE", (ctx.tenant, args.ticket_id)
+        )
         if await cur.fetchone() is None:
             raise RecordNotFound("post_reply", f"no ticket {args.ticket_id!r} in tenant {ctx.tenant!r}")
         return await write_once(conn, ctx, "post_reply", "ticket_replies", args.model_dump())

@@ -106,6 +106,7 @@ async def search_kb(args: KbQuery, ctx: ToolContext) -> dict[str, Any]:
             cur = await conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
             if await cur.fetchone():
                 rows, fuzzy = await (await conn.execute(FUZZY_SQL, params)).fetchall(), True
-    articles = [{**row, "rank": float(row["rank"]), "injection_markers": injection_markers(row["body"])}
-                for row in rows]
+    articles = [
+        {**row, "rank": float(row["rank"]), "injection_markers": injection_markers(row["body"])} for row in rows
+    ]
     return {"articles": articles, "fuzzy": fuzzy}

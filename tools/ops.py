@@ -96,8 +96,13 @@ class IncidentRecord(Record):
 
 OPS = SystemOfRecord(
     name="ops",
-    tables=(Table("ops_services", ServiceRecord), Table("ops_deploys", DeployRecord), Table("ops_logs", LogRecord),
-            Table("ops_metrics", MetricRecord), Table("incidents", IncidentRecord)),
+    tables=(
+        Table("ops_services", ServiceRecord),
+        Table("ops_deploys", DeployRecord),
+        Table("ops_logs", LogRecord),
+        Table("ops_metrics", MetricRecord),
+        Table("incidents", IncidentRecord),
+    ),
     migrations=(
         """
         CREATE TABLE IF NOT EXISTS sandbox.ops_services (
@@ -182,29 +187,62 @@ class Observations(BaseModel):
     deploys: list[Deploy]
 
 
-@tool_contract(name="observe_service", version="1.0.0", kind="read", scope="ops:telemetry:read", risk="low",
-               owner="sre-platform", output=Observations, timeout_s=3.0, retry=READ_RETRY)
+@tool_contract(
+    name="observe_service",
+    version="1.0.0",
+    kind="read",
+    scope="ops:telemetry:read",
+    risk="low",
+    owner="sre-platform",
+    output=Observations,
+    timeout_s=3.0,
+    retry=READ_RETRY,
+)
 async def observe_service(args: ServiceQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read a service with its 50 most recent log lines, its metric series and its deploys (newest first)."""
-    service = await fetch_one(ctx, "observe_service", f"service {args.service_id!r}",
-                              "SELECT id, name, environment, version, replicas, flags FROM sandbox.ops_services"
-                              " WHERE tenant = %s AND id = %s", (ctx.tenant, args.service_id))
+    service = await fetch_one(
+        ctx,
+        "observe_service",
+        f"service {args.service_id!r}",
+        "SELECT id, name, environment, version, replicas, flags FROM sandbox.ops_services"
+        " WHERE tenant = %s AND id = %s",
+        (ctx.tenant, args.service_id),
+    )
     key = (ctx.tenant, args.service_id)
     async with ctx.pool.connection() as conn:
-        logs = await (await conn.execute("SELECT id, ts, level, message FROM sandbox.ops_logs WHERE tenant = %s"
-                                         " AND service_id = %s ORDER BY ts DESC, id LIMIT 50", key)).fetchall()
-        points = await (await conn.execute("SELECT series, value FROM sandbox.ops_metrics WHERE tenant = %s"
-                                           " AND service_id = %s ORDER BY series, ts", key)).fetchall()
-        deploys = await (await conn.execute(
-            "SELECT version, deployed_at, round((extract(epoch FROM now() - deployed_at) / 3600)::numeric, 1)"
-            " AS age_h FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s ORDER BY deployed_at DESC",
-            key)).fetchall()
+        logs = await (
+            await conn.execute(
+                "SELECT id, ts, level, message FROM sandbox.ops_logs WHERE tenant = %s"
+                " AND service_id = %s ORDER BY ts DESC, id LIMIT 50",
+                key,
+            )
+        ).fetchall()
+        points = await (
+            await conn.execute(
+                "SELECT series, value FROM sandbox.ops_metrics WHERE tenant = %s"
+                " AND service_id = %s ORDER BY series, ts",
+                key,
+            )
+        ).fetchall()
+        deploys = await (
+            await conn.execute(
+                "SELECT version, deployed_at, round((extract(epoch FROM now() - deployed_at) / 3600)::numeric, 1)"
+                " AS age_h FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s ORDER BY deployed_at DESC",
+                key,
+            )
+        ).fetchall()
     series: dict[str, list[Decimal]] = {}
     for point in points:
         series.setdefault(point["series"], []).append(point["value"])
-    metrics = [{"series": name, "latest": values[-1], "points": len(values),
-                "baseline": sorted(values[:-1])[len(values[:-1]) // 2] if len(values) > 1 else values[-1]}
-               for name, values in series.items()]
+    metrics = [
+        {
+            "series": name,
+            "latest": values[-1],
+            "points": len(values),
+            "baseline": sorted(values[:-1])[len(values[:-1]) // 2] if len(values) > 1 else values[-1],
+        }
+        for name, values in series.items()
+    ]
     return {"service": service, "logs": logs, "metrics": metrics, "deploys": deploys}
 
 
@@ -226,14 +264,24 @@ class Incident(BaseModel):
     """True when this alert already had an incident: that one is returned, no second one is opened."""
 
 
-@tool_contract(name="open_incident", version="1.0.0", kind="write", scope="ops:incidents:write", risk="low",
-               owner="sre-platform", output=Incident, timeout_s=5.0, writes_to="incidents")
+@tool_contract(
+    name="open_incident",
+    version="1.0.0",
+    kind="write",
+    scope="ops:incidents:write",
+    risk="low",
+    owner="sre-platform",
+    output=Incident,
+    timeout_s=5.0,
+    writes_to="incidents",
+)
 async def open_incident(args: NewIncident, ctx: ToolContext) -> dict[str, Any]:
     """Open an incident ticket for an alert, with a summary and the evidence ids that support it (one per alert)."""
     async with ctx.pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{ctx.tenant}:{args.alert_id}",))
-        cur = await conn.execute("SELECT * FROM sandbox.incidents WHERE tenant = %s AND alert_id = %s",
-                                 (ctx.tenant, args.alert_id))
+        cur = await conn.execute(
+            "SELECT * FROM sandbox.incidents WHERE tenant = %s AND alert_id = %s", (ctx.tenant, args.alert_id)
+        )
         if (existing := await cur.fetchone()) is not None:
             return {**existing, "deduplicated": True}
         return await write_once(conn, ctx, "open_incident", "incidents", args.model_dump())
@@ -280,40 +328,72 @@ class RemediationFacts(BaseModel):
 async def remediation_facts(args: RemediationInput, ctx: ToolContext) -> RemediationFacts:
     """What the ops system says about a proposed remediation: the service, its environment and the target."""
     async with ctx.pool.connection() as conn:
-        service = await (await conn.execute("SELECT environment, replicas, flags FROM sandbox.ops_services"
-                                            " WHERE tenant = %s AND id = %s", (ctx.tenant, args.service_id))).fetchone()
-        deploy = await (await conn.execute(
-            "SELECT round((extract(epoch FROM now() - max(deployed_at)) / 3600)::numeric, 1) AS age_h"
-            " FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s AND version = %s",
-            (ctx.tenant, args.service_id, args.version or ""))).fetchone()
+        service = await (
+            await conn.execute(
+                "SELECT environment, replicas, flags FROM sandbox.ops_services WHERE tenant = %s AND id = %s",
+                (ctx.tenant, args.service_id),
+            )
+        ).fetchone()
+        deploy = await (
+            await conn.execute(
+                "SELECT round((extract(epoch FROM now() - max(deployed_at)) / 3600)::numeric, 1) AS age_h"
+                " FROM sandbox.ops_deploys WHERE tenant = %s AND service_id = %s AND version = %s",
+                (ctx.tenant, args.service_id, args.version or ""),
+            )
+        ).fetchone()
     age = deploy["age_h"] if deploy else None
-    known = {"rollback": age is not None, "flag_off": bool(service and args.flag in service["flags"]),
-             "scale": args.replicas is not None, "restart": True}[args.action]
-    return RemediationFacts(service_found=service is not None, environment=service and service["environment"],
-                            target_known=known, rollback_target_age_h=age if args.action == "rollback" else None,
-                            current_replicas=service and service["replicas"])
+    known = {
+        "rollback": age is not None,
+        "flag_off": bool(service and args.flag in service["flags"]),
+        "scale": args.replicas is not None,
+        "restart": True,
+    }[args.action]
+    return RemediationFacts(
+        service_found=service is not None,
+        environment=service and service["environment"],
+        target_known=known,
+        rollback_target_age_h=age if args.action == "rollback" else None,
+        current_replicas=service and service["replicas"],
+    )
 
 
-@tool_contract(name="remediate", version="1.0.0", kind="write", scope="ops:services:remediate", risk="high",
-               owner="sre-platform", output=Remediation, timeout_s=5.0,
-               caps=(MaxCap(name="max_replicas", field="replicas", limit=Decimal(MAX_REPLICAS)),),
-               facts=remediation_facts, writes_to="remediations")
+@tool_contract(
+    name="remediate",
+    version="1.0.0",
+    kind="write",
+    scope="ops:services:remediate",
+    risk="high",
+    owner="sre-platform",
+    output=Remediation,
+    timeout_s=5.0,
+    caps=(MaxCap(name="max_replicas", field="replicas", limit=Decimal(MAX_REPLICAS)),),
+    facts=remediation_facts,
+    writes_to="remediations",
+)
 async def remediate(args: RemediationInput, ctx: ToolContext) -> dict[str, Any]:
     """Apply one remediation from the catalogue to a service: restart, scale to N replicas, roll back to an
     earlier version, or turn a feature flag off."""
-    changes = {"restart": ("", ()), "scale": ("replicas = %s", (args.replicas,)),
-               "rollback": ("version = %s", (args.version,)),
-               "flag_off": ("flags = jsonb_set(flags, ARRAY[%s], 'false')", (args.flag,))}[args.action]
+    changes = {
+        "restart": ("", ()),
+        "scale": ("replicas = %s", (args.replicas,)),
+        "rollback": ("version = %s", (args.version,)),
+        "flag_off": ("flags = jsonb_set(flags, ARRAY[%s], 'false')", (args.flag,)),
+    }[args.action]
     if args.action != "restart" and None in changes[1]:
         raise ToolInputError("remediate", f"{args.action} needs its target (replicas, version or flag)")
     async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("SELECT id FROM sandbox.ops_services WHERE tenant = %s AND id = %s FOR UPDATE",
-                                 (ctx.tenant, args.service_id))
+        cur = await conn.execute(
+            "SELECT id FROM sandbox.ops_services WHERE tenant = %s AND id = %s FOR UPDATE",
+            (ctx.tenant, args.service_id),
+        )
         if await cur.fetchone() is None:
             raise RecordNotFound("remediate", f"no service {args.service_id!r} in tenant {ctx.tenant!r}")
-        row = await write_once(conn, ctx, "remediate", "remediations",
-                               {**args.model_dump(), "approvers": list(ctx.approvers)})
+        row = await write_once(
+            conn, ctx, "remediate", "remediations", {**args.model_dump(), "approvers": list(ctx.approvers)}
+        )
         if changes[0] and not row["deduplicated"]:
-            await conn.execute(f"UPDATE sandbox.ops_services SET {changes[0]} WHERE tenant = %s AND id = %s",
-                               (*changes[1], ctx.tenant, args.service_id))
+            await conn.execute(
+                f"UPDATE sandbox.ops_services SET {changes[0]} WHERE tenant = %s AND id = %s",
+                (*changes[1], ctx.tenant, args.service_id),
+            )
         return row

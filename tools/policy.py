@@ -33,8 +33,14 @@ POLICY_DIR = Path(__file__).parent / "policies"
 _CONDITION = re.compile(r"^\s*(?P<lhs>[A-Za-z_][\w.]*)\s+(?P<op>==|!=|<=|>=|<|>|in|not_in)\s+(?P<rhs>.+?)\s*$")
 _PATH = re.compile(r"^(args|facts|ctx)(\.\w+)+$")
 _OPS = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-    ">=": operator.ge, "in": lambda a, b: a in b, "not_in": lambda a, b: a not in b,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
 }
 
 
@@ -157,9 +163,11 @@ class WorkflowPolicy(BaseModel):
         self, *, tool: str, kind: str, args: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]
     ) -> PolicyVerdict:
         """Decide one proposed call. Pure: the same inputs always give the same verdict."""
+
         def verdict_of(verdict: Verdict, rule_id: str, reason: str, approvers: int = 1) -> PolicyVerdict:
-            return PolicyVerdict(verdict=verdict, rule_id=rule_id, reason=reason, policy_version=self.version,
-                                 approvers=approvers)
+            return PolicyVerdict(
+                verdict=verdict, rule_id=rule_id, reason=reason, policy_version=self.version, approvers=approvers
+            )
 
         if tool not in self.allowlist:
             return verdict_of("deny", "policy.tool_not_allowed", f"{tool} is not on the {self.workflow} allowlist")
@@ -178,8 +186,13 @@ class WorkflowPolicy(BaseModel):
         """The rules in force as rows, for people."""
         rules = self.rules_for(tenant) if tenant else self.rules
         return [
-            {"id": r.id, "tool": r.tool, "when": " and ".join(r.when) or "always", "verdict": r.verdict,
-             "reason": r.reason}
+            {
+                "id": r.id,
+                "tool": r.tool,
+                "when": " and ".join(r.when) or "always",
+                "verdict": r.verdict,
+                "reason": r.reason,
+            }
             for r in rules
         ]
 

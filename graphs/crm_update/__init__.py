@@ -10,7 +10,7 @@ WORKFLOW = Workflow(
     name=graph.NAME,
     version=graph.VERSION,
     description="Turn a sales-ops note into validated CRM field changes with a change log; high-risk fields need "
-                "approval; undo restores a change exactly unless the record changed since.",
+    "approval; undo restores a change exactly unless the record changed since.",
     make_graph=graph.make_graph,
     input_schema=graph.CrmInput,
     state_schema=graph.CrmState,

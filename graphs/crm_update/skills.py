@@ -32,7 +32,7 @@ _ACCOUNT_ID = re.compile(r"\bACC-\d+\b")
 
 def extract_changes(messages: list[BaseMessage]) -> dict[str, Any]:
     text = last_human_text(messages)
-    facts = json.loads(text[text.index("{"):])
+    facts = json.loads(text[text.index("{") :])
     note, kind = facts["note"], facts["record_type"]
     changes: dict[str, str] = {}
     for field, pattern in PATTERNS.items():
@@ -40,8 +40,13 @@ def extract_changes(messages: list[BaseMessage]) -> dict[str, Any]:
             continue
         if match := pattern.search(note):
             value = match[1].strip()
-            changes[field] = (value.lower().replace(" ", "_") if field == "stage" else
-                              value.replace(",", "") if field == "amount_usd" else value)
+            changes[field] = (
+                value.lower().replace(" ", "_")
+                if field == "stage"
+                else value.replace(",", "")
+                if field == "amount_usd"
+                else value
+            )
     if kind == "account" and "stage" not in changes and re.search(r"verbal(ly)? (agreed|yes)", note, re.I):
         changes["stage"] = "negotiation"
     mentioned = _ACCOUNT_ID.findall(note)

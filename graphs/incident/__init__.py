@@ -10,7 +10,7 @@ WORKFLOW = Workflow(
     name=graph.NAME,
     version=graph.VERSION,
     description="Read a service's telemetry, open one incident per alert with evidence, and remediate it from a "
-                "fixed catalogue with approval (two people in production).",
+    "fixed catalogue with approval (two people in production).",
     make_graph=graph.make_graph,
     input_schema=graph.AlertInput,
     state_schema=graph.IncidentState,

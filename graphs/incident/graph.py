@@ -30,8 +30,9 @@ from tools.ops import Action, Incident, Observations, Remediation
 
 NAME = "incident"
 VERSION = "1.0.0"
-BUDGET = Budget(max_steps=30, max_tool_calls=8, max_model_calls=4, max_tokens=30_000,
-                max_cost_usd=Decimal("0.20"), deadline_s=90)
+BUDGET = Budget(
+    max_steps=30, max_tool_calls=8, max_model_calls=4, max_tokens=30_000, max_cost_usd=Decimal("0.20"), deadline_s=90
+)
 node = governed(NAME, BUDGET)
 final_node = governed(NAME, BUDGET, enforce_budget=False)
 
@@ -73,10 +74,14 @@ class IncidentState(GovernedState, AlertInput):
     remediation: Remediation | None = None
 
 
-SUMMARY_SYSTEM = ("You are an SRE. Summarize the service's state as claims, each citing the log line ids or "
-                  "'metric:<series>' names that support it. Cite nothing you were not given.")
-PLAN_SYSTEM = ("Propose exactly one remediation from the catalogue (restart, scale, rollback, flag_off) that "
-               "the evidence supports, with its target.")
+SUMMARY_SYSTEM = (
+    "You are an SRE. Summarize the service's state as claims, each citing the log line ids or "
+    "'metric:<series>' names that support it. Cite nothing you were not given."
+)
+PLAN_SYSTEM = (
+    "Propose exactly one remediation from the catalogue (restart, scale, rollback, flag_off) that "
+    "the evidence supports, with its target."
+)
 
 
 @node
@@ -107,8 +112,12 @@ async def check_evidence(state: IncidentState, step: Step) -> dict[str, Any]:
     """Every claim must cite only log lines and series that were read."""
     known = evidence_ids(state.observed)
     unsupported = sorted({e for claim in state.summary.claims for e in claim.evidence} - known)
-    step.record("validator", "failed" if unsupported else "ok", rule_id="validation.unsupported_claim",
-                detail={"unsupported": unsupported})
+    step.record(
+        "validator",
+        "failed" if unsupported else "ok",
+        rule_id="validation.unsupported_claim",
+        detail={"unsupported": unsupported},
+    )
     if unsupported:
         raise escalate("validation.unsupported_claim", f"the summary cites evidence that was never read: {unsupported}")
     return {}
@@ -118,14 +127,25 @@ async def check_evidence(state: IncidentState, step: Step) -> dict[str, Any]:
 async def open_incident(state: IncidentState, step: Step) -> dict[str, Any]:
     """Open the incident (one per alert: a repeated alert finds the one already open and stops here)."""
     summary = state.summary
-    incident = await step.call_tool("open_incident", {
-        "alert_id": state.alert_id, "service_id": state.service_id, "severity": summary.severity,
-        "summary": "; ".join(claim.text for claim in summary.claims),
-        "evidence": sorted({e for claim in summary.claims for e in claim.evidence})})
+    incident = await step.call_tool(
+        "open_incident",
+        {
+            "alert_id": state.alert_id,
+            "service_id": state.service_id,
+            "severity": summary.severity,
+            "summary": "; ".join(claim.text for claim in summary.claims),
+            "evidence": sorted({e for claim in summary.claims for e in claim.evidence}),
+        },
+    )
     if incident.deduplicated:
-        return {"incident": incident, "outcome": Outcome(
-            status="completed", reason_code="incident.duplicate",
-            reason=f"Alert {state.alert_id} already has incident {incident.id}; nothing more to do.")}
+        return {
+            "incident": incident,
+            "outcome": Outcome(
+                status="completed",
+                reason_code="incident.duplicate",
+                reason=f"Alert {state.alert_id} already has incident {incident.id}; nothing more to do.",
+            ),
+        }
     return {"incident": incident}
 
 
@@ -174,10 +194,16 @@ async def policy_gate(state: IncidentState, step: Step) -> dict[str, Any]:
 async def approval(state: IncidentState, step: Step) -> dict[str, Any]:
     """Pause for one human decision; in production the next approver is asked until two distinct ones agree."""
     a = state.action.args
-    target = {"scale": f" to {a.get('replicas')} replicas", "rollback": f" to {a.get('version')}",
-              "flag_off": f" flag {a.get('flag')}", "restart": ""}[a["action"]]
-    description = (f"{a['action']}{target} on {a['service_id']} ({state.observed.service.environment}) for"
-                   f" incident {a['incident_id']}: {a['reason']}")
+    target = {
+        "scale": f" to {a.get('replicas')} replicas",
+        "rollback": f" to {a.get('version')}",
+        "flag_off": f" flag {a.get('flag')}",
+        "restart": "",
+    }[a["action"]]
+    description = (
+        f"{a['action']}{target} on {a['service_id']} ({state.observed.service.environment}) for"
+        f" incident {a['incident_id']}: {a['reason']}"
+    )
     return step.ask_approval(step.approval_request(state, description))
 
 
@@ -192,9 +218,11 @@ async def respond(state: IncidentState, step: Step) -> dict[str, Any]:
     """Settle the outcome and write the final audit event."""
     done = state.remediation
     outcome = state.outcome or Outcome(
-        status="completed", reason_code="incident.remediated",
+        status="completed",
+        reason_code="incident.remediated",
         reason=f"Incident {state.incident.id}: {done.action} on {done.service_id} approved by"
-               f" {', '.join(done.approvers) or 'policy'}.")
+        f" {', '.join(done.approvers) or 'policy'}.",
+    )
     response = f"{outcome.status}: {outcome.reason}"
     return step.finish(state, outcome, response, input_model=AlertInput, version=VERSION)
 
@@ -204,8 +232,21 @@ CHAIN = ["observe", "summarize", "check_evidence", "open_incident", "propose", "
 
 def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     """The incident workflow, uncompiled; ``variants`` replace nodes by name."""
-    nodes = {n.__name__: n for n in (observe, summarize, check_evidence, open_incident, propose, check_remediation,
-                                     policy_gate, approval, remediate, respond)}
+    nodes = {
+        n.__name__: n
+        for n in (
+            observe,
+            summarize,
+            check_evidence,
+            open_incident,
+            propose,
+            check_remediation,
+            policy_gate,
+            approval,
+            remediate,
+            respond,
+        )
+    }
     if unknown := set(variants) - set(nodes):
         raise ValueError(f"no such incident nodes: {sorted(unknown)}")
     builder = StateGraph(IncidentState, input_schema=AlertInput, context_schema=StewardContext)
@@ -214,10 +255,14 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     builder.add_edge(START, CHAIN[0])
     for source, target in [*zip(CHAIN, CHAIN[1:], strict=False), ("remediate", "respond")]:
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges("policy_gate", after_gate, {"allow": "remediate", "approval": "approval",
-                                                              "end": "respond"})
-    builder.add_conditional_edges("approval", after_approval, {"allow": "remediate", "approval": "approval",
-                                                               "revalidate": "check_remediation", "end": "respond"})
+    builder.add_conditional_edges(
+        "policy_gate", after_gate, {"allow": "remediate", "approval": "approval", "end": "respond"}
+    )
+    builder.add_conditional_edges(
+        "approval",
+        after_approval,
+        {"allow": "remediate", "approval": "approval", "revalidate": "check_remediation", "end": "respond"},
+    )
     builder.add_edge("respond", END)
     return builder
 

@@ -25,7 +25,7 @@ SATURATION = ("cpu", "memory", "latency_ms", "queue_depth")
 
 def _telemetry(messages: list[BaseMessage]) -> dict[str, Any]:
     text = last_human_text(messages)
-    return json.loads(text[text.index("{"):])
+    return json.loads(text[text.index("{") :])
 
 
 def _anomalies(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -39,11 +39,19 @@ def summarize(messages: list[BaseMessage]) -> dict[str, Any]:
     claims = []
     if errors:
         common = Counter(line["message"] for line in errors).most_common(1)[0][0]
-        claims.append({"text": f"{len(errors)} errors in recent logs, most often: {common[:200]}",
-                       "evidence": [line["id"] for line in errors[:5]]})
+        claims.append(
+            {
+                "text": f"{len(errors)} errors in recent logs, most often: {common[:200]}",
+                "evidence": [line["id"] for line in errors[:5]],
+            }
+        )
     for metric in _anomalies(seen["metrics"]):
-        claims.append({"text": f"{metric['series']} at {metric['latest']} against a baseline of {metric['baseline']}",
-                       "evidence": [f"metric:{metric['series']}"]})
+        claims.append(
+            {
+                "text": f"{metric['series']} at {metric['latest']} against a baseline of {metric['baseline']}",
+                "evidence": [f"metric:{metric['series']}"],
+            }
+        )
     quoted = sorted({i for line in seen["logs"] for i in _LOG_ID.findall(line["message"])})
     if quoted:
         claims.append({"text": "log lines referenced by other lines", "evidence": quoted})
@@ -63,8 +71,11 @@ def plan(messages: list[BaseMessage]) -> dict[str, Any]:
         if (match := _FLAG.search(line["message"])) and match[1] in service["flags"]:
             return {"action": "flag_off", "flag": match[1], "reason": f"errors name feature flag {match[1]}"}
     if errors and len(deploys) >= 2 and Decimal(deploys[0]["age_h"]) < 24:
-        return {"action": "rollback", "version": deploys[1]["version"],
-                "reason": f"errors began after deploying {deploys[0]['version']}"}
+        return {
+            "action": "rollback",
+            "version": deploys[1]["version"],
+            "reason": f"errors began after deploying {deploys[0]['version']}",
+        }
     if saturated := [m["series"] for m in _anomalies(seen["metrics"]) if m["series"] in SATURATION]:
         return {"action": "scale", "replicas": service["replicas"] * 2, "reason": f"{', '.join(saturated)} saturated"}
     return {"action": "restart", "reason": "no specific cause found; a restart clears transient state"}

@@ -25,9 +25,16 @@ def audit_table(events: list[dict]) -> Table:
     for column in ("step", "type", "tool", "status", "rule_id", "ms", "tokens", "cost_usd"):
         table.add_column(column)
     for e in events:
-        table.add_row(e["step"], e["type"], e["tool"] or "", e["status"], e["rule_id"] or "",
-                      f"{e['latency_ms']:.1f}" if e["latency_ms"] is not None else "",
-                      str(e["tokens"] or ""), str(e["cost_usd"] or ""))
+        table.add_row(
+            e["step"],
+            e["type"],
+            e["tool"] or "",
+            e["status"],
+            e["rule_id"] or "",
+            f"{e['latency_ms']:.1f}" if e["latency_ms"] is not None else "",
+            str(e["tokens"] or ""),
+            str(e["cost_usd"] or ""),
+        )
     return table
 
 
@@ -43,16 +50,18 @@ async def run_demo(services: Services, console: Console) -> None:
     systems = services.catalog.systems
     seed = sandbox.parse_seed({**json.loads(SEED.read_text()), "tenant": tenant}, systems)
     await sandbox.load(services.pool, seed, systems)
-    console.print(f"[bold]Loaded the demo sandbox[/] into a new tenant {tenant!r}: refunds below land in"
-                  " sandbox.refunds.")
+    console.print(
+        f"[bold]Loaded the demo sandbox[/] into a new tenant {tenant!r}: refunds below land in sandbox.refunds."
+    )
 
     auto = await operations.start_run(services, "refund", {"ticket_id": "T-1001"}, tenant=tenant, user="ada")
     await show_run(console, services, "1. $38.50 refund: within the auto-approval limit", auto)
 
     waiting = await operations.start_run(services, "refund", {"ticket_id": "T-1002"}, tenant=tenant, user="grace")
     await show_run(console, services, "2. $120.00 refund: paused for approval", waiting)
-    approved = await operations.resume_run(services, waiting.thread_id, {"decisions": [{"type": "approve"}]},
-                                     tenant=tenant, user="maria.approver")
+    approved = await operations.resume_run(
+        services, waiting.thread_id, {"decisions": [{"type": "approve"}]}, tenant=tenant, user="maria.approver"
+    )
     await show_run(console, services, "2. ... approved by maria.approver and executed", approved)
 
     injected = await operations.start_run(services, "refund", {"ticket_id": "T-1003"}, tenant=tenant, user="ada")

@@ -60,7 +60,7 @@ def extract_refund_request(messages: list[BaseMessage]) -> dict[str, Any]:
 def propose_refund(messages: list[BaseMessage]) -> dict[str, Any]:
     """Propose the refund the request asks for; a full refund means the invoice's open balance."""
     text = last_human_text(messages)
-    facts = json.loads(text[text.index("{"):]) if "{" in text else {}
+    facts = json.loads(text[text.index("{") :]) if "{" in text else {}
     request, invoice = facts.get("request") or {}, facts.get("invoice") or {}
     amount = request.get("amount_usd")
     if amount is None and request.get("full_refund") and invoice:

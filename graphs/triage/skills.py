@@ -24,8 +24,34 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "cancellation": ("cancel", "close my account", "unsubscribe", "terminate"),
 }
 URGENT = re.compile(r"\b(urgent|asap|immediately|outage|down for everyone|production is down)\b", re.I)
-STOP = {"the", "a", "an", "my", "i", "to", "is", "it", "and", "of", "for", "on", "in", "me", "can", "how", "do",
-        "please", "with", "this", "that", "you", "your", "not", "what", "where"}
+STOP = {
+    "the",
+    "a",
+    "an",
+    "my",
+    "i",
+    "to",
+    "is",
+    "it",
+    "and",
+    "of",
+    "for",
+    "on",
+    "in",
+    "me",
+    "can",
+    "how",
+    "do",
+    "please",
+    "with",
+    "this",
+    "that",
+    "you",
+    "your",
+    "not",
+    "what",
+    "where",
+}
 _TICKET = re.compile(r"<ticket[^>]*>(?P<body>.*?)</ticket>", re.S | re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 _ARTICLE_ID = re.compile(r"\bKB-\d+\b")
@@ -48,8 +74,12 @@ def classify_ticket(messages: list[BaseMessage]) -> dict[str, Any]:
         intent, confidence = matched[-1][1], "0.85" if matched[-1][0] >= 2 * matched[-2][0] else "0.70"
     subject = re.search(r"^\s*subject:\s*(?P<s>.+)$", ticket, re.I | re.M)
     words = [w for w in re.findall(r"[a-z0-9]+", (subject["s"] if subject else ticket).lower()) if w not in STOP]
-    return {"intent": intent, "urgency": "urgent" if URGENT.search(ticket) else "normal",
-            "confidence": confidence, "search": " ".join(words[:8]) or intent.replace("_", " ")}
+    return {
+        "intent": intent,
+        "urgency": "urgent" if URGENT.search(ticket) else "normal",
+        "confidence": confidence,
+        "search": " ".join(words[:8]) or intent.replace("_", " "),
+    }
 
 
 PRIORITY = {"urgent": "P1", "high": "P2", "normal": "P3", "low": "P4"}
@@ -58,7 +88,7 @@ PRIORITY = {"urgent": "P1", "high": "P2", "normal": "P3", "low": "P4"}
 def choose_queue(messages: list[BaseMessage]) -> dict[str, Any]:
     """The first queue that handles the intent; with none, a queue named after the intent (which may not exist)."""
     text = last_human_text(messages)
-    facts = json.loads(text[text.index("{"):])
+    facts = json.loads(text[text.index("{") :])
     intent = facts["classification"]["intent"]
     queue = next((q["id"] for q in facts["queues"] if intent in q["intents"]), intent.replace("_", "-"))
     return {"queue": queue, "priority": PRIORITY[facts["classification"]["urgency"]]}
@@ -67,11 +97,11 @@ def choose_queue(messages: list[BaseMessage]) -> dict[str, Any]:
 def draft_reply(messages: list[BaseMessage]) -> dict[str, Any]:
     """Thank the customer, point to the articles by title and id, and promise follow-up."""
     text = last_human_text(messages)
-    facts = json.loads(text[text.index("{"):])
+    facts = json.loads(text[text.index("{") :])
     first = facts["customer"].split()[0]
     articles = facts["articles"][:2]
     quoted = _ARTICLE_ID.findall(facts["ticket"])[:1]
-    lines = [f"Hi {first}, thanks for contacting us about \"{facts['subject']}\"."]
+    lines = [f'Hi {first}, thanks for contacting us about "{facts["subject"]}".']
     if articles:
         lines.append("These articles should help: " + "; ".join(f"{a['title']} ({a['id']})" for a in articles) + ".")
     if quoted:

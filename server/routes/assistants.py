@@ -16,10 +16,13 @@ router = APIRouter(prefix="/assistants", tags=["assistants"])
 
 
 def _matching(catalog: Catalog, body: AssistantSearch | AssistantCount) -> list[dict[str, Any]]:
-    return [describe(w) for w in catalog.values()
-            if (body.graph_id is None or w.name == body.graph_id)
-            and (body.name is None or body.name.lower() in w.name.lower())
-            and all(describe(w)["metadata"].get(k) == v for k, v in (body.metadata or {}).items())]
+    return [
+        describe(w)
+        for w in catalog.values()
+        if (body.graph_id is None or w.name == body.graph_id)
+        and (body.name is None or body.name.lower() in w.name.lower())
+        and all(describe(w)["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+    ]
 
 
 @router.post("/count")
@@ -28,11 +31,12 @@ async def count_assistants(body: AssistantCount, services: ServicesDep, _: Princ
 
 
 @router.post("/search")
-async def search_assistants(body: AssistantSearch, response: Response, services: ServicesDep, _: PrincipalDep
-                            ) -> list[dict[str, Any]]:
+async def search_assistants(
+    body: AssistantSearch, response: Response, services: ServicesDep, _: PrincipalDep
+) -> list[dict[str, Any]]:
     found = _matching(services.catalog, body)
     found.sort(key=lambda a: a[body.sort_by or "graph_id"], reverse=body.sort_order == "desc")
-    page = found[body.offset: body.offset + body.limit]
+    page = found[body.offset : body.offset + body.limit]
     if body.offset + body.limit < len(found):
         response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
     return page
@@ -44,8 +48,9 @@ async def get_assistant(assistant_id: str, services: ServicesDep, _: PrincipalDe
 
 
 @router.get("/{assistant_id}/graph")
-async def get_graph(assistant_id: str, services: ServicesDep, _: PrincipalDep, xray: int | bool = False
-                    ) -> dict[str, Any]:
+async def get_graph(
+    assistant_id: str, services: ServicesDep, _: PrincipalDep, xray: int | bool = False
+) -> dict[str, Any]:
     workflow = resolve(services.catalog, assistant_id)
     return jsonable(services.graph(workflow.name).get_graph(xray=xray).to_json())
 

@@ -31,8 +31,15 @@ async def _background(services: Services, caller: Principal, thread_id: str | No
     return _json(run.public(assistant_id(run.workflow)), location(run))
 
 
-async def _run_here(services: Services, caller: Principal, run: Run, worker: str | None, body: RunCreate,
-                    stateless: bool, sink: Sink | None = None) -> Finished:
+async def _run_here(
+    services: Services,
+    caller: Principal,
+    run: Run,
+    worker: str | None,
+    body: RunCreate,
+    stateless: bool,
+    sink: Sink | None = None,
+) -> Finished:
     """Execute a run this process accepted; a stateless run's thread is forgotten afterwards, on every path
     (the caller may have gone: this runs detached from the request)."""
     finished = await operations.run_inline(services, run, worker, sink=sink, modes=body.modes() if sink else ())
@@ -41,15 +48,17 @@ async def _run_here(services: Services, caller: Principal, run: Run, worker: str
     return finished
 
 
-async def _wait(request: Request, services: Services, caller: Principal, thread_id: str | None,
-                body: RunCreate) -> Response:
+async def _wait(
+    request: Request, services: Services, caller: Principal, thread_id: str | None, body: RunCreate
+) -> Response:
     run, worker = await submit(services, caller, thread_id, body, inline=True)
     finished = await asyncio.shield(detach(request, _run_here(services, caller, run, worker, body, thread_id is None)))
     return _json(final_values(finished), location(run))
 
 
-async def _stream(request: Request, services: Services, caller: Principal, thread_id: str | None,
-                  body: RunCreate) -> EventSourceResponse:
+async def _stream(
+    request: Request, services: Services, caller: Principal, thread_id: str | None, body: RunCreate
+) -> EventSourceResponse:
     run, worker = await submit(services, caller, thread_id, body, inline=True)
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -63,8 +72,9 @@ async def _stream(request: Request, services: Services, caller: Principal, threa
             queue.put_nowait(None)
 
     task = detach(request, execute())
-    return EventSourceResponse(sse_events(services, run, task, queue, body.on_disconnect),
-                               headers=location(run), ping=15)
+    return EventSourceResponse(
+        sse_events(services, run, task, queue, body.on_disconnect), headers=location(run), ping=15
+    )
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -74,15 +84,17 @@ async def create_run(thread_id: str, body: RunCreate, services: ServicesDep, cal
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, body: RunCreate, request: Request, services: ServicesDep,
-                   caller: PrincipalDep) -> Response:
+async def wait_run(
+    thread_id: str, body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+) -> Response:
     """Run and answer with the final state (``__interrupt__`` when it paused for approval)."""
     return await _wait(request, services, caller, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/stream")
-async def stream_run(thread_id: str, body: RunCreate, request: Request, services: ServicesDep,
-                     caller: PrincipalDep) -> EventSourceResponse:
+async def stream_run(
+    thread_id: str, body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+) -> EventSourceResponse:
     """Run and stream server-sent events: ``metadata``, the chunks of each stream mode, ``end``."""
     return await _stream(request, services, caller, thread_id, body)
 
@@ -93,23 +105,31 @@ async def create_stateless_run(body: RunCreate, services: ServicesDep, caller: P
 
 
 @router.post("/runs/wait")
-async def wait_stateless_run(body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
-                             ) -> Response:
+async def wait_stateless_run(
+    body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+) -> Response:
     return await _wait(request, services, caller, None, body)
 
 
 @router.post("/runs/stream")
-async def stream_stateless_run(body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
-                               ) -> EventSourceResponse:
+async def stream_stateless_run(
+    body: RunCreate, request: Request, services: ServicesDep, caller: PrincipalDep
+) -> EventSourceResponse:
     return await _stream(request, services, caller, None, body)
 
 
 @router.get("/threads/{thread_id}/runs")
-async def list_runs(thread_id: str, services: ServicesDep, caller: PrincipalDep,
-                    limit: Limit = 10, offset: Offset = 0,
-                    status: str | None = None) -> Response:
-    found = await runs.list_for_thread(services.pool, thread_id, caller.tenant, limit=limit, offset=offset,
-                                       status=status)
+async def list_runs(
+    thread_id: str,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    limit: Limit = 10,
+    offset: Offset = 0,
+    status: str | None = None,
+) -> Response:
+    found = await runs.list_for_thread(
+        services.pool, thread_id, caller.tenant, limit=limit, offset=offset, status=status
+    )
     return _json([run.public(assistant_id(run.workflow)) for run in found])
 
 
@@ -133,8 +153,7 @@ async def join_run(thread_id: str, run_id: str, services: ServicesDep, caller: P
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream")
-async def join_stream(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep
-                      ) -> EventSourceResponse:
+async def join_stream(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep) -> EventSourceResponse:
     """Join a run's stream: waits for it to end and sends its final ``values`` (chunks are not replayed)."""
     run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
 
@@ -147,8 +166,14 @@ async def join_stream(thread_id: str, run_id: str, services: ServicesDep, caller
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-async def cancel_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep, wait: bool = False,
-                     action: str = "interrupt") -> Response:
+async def cancel_run(
+    thread_id: str,
+    run_id: str,
+    services: ServicesDep,
+    caller: PrincipalDep,
+    wait: bool = False,
+    action: str = "interrupt",
+) -> Response:
     """Cancel a run: a queued one at once, a running one at its next heartbeat (``wait=1`` waits for that)."""
     caller.require("runner")
     run = await runs.cancel(services.pool, thread_id, run_id, caller.tenant)

@@ -19,5 +19,8 @@ async def ok() -> dict[str, bool]:
 
 @router.get("/info")
 async def info() -> dict[str, Any]:
-    return {"version": steward.__version__, "langgraph_py_version": langgraph.version.__version__,
-            "flags": {"assistants": True, "crons": False, "langsmith": False}}
+    return {
+        "version": steward.__version__,
+        "langgraph_py_version": langgraph.version.__version__,
+        "flags": {"assistants": True, "crons": False, "langsmith": False},
+    }

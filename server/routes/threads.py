@@ -19,24 +19,40 @@ router = APIRouter(prefix="/threads", tags=["threads"])
 @router.post("")
 async def create_thread(body: ThreadCreate, services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
     caller.require("runner")
-    thread = await threads.create(services.pool, tenant=caller.tenant, created_by=caller.identity,
-                                  thread_id=body.thread_id, metadata=body.metadata, if_exists=body.if_exists)
+    thread = await threads.create(
+        services.pool,
+        tenant=caller.tenant,
+        created_by=caller.identity,
+        thread_id=body.thread_id,
+        metadata=body.metadata,
+        if_exists=body.if_exists,
+    )
     return thread.public()
 
 
 @router.post("/search")
 async def search_threads(body: ThreadSearch, services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
-    found = await threads.search(services.pool, caller.tenant, status=body.status, metadata=body.metadata,
-                                 values=body.values, ids=body.ids, limit=body.limit, offset=body.offset,
-                                 sort_by=body.sort_by, sort_order=body.sort_order)
+    found = await threads.search(
+        services.pool,
+        caller.tenant,
+        status=body.status,
+        metadata=body.metadata,
+        values=body.values,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
     return [thread.public() for thread in found]
 
 
 @router.post("/count")
 async def count_threads(body: ThreadCount, services: ServicesDep, caller: PrincipalDep) -> int:
     """How many of the tenant's threads match (what Studio shows beside its thread list)."""
-    return await threads.count(services.pool, caller.tenant, status=body.status, metadata=body.metadata,
-                               values=body.values)
+    return await threads.count(
+        services.pool, caller.tenant, status=body.status, metadata=body.metadata, values=body.values
+    )
 
 
 @router.get("/{thread_id}")
@@ -45,13 +61,16 @@ async def get_thread(thread_id: str, services: ServicesDep, caller: PrincipalDep
 
 
 @router.patch("/{thread_id}")
-async def update_thread(thread_id: str, body: ThreadUpdate, services: ServicesDep, caller: PrincipalDep
-                        ) -> dict[str, Any]:
+async def update_thread(
+    thread_id: str, body: ThreadUpdate, services: ServicesDep, caller: PrincipalDep
+) -> dict[str, Any]:
     caller.require("runner")
     await threads.get(services.pool, thread_id, caller.tenant)
     async with services.pool.connection() as conn:
-        await conn.execute("UPDATE steward.threads SET metadata = metadata || %s, updated_at = now()"
-                           " WHERE thread_id = %s", (Jsonb(body.metadata), thread_id))
+        await conn.execute(
+            "UPDATE steward.threads SET metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
+            (Jsonb(body.metadata), thread_id),
+        )
     return (await threads.get(services.pool, thread_id, caller.tenant)).public()
 
 
@@ -63,28 +82,35 @@ async def delete_thread(thread_id: str, services: ServicesDep, caller: Principal
 
 
 @router.get("/{thread_id}/state")
-async def get_state(thread_id: str, services: ServicesDep, caller: PrincipalDep, subgraphs: bool = False
-                    ) -> dict[str, Any]:
+async def get_state(
+    thread_id: str, services: ServicesDep, caller: PrincipalDep, subgraphs: bool = False
+) -> dict[str, Any]:
     thread = await threads.get(services.pool, thread_id, caller.tenant)
     if thread.workflow is None:
         return EMPTY_STATE
-    snapshot = await services.graph(thread.workflow).aget_state({"configurable": {"thread_id": thread_id}},
-                                                                 subgraphs=subgraphs)
+    snapshot = await services.graph(thread.workflow).aget_state(
+        {"configurable": {"thread_id": thread_id}}, subgraphs=subgraphs
+    )
     return thread_state(snapshot)
 
 
 @router.post("/{thread_id}/history")
-async def get_history(thread_id: str, body: HistoryRequest, services: ServicesDep, caller: PrincipalDep
-                      ) -> list[dict[str, Any]]:
+async def get_history(
+    thread_id: str, body: HistoryRequest, services: ServicesDep, caller: PrincipalDep
+) -> list[dict[str, Any]]:
     thread = await threads.get(services.pool, thread_id, caller.tenant)
     if thread.workflow is None:
         return []
     # The thread comes from the path (and the key's tenant) only: a body may pick a checkpoint *within* it.
     config = within_thread(thread_id, body.checkpoint)
-    before = None if body.before is None else within_thread(
-        thread_id, {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before)
-    history = services.graph(thread.workflow).aget_state_history(config, limit=body.limit, before=before,
-                                                                 filter=body.metadata)
+    before = (
+        None
+        if body.before is None
+        else within_thread(thread_id, {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before)
+    )
+    history = services.graph(thread.workflow).aget_state_history(
+        config, limit=body.limit, before=before, filter=body.metadata
+    )
     return [thread_state(snapshot) async for snapshot in history]
 
 

@@ -22,6 +22,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 Skill = Callable[[list[BaseMessage]], dict[str, Any]]
 
+
 def last_human_text(messages: Sequence[BaseMessage]) -> str:
     """The text of the last human message (what a skill usually reads)."""
     for message in reversed(messages):
@@ -77,11 +78,15 @@ class RulesChatModel(BaseChatModel):
             )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         return self._generate(messages, stop, None, **kwargs)
 
     @staticmethod
     def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
-        return {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                "total_tokens": input_tokens + output_tokens}
+        return {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        }
