@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CODE   := steward graphs tools server evals tests examples
 
 .PHONY: install test serve demo bench lint eval clean
 
@@ -14,8 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-test: install
-	$(BIN)/ruff check steward graphs tools server evals tests examples
+test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 serve: install
@@ -31,7 +31,8 @@ bench: install
 	$(BIN)/python -m evals.bench
 
 lint: install
-	$(BIN)/ruff check steward graphs tools server evals tests examples
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
