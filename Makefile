@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := steward graphs tools server evals tests examples
 
-.PHONY: install test serve demo bench lint eval clean
+.PHONY: install test test-unit serve demo bench lint eval clean
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 
 test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest -m unit -q $(PYTEST_ARGS)
 
 serve: install
 	$(BIN)/steward serve

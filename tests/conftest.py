@@ -111,3 +111,18 @@ async def sdk(server: str, api_keys: dict[str, str]):
     yield client
     for each in opened:
         await each.aclose()
+
+
+E2E_FIXTURES = {"server", "sdk", "cli_env", "cli_env_session", "project"}
+"""Fixtures that start ``steward`` processes (or need them)."""
+DATABASE_FIXTURES = {"services", "database_url", "server_url", "settings", "seeded", "tenant", "api_keys"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs: ``e2e`` (served processes), ``integration`` (Postgres) or ``unit``
+    (neither), so ``make test-unit`` runs in seconds. A marker set by hand wins."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in ("unit", "integration", "e2e")):
+            continue
+        needs = set(getattr(item, "fixturenames", ()))
+        item.add_marker("e2e" if needs & E2E_FIXTURES else "integration" if needs & DATABASE_FIXTURES else "unit")
