@@ -42,6 +42,18 @@ class BudgetOverride(BaseModel):
     deadline_s: float | None = Field(default=None, gt=0)
 
 
+class Breach(BaseModel):
+    """A budget the next action would break: which limit, and its value."""
+
+    limit: str
+    value: Decimal | int | float
+
+    @property
+    def reason_code(self) -> str:
+        """How the escalation names it: ``budget.<limit>``."""
+        return f"budget.{self.limit}"
+
+
 class Usage(BaseModel):
     """What a run has consumed so far."""
 
@@ -55,8 +67,8 @@ class Usage(BaseModel):
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
-    def breach(self, budget: Budget, *, step: bool = False, tool: bool = False, model: bool = False) -> str | None:
-        """The first budget the next action would break, as ``budget.<field>``, or None."""
+    def breach(self, budget: Budget, *, step: bool = False, tool: bool = False, model: bool = False) -> Breach | None:
+        """The first budget the next action would break, or None."""
         checks = [
             (step and self.steps + 1 > budget.max_steps, "max_steps"),
             (tool and self.tool_calls + 1 > budget.max_tool_calls, "max_tool_calls"),
@@ -65,7 +77,7 @@ class Usage(BaseModel):
             (model and self.cost_usd > 0 and self.cost_usd >= budget.max_cost_usd, "max_cost_usd"),
             (self.elapsed_ms >= budget.deadline_s * 1000, "deadline_s"),
         ]
-        return next((f"budget.{name}" for broken, name in checks if broken), None)
+        return next((Breach(limit=name, value=getattr(budget, name)) for broken, name in checks if broken), None)
 
 
 def add_usage(left: Usage, right: Usage) -> Usage:

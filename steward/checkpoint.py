@@ -7,6 +7,11 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
 per call (one round trip, one commit).
+
+It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
+``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
+``pyproject.toml`` pins langgraph-checkpoint and langgraph-checkpoint-postgres to the minor versions this was
+checked against, and ``tests/test_checkpoint_internals.py`` fails loudly when an upgrade changes them.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from steward import runs
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
+from steward.notify import Wakeups
 from steward.runs import Run
 from steward.services import Services, StewardContext
 
@@ -180,7 +181,7 @@ async def _pending_interrupts(services: Services, run: Run, config: dict[str, An
     return {task.id: jsonable(list(task.interrupts)) for task in state.tasks if task.interrupts}
 
 
-async def claim_own(services: Services, run: Run, worker: str, notifier: Any) -> Run:
+async def claim_own(services: Services, run: Run, worker: str, notifier: Wakeups) -> Run:
     """Wait until a queued run of ours may start (its thread is free and it is first in line), then claim it."""
     while run.status == "pending":
         async with notifier.watching(run.thread_id) as woken:
@@ -194,7 +195,7 @@ async def claim_own(services: Services, run: Run, worker: str, notifier: Any) ->
     return run
 
 
-async def wait_until_done(services: Services, run: Run, notifier: Any, timeout: float | None = None) -> Run:
+async def wait_until_done(services: Services, run: Run, notifier: Wakeups, timeout: float | None = None) -> Run:
     """Block until a run reaches a terminal status (or ``timeout`` seconds pass); returns it as it stands."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
 
 import psycopg
 
@@ -37,6 +38,18 @@ class Waiter:
         except TimeoutError:
             pass
         self.event.clear()
+
+
+@runtime_checkable
+class Wakeups(Protocol):
+    """What waiting code needs: watch a key (``run_id``, ``thread_id``, ``cancel:<run_id>``) or the queue."""
+
+    pushes: bool
+    """True when wake-ups are pushed (a LISTEN connection); False when waiters poll."""
+
+    def watching(self, key: str) -> contextlib.AbstractAsyncContextManager[Waiter]: ...
+
+    async def wait_queued(self, timeout: float) -> None: ...
 
 
 class PollingNotifier:

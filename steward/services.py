@@ -26,8 +26,9 @@ from steward import db
 from steward.budget import BudgetOverride
 from steward.checkpoint import PooledPostgresSaver
 from steward.models import ModelRouter
-from steward.notify import Notifier, PollingNotifier
+from steward.notify import Notifier, PollingNotifier, Wakeups
 from steward.settings import Settings
+from steward.tape import Tape
 from steward.verdict import Policy
 from steward.workflow import Catalog, Workflow, load_catalog
 
@@ -61,7 +62,7 @@ class StewardContext:
     budget: BudgetOverride | None = None
     models: dict[str, str] = field(default_factory=dict)
     """Per-run tier overrides, e.g. ``{"small": "openai:gpt-4o-mini"}``."""
-    tape: Annotated[Any, SkipJsonSchema()] = None
+    tape: Annotated[Tape | None, SkipJsonSchema()] = None
     """A replay's recorded answers: when set, tools and models answer from it and nothing is written."""
 
 
@@ -75,7 +76,7 @@ class Services:
     models: ModelRouter
     database_url: str = ""
     """The URL the service connects with (the least-privilege service role where there is one)."""
-    notifier: Any = field(default_factory=PollingNotifier)
+    notifier: Wakeups = field(default_factory=PollingNotifier)
     """Wakes waiters when runs end (a LISTEN connection in servers and workers; polling otherwise)."""
     _policies: dict[str, Policy] = field(default_factory=dict)
     _graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
+import openai
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -43,6 +45,10 @@ from steward.tool_errors import RecordNotFound, ToolError
 from steward.verdict import PolicyVerdict
 
 M = TypeVar("M", bound=BaseModel)
+
+
+MODEL_TIMEOUTS = (TimeoutError, httpx.TimeoutException, openai.APITimeoutError)
+"""What a model call that ran out of time raises (asyncio, the HTTP client, the OpenAI client)."""
 
 
 def idempotency_key(workflow: str, tenant: str, thread_id: str, tool: str, action: str) -> str:
@@ -75,9 +81,9 @@ class Step:
     def _check_budget(self, *, step: bool = False, tool: bool = False, model: bool = False) -> None:
         breach = (self.before + self.delta).breach(self.budget, step=step, tool=tool, model=model)
         if breach:
-            limit = getattr(self.budget, breach.removeprefix("budget."))
-            self.record("validator", "failed", rule_id=breach, reason=f"budget {breach} ({limit}) reached")
-            raise escalate(breach, f"The run reached its {breach.removeprefix('budget.')} budget ({limit}).")
+            code = breach.reason_code
+            self.record("validator", "failed", rule_id=code, reason=f"budget {code} ({breach.value}) reached")
+            raise escalate(code, f"The run reached its {breach.limit} budget ({breach.value}).")
 
     # -- audit ----------------------------------------------------------------------------------------------
     def record(self, type_: audit.EventType, status: str, **fields: Any) -> None:
@@ -393,7 +399,7 @@ class Step:
         try:
             reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         except Exception as exc:  # provider errors: network, HTTP status, timeout after retries
-            code = "model.timeout" if "timeout" in type(exc).__name__.lower() else "model.error"
+            code = "model.timeout" if isinstance(exc, MODEL_TIMEOUTS) else "model.error"
             self.record(
                 "model_call",
                 "error",

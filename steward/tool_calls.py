@@ -77,9 +77,9 @@ async def invoke_tool(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel, ctx:
             break
         except TimeoutError:
             error: ToolError = ToolTimeout(spec.name, f"no answer within {spec.timeout_s}s")
-        except ToolUnavailable as exc:
+        except ToolError as exc:
             error = exc
-        if attempt == attempts:
+        if attempt == attempts or not error.retryable:  # the one retry decision: the error says if it may pass
             raise error
         await asyncio.sleep(spec.retry.backoff_s * 2 ** (attempt - 1))
     try:

@@ -64,7 +64,7 @@ def test_cost_budget_trips_once_spend_reaches_it():
     budget = Budget(max_cost_usd=Decimal("0.01"))
 
     assert Usage(cost_usd=Decimal("0.009")).breach(budget, model=True) is None
-    assert Usage(cost_usd=Decimal("0.01")).breach(budget, model=True) == "budget.max_cost_usd"
+    assert Usage(cost_usd=Decimal("0.01")).breach(budget, model=True).reason_code == "budget.max_cost_usd"
     assert Usage(cost_usd=Decimal("0.01")).breach(budget, tool=True) is None  # tools cost nothing
 
 
