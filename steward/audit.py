@@ -17,7 +17,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
-EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final"]
+EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final", "intent"]
+"""``intent``: a write about to execute, recorded (and committed) before it runs; its ``tool_call`` follows."""
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 _CARD = re.compile(r"(?<!\d)\d(?:[ .-]?\d){12,18}(?!\d)")

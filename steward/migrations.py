@@ -134,4 +134,11 @@ MIGRATIONS: list[str] = [
         first_seen timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # 6: an intent event is written (and committed) before a write executes, so a crash between the write and
+    #    the end of its step still leaves the write in the trail
+    """
+    ALTER TABLE steward.audit_events DROP CONSTRAINT audit_events_type_check;
+    ALTER TABLE steward.audit_events ADD CONSTRAINT audit_events_type_check
+        CHECK (type IN ('model_call', 'tool_call', 'policy', 'validator', 'approval', 'final', 'intent'));
+    """,
 ]

@@ -328,6 +328,8 @@ class Step:
         self.delta.tool_calls += 1
         self.trajectory.append(tool)
         event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
+        if spec.kind == "write" and self.tape is None:
+            await self._announce(spec, event, key)
         try:
             result = await self._execute(spec, parsed, key, approval)
         except Unrecorded as exc:
@@ -367,6 +369,21 @@ class Step:
             },
         )
         return result.output
+
+    async def _announce(self, spec: ToolSpec, event: dict[str, Any], key: str | None) -> None:
+        """Commit an ``intent`` event (after the step's events so far, the policy verdict among them) before a
+        write runs: if the process dies between the write and the end of its step, the trail still shows what was
+        about to be written and why it was allowed (the retry then records the outcome)."""
+        intent = AuditEvent(
+            step=self.name,
+            type="intent",
+            status="executing",
+            **event,
+            detail={"idempotency_key": key, "owner": spec.owner},
+        )
+        scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
+        await audit.append(self.services.pool, scope, [*self.events, intent])  # the step's decisions so far too
+        self.events = []
 
     async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None, approval: Approval | None) -> ToolResult:
         if self.tape is None:

@@ -94,6 +94,7 @@ async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
         ("policy_gate", "approval", "create_refund", "requested", "refund.needs_approval"),
         ("approval", "approval", "create_refund", "approve", "refund.needs_approval"),
         ("execute", "policy", "create_refund", "require_approval", "refund.needs_approval"),
+        ("execute", "intent", "create_refund", "executing", None),
         ("execute", "tool_call", "create_refund", "ok", None),
         ("verify", "tool_call", "get_refund", "ok", None),
         ("verify", "validator", "get_refund", "ok", None),

@@ -131,8 +131,13 @@ async def test_a_worker_killed_mid_run_is_replaced_and_the_write_happens_once(is
         assert len(await refunds(services.pool, "k")) == 1
         async with httpx.AsyncClient(base_url=base, headers={"x-api-key": key}) as http:
             events = (await http.get(f"/threads/{thread['thread_id']}/audit")).json()
-        writes = [e["status"] for e in events if e["type"] == "tool_call" and e["tool"] == "create_refund"]
-        assert writes == ["deduplicated"]  # the killed attempt never recorded its write; the retry replayed it
+        writes = [
+            (e["type"], e["status"])
+            for e in events
+            if e["type"] in ("intent", "tool_call") and e["tool"] == "create_refund"
+        ]
+        # the killed attempt's write is in the trail (its intent, committed before it ran); the retry replayed it
+        assert writes == [("intent", "executing"), ("intent", "executing"), ("tool_call", "deduplicated")]
 
 
 async def test_cancel_a_queued_run_and_a_running_one(sdk, seeded, services):
