@@ -25,7 +25,7 @@ from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
-from server.routes import approvals, assistants, keys, runs, system, threads
+from server.routes import approvals, assistants, controls, keys, runs, system, threads
 from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
@@ -201,6 +201,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="",
         )
 
-    for router in (system.router, assistants.router, threads.router, runs.router, approvals.router, keys.router):
+    for router in (
+        system.router,
+        assistants.router,
+        threads.router,
+        runs.router,
+        approvals.router,
+        keys.router,
+        controls.router,
+    ):
         app.include_router(router)
     return app

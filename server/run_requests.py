@@ -47,6 +47,8 @@ async def submit(
         else {"input": operations.validate_input(workflow, body.input)}
     )
     overrides = _overrides(body)
+    if body.command is None:
+        await operations.refuse_if_killed(services, caller.tenant, workflow.name)
     if body.command is not None and thread_id is not None:
         thread = await threads.get(services.pool, thread_id, caller.tenant)
         await operations.check_edit(services, thread, body.command.resume, caller.identity)

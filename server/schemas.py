@@ -182,6 +182,12 @@ class RunCreate(Body):
         return [self.stream_mode] if isinstance(self.stream_mode, str) else list(dict.fromkeys(self.stream_mode))
 
 
+class KillSwitchSet(Body):
+    workflow: str = Field(default="*", min_length=1, max_length=64, pattern=r"^(\*|[A-Za-z0-9._-]+)$")
+    tool: str = Field(default="*", min_length=1, max_length=64, pattern=r"^(\*|[A-Za-z0-9._-]+)$")
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class KeyCreate(Body):
     roles: list[Literal["runner", "approver", "admin"]] = Field(min_length=1, max_length=3)
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, db, keys, operations, sandbox, scaffold, serving, threads
+from steward import audit, controls, db, keys, operations, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
+from steward.controls import ALL, KillSwitch
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
 from steward.services import Services
@@ -145,6 +146,26 @@ async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
     principal = await keys.lookup(services.pool, key)
     _print({"key": key, "name": principal.identity, "tenant": principal.tenant, "roles": sorted(principal.roles)})
     print("store the key now: only its hash is kept", file=sys.stderr)
+
+
+def _switch_args(args: argparse.Namespace) -> dict[str, str]:
+    return {"tenant": args.tenant or ALL, "workflow": args.workflow or ALL, "tool": args.tool or ALL}
+
+
+async def cmd_kill_set(services: Services, args: argparse.Namespace) -> None:
+    if args.workflow:
+        services.workflow(args.workflow)
+    switch = parse_as(KillSwitch, {**_switch_args(args), "reason": args.reason, "set_by": args.by}, "kill switch")
+    _print({"set": (await controls.set_switch(services.pool, switch)).model_dump(mode="json")})
+
+
+async def cmd_kill_clear(services: Services, args: argparse.Namespace) -> None:
+    await controls.clear_switch(services.pool, **_switch_args(args))
+    _print({"cleared": _switch_args(args)})
+
+
+async def cmd_kill_list(services: Services, args: argparse.Namespace) -> None:
+    _print([s.model_dump(mode="json") for s in await controls.list_switches(services.pool, args.tenant)])
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -280,6 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key", metavar="NAME|PREFIX")
     revoke.add_argument("--tenant", help="only match keys of this tenant")
     revoke.set_defaults(handler=cmd_keys_revoke)
+
+    kill = sub.add_parser("kill", help="kill switches: stop writes (and new runs) now").add_subparsers(
+        dest="action", required=True
+    )
+    for verb, handler, text in (("set", cmd_kill_set, "turn a switch on"), ("clear", cmd_kill_clear, "turn it off")):
+        one = kill.add_parser(verb, help=f"{text}; with no --tenant/--workflow/--tool it covers everything")
+        one.add_argument("--tenant", help="only this tenant (default: all)")
+        one.add_argument("--workflow", help="only this workflow (it also refuses new runs)")
+        one.add_argument("--tool", help="only this tool")
+        if verb == "set":
+            one.add_argument("--reason", required=True, help="why (shown in every denial and refusal)")
+            one.add_argument("--by", default="operator", help="who sets it (recorded)")
+        one.set_defaults(handler=handler)
+    kill_list = kill.add_parser("list", help="the switches in force")
+    kill_list.add_argument("--tenant", help="those that reach this tenant (default: all)")
+    kill_list.set_defaults(handler=cmd_kill_list)
 
     database = sub.add_parser("db", help="the embedded PostgreSQL").add_subparsers(dest="action", required=True)
     database.add_parser("status", help="where the database is and whether the embedded server runs").set_defaults(

@@ -5,7 +5,8 @@ StewardError
 ├── InvalidRequest      input fails a schema, malformed decision, bad file
 ├── Conflict            the thread is not in a state that allows this (busy, nothing to approve)
 ├── Unauthorized        no or an unknown API key
-└── Forbidden           the caller may not do this (e.g. approve their own run)
+├── Forbidden           the caller may not do this (e.g. approve their own run)
+└── Unavailable         switched off by an operator (a kill switch): 503 with the reason
 """
 
 from typing import Any, TypeVar
@@ -39,6 +40,12 @@ class Unauthorized(StewardError):
 
 class Forbidden(StewardError):
     status_code = 403
+
+
+class Unavailable(StewardError):
+    """Refused on purpose for now (e.g. a kill switch is on); the message says why."""
+
+    status_code = 503
 
 
 def explain(exc: ValidationError) -> str:

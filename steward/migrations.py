@@ -141,4 +141,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE steward.audit_events ADD CONSTRAINT audit_events_type_check
         CHECK (type IN ('model_call', 'tool_call', 'policy', 'validator', 'approval', 'final', 'intent'));
     """,
+    # 7: kill switches ('*' = all tenants / workflows / tools)
+    """
+    CREATE TABLE steward.kill_switches (
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        tool text NOT NULL,
+        reason text NOT NULL,
+        set_by text NOT NULL,
+        set_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, workflow, tool)
+    );
+    """,
 ]

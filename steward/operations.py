@@ -14,7 +14,7 @@ from steward import runs, threads
 from steward.approvals import ApprovalRequest, EditDecision, parse_response
 from steward.budget import BudgetOverride
 from steward.contracts import ToolContext
-from steward.errors import InvalidRequest, parse_as
+from steward.errors import InvalidRequest, Unavailable, parse_as
 from steward.executor import Finished, Sink, claim_own, execute_run, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
@@ -136,6 +136,7 @@ async def start_run(
     """Start a workflow on a new thread and run it until it ends or waits for approval."""
     spec = services.workflow(workflow)
     payload = {"input": validate_input(spec, raw_input)}
+    await refuse_if_killed(services, tenant, workflow)
     thread = await threads.create(
         services.pool,
         tenant=tenant,
@@ -156,6 +157,12 @@ async def start_run(
         lease_s=services.settings.run_lease_s,
     )
     return RunResult.of(await run_inline(services, run, worker))
+
+
+async def refuse_if_killed(services: Services, tenant: str, workflow: str) -> None:
+    """Refuse a new run of a workflow an operator switched off for this tenant (503 with the reason)."""
+    if (switch := await services.switchboard.fired(tenant, workflow)) is not None:
+        raise Unavailable(f"{workflow} takes no new runs: {switch.describe()}")
 
 
 async def check_edit(services: Services, thread: threads.Thread, raw_response: Any, user: str) -> None:

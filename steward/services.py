@@ -25,6 +25,7 @@ from pydantic.json_schema import SkipJsonSchema
 from steward import db
 from steward.budget import BudgetOverride
 from steward.checkpoint import PooledPostgresSaver
+from steward.controls import Switchboard
 from steward.models import ModelRouter
 from steward.notify import Notifier, PollingNotifier, Wakeups
 from steward.settings import Settings
@@ -74,6 +75,8 @@ class Services:
     pool: AsyncConnectionPool
     checkpointer: PooledPostgresSaver
     models: ModelRouter
+    switchboard: Switchboard
+    """The kill switches in force (read through a one-second cache)."""
     database_url: str = ""
     """The URL the service connects with (the least-privilege service role where there is one)."""
     notifier: Wakeups = field(default_factory=PollingNotifier)
@@ -111,6 +114,7 @@ class Services:
                 checkpointer=checkpointer,
                 models=models,
                 database_url=url,
+                switchboard=Switchboard(pool),
             )
             await services._pin_policies()
             notifier = Notifier(url) if listen else PollingNotifier()

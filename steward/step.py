@@ -324,6 +324,8 @@ class Step:
             raise escalate(
                 "policy.approval_missing", f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments"
             )
+        if spec.kind == "write" and self.tape is None:
+            await self._check_kill_switch(spec, parsed)
         started = time.perf_counter()
         self.delta.tool_calls += 1
         self.trajectory.append(tool)
@@ -369,6 +371,22 @@ class Step:
             },
         )
         return result.output
+
+    async def _check_kill_switch(self, spec: ToolSpec, parsed: BaseModel) -> None:
+        """Deny a write an operator switched off (checked now, at execution: runs in flight stop too)."""
+        switch = await self.services.switchboard.fired(self.tenant, self.workflow, spec.name)
+        if switch is not None:
+            self.record(
+                "policy",
+                "deny",
+                tool=spec.name,
+                args=parsed.model_dump(mode="json"),
+                decision="deny",
+                rule_id="control.kill_switch",
+                reason=switch.describe(),
+                detail={"switch": switch.model_dump(mode="json")},
+            )
+            raise Halt("denied", "control.kill_switch", switch.describe())
 
     async def _announce(self, spec: ToolSpec, event: dict[str, Any], key: str | None) -> None:
         """Commit an ``intent`` event (after the step's events so far, the policy verdict among them) before a

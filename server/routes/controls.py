@@ -1,0 +1,43 @@
+"""Operator controls of the caller's tenant, for admins: kill switches (list, set, clear)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from server.deps import PrincipalDep, ServicesDep
+from server.schemas import KillSwitchSet
+from steward import controls
+from steward.controls import ALL, KillSwitch
+
+router = APIRouter(prefix="/controls", tags=["governance"])
+
+
+@router.get("/kill-switches")
+async def list_switches(services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
+    """The switches that reach the tenant: its own and those an operator set for every tenant."""
+    caller.require("admin")
+    return [s.model_dump(mode="json") for s in await controls.list_switches(services.pool, caller.tenant)]
+
+
+@router.post("/kill-switches", status_code=201)
+async def set_switch(body: KillSwitchSet, services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
+    """Stop the tenant's writes: all, one workflow's (which also refuses new runs) or one tool's. Every process
+    applies it within a second."""
+    caller.require("admin")
+    if body.workflow != ALL:
+        services.workflow(body.workflow)
+    switch = KillSwitch(
+        tenant=caller.tenant, workflow=body.workflow, tool=body.tool, reason=body.reason, set_by=caller.identity
+    )
+    return (await controls.set_switch(services.pool, switch)).model_dump(mode="json")
+
+
+@router.delete("/kill-switches")
+async def clear_switch(
+    services: ServicesDep, caller: PrincipalDep, workflow: str = ALL, tool: str = ALL
+) -> dict[str, Any]:
+    caller.require("admin")
+    await controls.clear_switch(services.pool, caller.tenant, workflow, tool)
+    return {"cleared": {"tenant": caller.tenant, "workflow": workflow, "tool": tool}}

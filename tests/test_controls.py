@@ -1,0 +1,84 @@
+"""Kill switches: an operator stops writes (and new runs) in seconds, for runs in flight too, on every process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from steward import audit, controls, operations
+from steward.controls import KillSwitch
+from steward.errors import Unavailable
+from tests.seeds import refunds
+
+APPROVE = {"decisions": [{"type": "approve"}]}
+
+
+async def test_a_switch_flipped_while_a_run_waits_for_approval_stops_its_write(services, seeded):
+    paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    await controls.set_switch(
+        services.pool, KillSwitch(tenant=seeded, tool="create_refund", reason="billing audit", set_by="ops")
+    )
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    done = await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
+
+    assert (done.status, done.outcome.reason_code) == ("denied", "control.kill_switch")
+    assert "billing audit" in done.outcome.reason and await refunds(services.pool, seeded) == []
+    events = await audit.events_for(services.pool, paused.thread_id, seeded)
+    denial = next(e for e in events if e["rule_id"] == "control.kill_switch")
+    assert denial["detail"]["switch"]["tool"] == "create_refund" and denial["detail"]["switch"]["set_by"] == "ops"
+    assert not [e for e in events if e["type"] in ("intent", "tool_call") and e["tool"] == "create_refund"]
+
+    await controls.clear_switch(services.pool, seeded, "*", "create_refund")
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    auto = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="grace")
+    assert auto.status == "completed"
+
+
+async def test_a_switch_reaches_only_what_it_names(services, seeded):
+    await controls.set_switch(services.pool, KillSwitch(tenant=f"{seeded}-other", reason="not you"))
+    await controls.set_switch(services.pool, KillSwitch(tenant=seeded, workflow="triage", reason="not triage"))
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    auto = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="grace")
+    assert auto.status == "completed"
+    with pytest.raises(Unavailable, match="triage takes no new runs: kill switch .* not triage"):
+        await operations.start_run(services, "triage", {"ticket_id": "T-AUTO"}, tenant=seeded, user="grace")
+
+
+async def test_the_admin_api_sets_a_switch_that_every_server_process_applies(sdk, server, api_keys, seeded, services):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["admin"]}) as admin:
+        made = await admin.post("/controls/kill-switches", json={"workflow": "refund", "reason": "incident 42"})
+        assert made.status_code == 201 and made.json()["set_by"] == f"{seeded}-admin"
+        assert (
+            await admin.post("/controls/kill-switches", json={"workflow": "payroll", "reason": "x"})
+        ).status_code == 404
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+        refused = await admin.post("/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}})
+        assert refused.status_code == 503 and "incident 42" in refused.json()["detail"]
+        listed = (await admin.get("/controls/kill-switches")).json()
+        assert [(s["tenant"], s["workflow"], s["reason"]) for s in listed] == [(seeded, "refund", "incident 42")]
+        runner = await admin.post(
+            "/controls/kill-switches", json={"reason": "x"}, headers={"x-api-key": api_keys["runner"]}
+        )
+        assert runner.status_code == 403
+        assert (await admin.delete("/controls/kill-switches", params={"workflow": "refund"})).status_code == 200
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+        again = await admin.post("/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}})
+        assert again.status_code == 200 and again.json()["outcome"]["status"] == "completed"
+
+
+def test_the_cli_sets_lists_and_clears_switches(cli_env, monkeypatch, capsys, tenant, services):
+    from steward.cli import main
+
+    for key, value in cli_env.items():
+        if key.startswith("STEWARD_"):
+            monkeypatch.setenv(key, value)
+    assert main(["kill", "set", "--tenant", tenant, "--tool", "post_reply", "--reason", "tone review"]) == 0
+    assert json.loads(capsys.readouterr().out)["set"]["tool"] == "post_reply"
+    assert main(["kill", "list", "--tenant", tenant]) == 0
+    assert [s["reason"] for s in json.loads(capsys.readouterr().out)] == ["tone review"]
+    assert main(["kill", "set", "--workflow", "payroll", "--reason", "x"]) == 2
+    assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 0
+    assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 2
