@@ -11,6 +11,7 @@ import operator
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+from langgraph.graph import StateGraph
 from pydantic import BaseModel, Field
 
 from steward.approvals import Approval
@@ -53,6 +54,24 @@ def proceed_to(next_node: str, end: str = "respond") -> Callable[[GovernedState]
 
     route.__name__ = f"to_{next_node}"
     return route
+
+
+def add_gate_edges(
+    builder: StateGraph,
+    *,
+    act: str,
+    revalidate: str,
+    gate: str = "policy_gate",
+    approval: str = "approval",
+    end: str = "respond",
+) -> None:
+    """Wire a workflow's policy gate and approval nodes the way every governed workflow routes them:
+    ``gate`` → ``act`` | ``approval`` | ``end``; ``approval`` → ``act`` | ``approval`` (next approver) |
+    ``revalidate`` (an edit) | ``end``."""
+    builder.add_conditional_edges(gate, after_gate, {"allow": act, "approval": approval, "end": end})
+    builder.add_conditional_edges(
+        approval, after_approval, {"allow": act, "approval": approval, "revalidate": revalidate, "end": end}
+    )
 
 
 def quorum_met(state: GovernedState) -> bool:

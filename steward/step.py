@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -195,6 +195,15 @@ class Step:
             return parse_args(spec, approval.args).model_dump() == parsed.model_dump()
         except ToolError:
             return False
+
+    def check(self, problems: Sequence[tuple[str, str]], *, args: dict[str, Any] | None = None) -> None:
+        """Record a validation (``ok``, or ``failed`` with the problems) and escalate on the first problem's
+        reason code. ``problems`` are ``(reason code, explanation)`` pairs; empty means the check passed."""
+        self.record(
+            "validator", "failed" if problems else "ok", args=args, detail={"problems": [text for _, text in problems]}
+        )
+        if problems:
+            raise escalate(problems[0][0], "; ".join(text for _, text in problems))
 
     def finish(
         self, state: GovernedState, outcome: Outcome, response: str, *, input_model: type[BaseModel], version: str

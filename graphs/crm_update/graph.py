@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, model_validator
 from steward.budget import Budget
 from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState, ProposedAction, after_approval, after_gate, proceed_to
+from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
 from tools.crm import FIELDS, STAGES, Change, CrmRecord
 
@@ -198,15 +198,7 @@ async def validate(state: CrmState, step: Step) -> dict[str, Any]:
     the CRM itself."""
     if state.action.name != "apply_changes":
         return {}
-    problems = field_problems(state)
-    step.record(
-        "validator",
-        "failed" if problems else "ok",
-        args=state.action.args,
-        detail={"problems": [text for _, text in problems]},
-    )
-    if problems:
-        raise escalate(problems[0][0], "; ".join(text for _, text in problems))
+    step.check(field_problems(state), args=state.action.args)
     return {}
 
 
@@ -274,14 +266,7 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
         ("apply", "respond"),
     ):
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges(
-        "policy_gate", after_gate, {"allow": "apply", "approval": "approval", "end": "respond"}
-    )
-    builder.add_conditional_edges(
-        "approval",
-        after_approval,
-        {"allow": "apply", "approval": "approval", "revalidate": "validate", "end": "respond"},
-    )
+    add_gate_edges(builder, act="apply", revalidate="validate")
     builder.add_edge("respond", END)
     return builder
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from steward.budget import Budget
 from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState, ProposedAction, after_approval, after_gate, proceed_to
+from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
 from tools.ops import Action, Incident, Observations, Remediation
 
@@ -177,10 +177,8 @@ def remediation_problems(state: IncidentState) -> list[str]:
 @node
 async def check_remediation(state: IncidentState, step: Step) -> dict[str, Any]:
     """Deterministic checks on the remediation (again after an approver's edit)."""
-    problems = remediation_problems(state)
-    step.record("validator", "failed" if problems else "ok", args=state.action.args, detail={"problems": problems})
-    if problems:
-        raise escalate("validation.invalid_remediation", "; ".join(problems))
+    problems = [("validation.invalid_remediation", text) for text in remediation_problems(state)]
+    step.check(problems, args=state.action.args)
     return {}
 
 
@@ -255,14 +253,7 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     builder.add_edge(START, CHAIN[0])
     for source, target in [*zip(CHAIN, CHAIN[1:], strict=False), ("remediate", "respond")]:
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges(
-        "policy_gate", after_gate, {"allow": "remediate", "approval": "approval", "end": "respond"}
-    )
-    builder.add_conditional_edges(
-        "approval",
-        after_approval,
-        {"allow": "remediate", "approval": "approval", "revalidate": "check_remediation", "end": "respond"},
-    )
+    add_gate_edges(builder, act="remediate", revalidate="check_remediation")
     builder.add_edge("respond", END)
     return builder
 

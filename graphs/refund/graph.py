@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from steward.budget import Budget
 from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState, ProposedAction, after_approval, after_gate, proceed_to
+from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
 from tools.billing import Invoice, Refund
 from tools.helpdesk import Ticket
@@ -133,10 +133,8 @@ def refund_problems(state: RefundState) -> list[str]:
 async def validate(state: RefundState, step: Step) -> dict[str, Any]:
     """Deterministic checks on the proposal before policy sees it."""
     problems = refund_problems(state)
-    step.record("validator", "failed" if problems else "ok", args=state.action.args, detail={"problems": problems})
-    if problems:
-        missing = any(p.startswith("missing") for p in problems)
-        raise escalate("validation.missing" if missing else "validation.invalid", "; ".join(problems))
+    code = "validation.missing" if any(p.startswith("missing") for p in problems) else "validation.invalid"
+    step.check([(code, problem) for problem in problems], args=state.action.args)
     return {}
 
 
@@ -233,14 +231,7 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
         ("verify", "respond"),
     ):
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges(
-        "policy_gate", after_gate, {"allow": "execute", "approval": "approval", "end": "respond"}
-    )
-    builder.add_conditional_edges(
-        "approval",
-        after_approval,
-        {"allow": "execute", "approval": "approval", "revalidate": "validate", "end": "respond"},
-    )
+    add_gate_edges(builder, act="execute", revalidate="validate")
     builder.add_edge("respond", END)
     return builder
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from steward.budget import Budget
 from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
-from steward.state import GovernedState, ProposedAction, after_approval, after_gate, proceed_to
+from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
 from tools.helpdesk import Customer, Queue, Reply, Route, Ticket
 from tools.knowledge import Article
@@ -203,15 +203,7 @@ def reply_problems(state: TriageState) -> list[tuple[str, str]]:
 @node
 async def check_reply(state: TriageState, step: Step) -> dict[str, Any]:
     """Deterministic checks on the reply before policy sees it (again after an approver's edit)."""
-    problems = reply_problems(state)
-    step.record(
-        "validator",
-        "failed" if problems else "ok",
-        args=state.action.args,
-        detail={"problems": [text for _, text in problems]},
-    )
-    if problems:
-        raise escalate(problems[0][0], "; ".join(text for _, text in problems))
+    step.check(reply_problems(state), args=state.action.args)
     return {}
 
 
@@ -291,14 +283,7 @@ def make_graph(**variants: Callable[..., Any]) -> StateGraph:
     builder.add_edge(START, CHAIN[0])
     for source, target in [*zip(CHAIN, CHAIN[1:], strict=False), ("post_reply", "respond")]:
         builder.add_conditional_edges(source, proceed_to(target), [target, "respond"])
-    builder.add_conditional_edges(
-        "policy_gate", after_gate, {"allow": "post_reply", "approval": "approval", "end": "respond"}
-    )
-    builder.add_conditional_edges(
-        "approval",
-        after_approval,
-        {"allow": "post_reply", "approval": "approval", "revalidate": "check_reply", "end": "respond"},
-    )
+    add_gate_edges(builder, act="post_reply", revalidate="check_reply")
     builder.add_edge("respond", END)
     return builder
 
