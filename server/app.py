@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from steward.settings import Settings
 from steward.worker import WorkerPool
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("steward.access")
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 RETRY_AFTER_S = 5
 """What a 503 (database unreachable) tells clients to wait before retrying."""
@@ -81,6 +83,38 @@ class JsonBodies:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class AccessLog:
+    """One line per request at INFO on ``steward.access``: method, path, status, latency, tenant and key name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), 500
+
+        async def record(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            principal = scope.get("state", {}).get("principal")
+            access.info(
+                "%s %s %d %.1fms tenant=%s key=%s",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+                principal.tenant if principal else "-",
+                principal.identity if principal else "-",
+            )
 
 
 def _nul_in(value: Any, where: str) -> str | None:
@@ -149,6 +183,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "(use the official langgraph-sdk client) plus governance endpoints.",
     )
     app.add_middleware(JsonBodies, max_bytes=settings.max_body_bytes)
+    if settings.access_log:
+        app.add_middleware(AccessLog)
     # LangGraph Studio calls from its page in the browser, a public origin reaching 127.0.0.1: answer its
     # preflights (Chrome's private-network ones too) as `langgraph dev` does
     app.add_middleware(

@@ -43,11 +43,13 @@ async def authenticate(
     hashed = keys.hash_key(x_api_key)
     cached = cache.get(hashed)
     if cached and cached[0] > time.monotonic():
+        request.state.principal = cached[1]
         return cached[1]
     principal = await keys.lookup(services.pool, x_api_key)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
     cache[hashed] = (time.monotonic() + keys.KEY_CACHE_S, principal)
+    request.state.principal = principal  # for the access log
     return principal
 
 

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, controls, db, keys, operations, sandbox, scaffold, serving, threads
+from steward import audit, controls, db, keys, operations, runs, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
 from steward.controls import ALL, KillSwitch
 from steward.db import DatabaseUnavailable
-from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
+from steward.errors import Conflict, InvalidRequest, StewardError, parse_as, settings_problem
 from steward.services import Services
 from steward.settings import Settings
 from steward.workflow import load_catalog
@@ -129,6 +129,20 @@ async def cmd_demo(services: Services, args: argparse.Namespace) -> None:
         await demo(services, Console(width=max(Console().width, 130)))
 
 
+async def cmd_approvals(services: Services, args: argparse.Namespace) -> None:
+    _print(await operations.pending_approvals(services, args.tenant, limit=args.limit))
+
+
+async def cmd_threads(services: Services, args: argparse.Namespace) -> None:
+    found = await threads.search(services.pool, args.tenant, status=args.status, limit=args.limit)
+    _print([{k: v for k, v in t.public().items() if k != "values"} | {"workflow": t.workflow} for t in found])
+
+
+async def cmd_runs(services: Services, args: argparse.Namespace) -> None:
+    found = await runs.list_for_thread(services.pool, args.thread_id, args.tenant, limit=args.limit)
+    _print([run.model_dump(mode="json", exclude={"payload"}) for run in found])
+
+
 async def cmd_keys_list(services: Services, args: argparse.Namespace) -> None:
     rows = await keys.list_keys(services.pool, args.tenant)
     if args.json:
@@ -172,7 +186,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        return _fail(f"invalid configuration: {exc}", 2)
+        return _fail(f"invalid configuration: {settings_problem(exc)}", 2)
     if settings.database_url:
         print(
             f"external PostgreSQL at {db.describe(settings.database_url)} (STEWARD_DATABASE_URL); nothing to"
@@ -242,6 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--by", required=True, help="the approver's identity")
     resume.add_argument("--tenant", default="default", help=TENANT_HELP)
     resume.set_defaults(handler=cmd_resume)
+
+    inbox = sub.add_parser("approvals", help="the approval requests waiting in a tenant, oldest first")
+    inbox.add_argument("--tenant", default="default", help=TENANT_HELP)
+    inbox.add_argument("--limit", type=int, default=50, choices=range(1, 1001), metavar="1..1000")
+    inbox.set_defaults(handler=cmd_approvals)
+    thread_list = sub.add_parser("threads", help="a tenant's threads, newest first")
+    thread_list.add_argument("--tenant", default="default", help=TENANT_HELP)
+    thread_list.add_argument("--status", choices=["idle", "busy", "interrupted", "error"])
+    thread_list.add_argument("--limit", type=int, default=20, choices=range(1, 1001), metavar="1..1000")
+    thread_list.set_defaults(handler=cmd_threads)
+    thread_runs = sub.add_parser("runs", help="a thread's runs, newest first")
+    thread_runs.add_argument("thread_id")
+    thread_runs.add_argument("--tenant", default="default", help=TENANT_HELP)
+    thread_runs.add_argument("--limit", type=int, default=20, choices=range(1, 1001), metavar="1..1000")
+    thread_runs.set_defaults(handler=cmd_runs)
 
     audit_cmd = sub.add_parser("audit", help="print a run's audit events as JSONL")
     audit_cmd.add_argument("thread_id")
@@ -357,7 +386,7 @@ def run_handler(
     try:
         settings = Settings()
     except ValidationError as exc:
-        return _fail(f"invalid configuration: {exc}", 2)
+        return _fail(f"invalid configuration: {settings_problem(exc)}", 2)
     try:
         code = asyncio.run(go())
     except StewardError as exc:

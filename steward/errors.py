@@ -48,6 +48,15 @@ class Unavailable(StewardError):
     status_code = 503
 
 
+def settings_problem(exc: ValidationError) -> str:
+    """A settings error as one line naming the environment variables: ``STEWARD_PORT: ...; ...``."""
+
+    def where(loc: tuple[Any, ...]) -> str:
+        return f"STEWARD_{str(loc[0]).upper()}" if loc else "settings"
+
+    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
 def explain(exc: ValidationError) -> str:
     """A pydantic error as one line naming each bad field: ``field.sub: message; ...``."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

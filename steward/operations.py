@@ -6,6 +6,7 @@ Every client mistake raises a :class:`steward.errors.StewardError` before anythi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -157,6 +158,44 @@ async def start_run(
         lease_s=services.settings.run_lease_s,
     )
     return RunResult.of(await run_inline(services, run, worker))
+
+
+def approval_summary(thread: threads.Thread) -> dict[str, Any]:
+    """A waiting approval as an inbox row: what, why, who asked, how long ago, and the quorum so far."""
+    pending = runs.pending_interrupts(thread.interrupts)
+    request = pending[0]["value"]
+    action = request["action_requests"][0]
+    return {
+        "thread_id": thread.thread_id,
+        "workflow": thread.workflow,
+        "interrupt_id": pending[0]["id"],
+        "action": action["name"],
+        "args": action["args"],
+        "description": action.get("description"),
+        "allowed_decisions": request["review_configs"][0]["allowed_decisions"],
+        "rule_id": request["rule_id"],
+        "risk": request["risk"],
+        "reason": request["reason"],
+        "requested_by": request["requested_by"],
+        "owner": request.get("owner"),
+        "quorum": {
+            "required": request.get("approvers_required", 1),
+            "approved_by": request.get("approved_by", []),
+            "approved": len(request.get("approved_by", [])),
+        },
+        "waiting_since": thread.updated_at,
+        "age_s": round((datetime.now(UTC) - thread.updated_at).total_seconds(), 1),
+    }
+
+
+async def pending_approvals(
+    services: Services, tenant: str, *, limit: int = 50, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The tenant's waiting approval requests, oldest first (what ``/approvals`` and ``steward approvals`` list)."""
+    waiting = await threads.search(
+        services.pool, tenant, status="interrupted", limit=limit, offset=offset, sort_by="updated_at", sort_order="asc"
+    )
+    return [approval_summary(thread) for thread in waiting if thread.interrupts]
 
 
 async def refuse_if_killed(services: Services, tenant: str, workflow: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import httpx
 from pydantic import ValidationError
 
 from steward import db, keys, quickstart
+from steward.errors import settings_problem
 from steward.services import Services
 from steward.settings import Settings
 from steward.worker import WorkerPool
@@ -56,7 +58,7 @@ def _settings() -> Settings | None:
     try:
         return Settings()
     except ValidationError as exc:
-        print(f"error: invalid configuration: {exc}", file=sys.stderr)
+        print(f"error: invalid configuration: {settings_problem(exc)}", file=sys.stderr)
         return None
 
 
@@ -109,6 +111,8 @@ Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...))
         )
     if settings.auth_disabled:
         print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         "server.app:create_app",
         factory=True,

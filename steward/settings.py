@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     """Serve without API keys (every caller is an admin of tenant ``default``). Only set this on purpose."""
     cors_origins: list[str] = Field(default_factory=lambda: ["https://smith.langchain.com"])
     """Browser origins allowed to call the API (LangGraph Studio's by default); ``["*"]`` allows any."""
+    access_log: bool = True
+    """``steward serve`` logs one line per request (method, path, status, latency, tenant, key name)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """The largest request body ``steward serve`` accepts (413 above)."""
     workers: int = Field(default=4, ge=0)

@@ -36,6 +36,10 @@ def test_first_start_prints_keys_and_the_quickstart_runs_end_to_end(server_url, 
         assert "waiting for approval: Refund 120.00 USD on INV-2002" in out
         assert '"status": "completed"' in out and '"amount_usd": "120.00"' in out
         assert re.search(r"approval\s+approval\s+create_refund\s+approve .* by quickstart-approver", out)
+        logged = log.read_text()  # the access log: method, path, status, latency, tenant, key name
+        assert re.search(
+            r"steward\.access GET /approvals 200 [\d.]+ms tenant=quickstart key=quickstart-approver", logged
+        ), logged[-2000:]
     finally:
         process.stop()
     second, _ = start_server(env, tmp_path / "again.log", STEWARD_WORKERS="1")

@@ -91,6 +91,15 @@ def test_triage_reply_needs_a_human_outside_the_autopilot_lane(cli, helpdesk, da
     assert (paused["status"], paused["approval_request"]["rule_id"]) == ("interrupted", "triage.reply_review")
     with psycopg.connect(database_url) as conn:
         assert conn.execute(ROUTES, (helpdesk,)).fetchall() == [("billing", "P3")]
+    assert cli(["approvals", "--tenant", helpdesk]) == 0
+    inbox = json.loads(capsys.readouterr().out)
+    assert [(a["thread_id"], a["rule_id"], a["quorum"]["required"]) for a in inbox] == [
+        (paused["thread_id"], "triage.reply_review", 1)
+    ]
+    assert cli(["threads", "--tenant", helpdesk, "--status", "interrupted"]) == 0
+    assert [t["thread_id"] for t in json.loads(capsys.readouterr().out)] == [paused["thread_id"]]
+    assert cli(["runs", paused["thread_id"], "--tenant", helpdesk]) == 0
+    assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["success"]
     assert cli(["resume", paused["thread_id"], "--decision", "approve", "--by", "maria", "--tenant", helpdesk]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "completed"
     with psycopg.connect(database_url) as conn:
