@@ -12,6 +12,7 @@ COLORS = {
     "escalated": "#f9a825",
     "denied": "#c62828",
     "rejected": "#6a1b9a",
+    "shadowed": "#00838f",
     "interrupted": "#1565c0",
     "invalid_input": "#757575",
     "error": "#000000",

@@ -188,6 +188,10 @@ class KillSwitchSet(Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class ModeSet(Body):
+    mode: Literal["autopilot", "suggest", "shadow"]
+
+
 class KeyCreate(Body):
     roles: list[Literal["runner", "approver", "admin"]] = Field(min_length=1, max_length=3)
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")

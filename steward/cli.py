@@ -20,7 +20,7 @@ from rich.table import Table
 
 from steward import audit, controls, db, keys, operations, runs, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
-from steward.controls import ALL, KillSwitch
+from steward.controls import ALL, KillSwitch, ModeSetting
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as, settings_problem
 from steward.services import Services
@@ -180,6 +180,26 @@ async def cmd_kill_clear(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_kill_list(services: Services, args: argparse.Namespace) -> None:
     _print([s.model_dump(mode="json") for s in await controls.list_switches(services.pool, args.tenant)])
+
+
+async def cmd_mode_set(services: Services, args: argparse.Namespace) -> None:
+    services.workflow(args.workflow)
+    setting = ModeSetting(tenant=args.tenant or ALL, workflow=args.workflow, mode=args.mode, set_by=args.by)
+    _print({"set": (await controls.set_mode(services.pool, setting)).model_dump(mode="json")})
+
+
+async def cmd_mode_list(services: Services, args: argparse.Namespace) -> None:
+    settings = {(m.workflow, m.tenant): m.mode for m in await controls.list_modes(services.pool, args.tenant)}
+    _print(
+        [
+            {
+                "workflow": name,
+                "declared": workflow.mode,
+                "set": {tenant: mode for (wf, tenant), mode in settings.items() if wf == name},
+            }
+            for name, workflow in services.catalog.items()
+        ]
+    )
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -346,6 +366,19 @@ def build_parser() -> argparse.ArgumentParser:
     kill_list = kill.add_parser("list", help="the switches in force")
     kill_list.add_argument("--tenant", help="those that reach this tenant (default: all)")
     kill_list.set_defaults(handler=cmd_kill_list)
+
+    modes = sub.add_parser("mode", help="operating modes: autopilot, suggest, shadow").add_subparsers(
+        dest="action", required=True
+    )
+    mode_set = modes.add_parser("set", help="set a workflow's mode (for one tenant, or every tenant)")
+    mode_set.add_argument("workflow")
+    mode_set.add_argument("mode", choices=["autopilot", "suggest", "shadow"])
+    mode_set.add_argument("--tenant", help="only this tenant (default: every tenant without its own setting)")
+    mode_set.add_argument("--by", default="operator", help="who sets it (recorded)")
+    mode_set.set_defaults(handler=cmd_mode_set)
+    mode_list = modes.add_parser("list", help="each workflow's declared mode and the settings over it")
+    mode_list.add_argument("--tenant", help="only settings that reach this tenant")
+    mode_list.set_defaults(handler=cmd_mode_list)
 
     database = sub.add_parser("db", help="the embedded PostgreSQL").add_subparsers(dest="action", required=True)
     database.add_parser("status", help="where the database is and whether the embedded server runs").set_defaults(

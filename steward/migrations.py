@@ -153,4 +153,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, workflow, tool)
     );
     """,
+    # 8: operating modes set by operators (over the declared one; '*' = every tenant)
+    """
+    CREATE TABLE steward.modes (
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        mode text NOT NULL CHECK (mode IN ('autopilot', 'suggest', 'shadow')),
+        set_by text NOT NULL,
+        set_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, workflow)
+    );
+    """,
 ]

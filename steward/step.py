@@ -76,6 +76,7 @@ class Step:
         self.trajectory: list[str] = []
         self.stream = runtime.stream_writer
         self.tape: Tape | None = context.tape
+        self._mode_in_force: str | None = None
 
     # -- budget ---------------------------------------------------------------------------------------------
     def _check_budget(self, *, step: bool = False, tool: bool = False, model: bool = False) -> None:
@@ -154,7 +155,7 @@ class Step:
             facts=facts,
             ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
         )
-        mode = self.services.workflow(self.workflow).mode
+        mode = await self._mode()
         if mode == "suggest" and spec.kind == "write" and verdict.verdict == "allow":
             verdict = verdict.model_copy(
                 update={
@@ -229,6 +230,16 @@ class Step:
         """Ask the policy about a proposed write, as a state update: ``verdict``, plus a ``denied`` outcome, and
         an ``approval requested`` audit event when people must decide and have not yet."""
         verdict, _ = await self.check_policy(action.name, action.args)
+        if self.tape is None and await self._mode() == "shadow":
+            return {
+                "verdict": verdict,
+                "outcome": Outcome(
+                    status="shadowed",
+                    reason_code="mode.shadow",
+                    reason=f"shadow mode: {action.name} would be {verdict.verdict}"
+                    f" ({verdict.rule_id}: {verdict.reason}); nothing was written",
+                ),
+            }
         if verdict.verdict == "deny":
             return {
                 "verdict": verdict,
@@ -334,6 +345,20 @@ class Step:
                 "policy.approval_missing", f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments"
             )
         if spec.kind == "write" and self.tape is None:
+            if await self._mode() == "shadow":
+                self.record(
+                    "tool_call",
+                    "shadowed",
+                    tool=tool,
+                    tool_version=spec.version,
+                    args=parsed.model_dump(mode="json"),
+                    rule_id="mode.shadow",
+                )
+                raise Halt(
+                    "shadowed",
+                    "mode.shadow",
+                    f"shadow mode: {tool} would be {verdict.verdict} ({verdict.rule_id}); nothing was written",
+                )
             await self._check_kill_switch(spec, parsed)
         started = time.perf_counter()
         self.delta.tool_calls += 1
@@ -380,6 +405,13 @@ class Step:
             },
         )
         return result.output
+
+    async def _mode(self) -> str:
+        """The workflow's operating mode for this tenant (read once per step)."""
+        if self._mode_in_force is None:
+            declared = self.services.workflow(self.workflow).mode
+            self._mode_in_force = await self.services.switchboard.mode(self.tenant, self.workflow, declared)
+        return self._mode_in_force
 
     async def _check_kill_switch(self, spec: ToolSpec, parsed: BaseModel) -> None:
         """Deny a write an operator switched off (checked now, at execution: runs in flight stop too)."""

@@ -28,8 +28,9 @@ from steward.models.rules import Skill
 from steward.sandbox import FAULTS, SystemOfRecord
 from steward.verdict import PolicySource
 
-Mode = Literal["autopilot", "suggest"]
-"""``autopilot``: the policy decides; ``suggest``: every write needs a human approval whatever the policy says."""
+Mode = Literal["autopilot", "suggest", "shadow"]
+"""``autopilot``: the policy decides; ``suggest``: every write needs a human approval whatever the policy says;
+``shadow``: the run plans and records the verdict each write would get, writes nothing, and ends ``shadowed``."""
 
 
 @dataclass(frozen=True)

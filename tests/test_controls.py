@@ -82,3 +82,46 @@ def test_the_cli_sets_lists_and_clears_switches(cli_env, monkeypatch, capsys, te
     assert main(["kill", "set", "--workflow", "payroll", "--reason", "x"]) == 2
     assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 0
     assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 2
+    capsys.readouterr()
+    assert main(["mode", "set", "incident", "suggest", "--tenant", tenant]) == 0
+    assert json.loads(capsys.readouterr().out)["set"]["mode"] == "suggest"
+    assert main(["mode", "list", "--tenant", tenant]) == 0
+    listed = {m["workflow"]: m for m in json.loads(capsys.readouterr().out)}
+    assert listed["incident"]["set"] == {tenant: "suggest"} and listed["refund"]["declared"] == "autopilot"
+    assert main(["mode", "set", "payroll", "shadow"]) == 2
+
+
+async def test_shadow_mode_plans_and_judges_but_writes_nothing(services, seeded):
+    from steward.controls import ModeSetting
+
+    await controls.set_mode(services.pool, ModeSetting(tenant=seeded, workflow="refund", mode="shadow", set_by="ops"))
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    shadow = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="grace")
+    assert (shadow.status, shadow.outcome.reason_code) == ("shadowed", "mode.shadow")
+    assert "would be allow (refund.auto_small" in shadow.outcome.reason and await refunds(services.pool, seeded) == []
+    events = await audit.events_for(services.pool, shadow.thread_id, seeded)
+    gate = next(e for e in events if e["type"] == "policy" and e["tool"] == "create_refund")
+    assert (gate["status"], gate["detail"]["mode"]) == ("allow", "shadow")
+
+    # a run waiting for approval when the workflow moves to shadow writes nothing either
+    await controls.set_mode(services.pool, ModeSetting(tenant=seeded, workflow="refund", mode="suggest", set_by="ops"))
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    paused_before = await operations.start_run(services, "refund", {"ticket_id": "T-FULL"}, tenant=seeded, user="g")
+    assert paused_before.approval_request["rule_id"] == "mode.suggest"  # 45 USD would be automatic in autopilot
+    await controls.set_mode(services.pool, ModeSetting(tenant=seeded, workflow="refund", mode="shadow", set_by="ops"))
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    done = await operations.resume_run(services, paused_before.thread_id, APPROVE, tenant=seeded, user="maria")
+    assert (done.status, done.outcome.reason_code) == ("shadowed", "mode.shadow")
+    assert await refunds(services.pool, seeded) == []
+    await controls.set_mode(
+        services.pool, ModeSetting(tenant=seeded, workflow="refund", mode="autopilot", set_by="ops")
+    )
+
+
+async def test_modes_through_the_admin_api(server, api_keys, seeded):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["admin"]}) as admin:
+        assert (await admin.put("/controls/modes/triage", json={"mode": "shadow"})).json()["mode"] == "shadow"
+        modes = {m["workflow"]: (m["declared"], m["mode"]) for m in (await admin.get("/controls/modes")).json()}
+        assert modes["triage"] == ("autopilot", "shadow") and modes["refund"] == ("autopilot", "autopilot")
+        assert (await admin.put("/controls/modes/triage", json={"mode": "yolo"})).status_code == 422
+        assert (await admin.put("/controls/modes/payroll", json={"mode": "shadow"})).status_code == 404

@@ -188,6 +188,7 @@ RESPONSES = {
     "escalated": "Your request needs a closer look; a member of our team will follow up shortly.",
     "denied": "We can't issue this refund automatically; our billing team will review your request.",
     "rejected": "Your refund request was reviewed and declined. Reply to this ticket if you have questions.",
+    "shadowed": "Your request is with our billing team.",
 }
 
 

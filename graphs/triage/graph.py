@@ -241,6 +241,7 @@ async def respond(state: TriageState, step: Step) -> dict[str, Any]:
         "escalated": "A member of our support team will pick up your ticket shortly.",
         "denied": "A member of our support team will pick up your ticket shortly.",
         "rejected": "A member of our support team will follow up on your ticket.",
+        "shadowed": "A member of our support team will pick up your ticket shortly.",
     }[outcome.status]
     return step.finish(state, outcome, response, input_model=TriageInput, version=VERSION)
 

@@ -1,4 +1,4 @@
-"""Operator controls of the caller's tenant, for admins: kill switches (list, set, clear)."""
+"""Operator controls of the caller's tenant, for admins: operating modes and kill switches."""
 
 from __future__ import annotations
 
@@ -7,11 +7,31 @@ from typing import Any
 from fastapi import APIRouter
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import KillSwitchSet
+from server.schemas import KillSwitchSet, ModeSet
 from steward import controls
-from steward.controls import ALL, KillSwitch
+from steward.controls import ALL, KillSwitch, ModeSetting
 
 router = APIRouter(prefix="/controls", tags=["governance"])
+
+
+@router.put("/modes/{workflow}")
+async def set_mode(workflow: str, body: ModeSet, services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
+    """Set the tenant's operating mode of a workflow (it applies to every gate from now on)."""
+    caller.require("admin")
+    services.workflow(workflow)
+    setting = ModeSetting(tenant=caller.tenant, workflow=workflow, mode=body.mode, set_by=caller.identity)
+    return (await controls.set_mode(services.pool, setting)).model_dump(mode="json")
+
+
+@router.get("/modes")
+async def list_modes(services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
+    """Each workflow's mode in force for the tenant, with the declared one."""
+    caller.require("admin")
+    board = services.switchboard
+    return [
+        {"workflow": name, "declared": wf.mode, "mode": await board.mode(caller.tenant, name, wf.mode)}
+        for name, wf in services.catalog.items()
+    ]
 
 
 @router.get("/kill-switches")
