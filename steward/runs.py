@@ -150,10 +150,33 @@ async def submit(
     overrides: dict[str, Any] | None = None,
     labels: dict[str, str] | None = None,
 ) -> Run:
-    """Create a run on a thread. With ``worker`` the caller executes it now (status ``running``) when the
-    thread is free; otherwise it waits as ``pending`` and workers may claim it after ``grace_s`` seconds.
-    ``overrides`` (budget, model routing) are fixed by a thread's first run. ``labels`` join the thread's metadata
-    (``graph_id`` always; the server adds ``assistant_id``, which LangGraph Studio filters threads by)."""
+    """Create a run on a thread (the thread row is the lock: one run at a time per thread).
+
+    Args:
+        thread_id: the tenant's thread.
+        tenant: the caller's tenant (another tenant's thread is unknown).
+        user: who asks; for a resume, the decider whatever the body says.
+        workflow: the workflow the thread runs (fixed by its first run).
+        payload: ``{"input": ...}`` (already validated) or ``{"command": {"resume": ...}}``.
+        metadata: the run's metadata.
+        strategy: ``reject`` (409 while the thread is busy) or ``enqueue`` (wait behind the running run).
+        worker: the caller executes the run now (status ``running``) when the thread is free; None queues it
+            as ``pending`` for workers.
+        lease_s: how long the executing worker holds the run without a heartbeat.
+        grace_s: how long workers leave a queued inline run to the process that accepted it.
+        overrides: budget and model routing, fixed by the thread's first run.
+        labels: merged into the thread's metadata (``graph_id`` always; the server adds ``assistant_id``).
+
+    Returns:
+        The run record.
+
+    Raises:
+        NotFound: no such thread in the tenant.
+        Conflict: the thread is busy (``reject``), already ran its case, belongs to another workflow, or waits
+            for no approval (a resume); a resume is bound to the request pending now.
+        InvalidRequest: a malformed resume, or overrides that differ from the thread's.
+        Forbidden: the decider may not approve (the requester, or an approver deciding twice).
+    """
     labels = Jsonb({"graph_id": workflow, **(labels or {})})
     response = None
     if "command" in payload:

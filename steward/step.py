@@ -123,7 +123,20 @@ class Step:
     async def check_policy(
         self, tool: str, args: dict[str, Any] | BaseModel, *, action: str | None = None
     ) -> tuple[PolicyVerdict, BaseModel]:
-        """Ask the policy engine about a proposed call (validated args + facts from the system of record)."""
+        """Ask the policy engine about a proposed call without executing it (audited as a ``policy`` event).
+
+        Args:
+            tool: a tool name the workflow declares.
+            args: the proposed arguments.
+            action: as in :meth:`call_tool`.
+
+        Returns:
+            The verdict (after the operating mode: ``suggest`` turns an allowed write into ``require_approval``)
+            and the validated arguments.
+
+        Raises:
+            Halt: ``denied`` for a tool the workflow does not declare, ``escalated`` for invalid arguments.
+        """
         _, parsed, _, verdict = await self._gate(tool, args, action)
         return verdict, parsed
 
@@ -334,8 +347,29 @@ class Step:
         action: str | None = None,
         missing_ok: bool = False,
     ) -> Any:
-        """Gate, execute and record one tool call; returns the validated output (None if missing and
-        ``missing_ok``). A write needing approval runs only with an ``approval`` of exactly these args."""
+        """Gate, execute and record one tool call of this workflow.
+
+        The budget is checked, the arguments validated against the tool's input model, the policy asked with the
+        system of record's facts, and (for a write) the operating mode and kill switches consulted and an intent
+        committed to the audit trail before the tool runs under its contract (caps, timeout, retries for reads,
+        output model, idempotency key).
+
+        Args:
+            tool: a tool name the workflow declares.
+            args: the arguments, as a dict or the tool's input model.
+            approval: the human approval a ``require_approval`` verdict needs: it must cover exactly these
+                arguments with as many distinct approvers as the verdict asks.
+            action: names the write within the thread for its idempotency key (default: the tool's name).
+            missing_ok: return None instead of escalating when the record does not exist.
+
+        Returns:
+            The tool's validated output model (None when missing and ``missing_ok``).
+
+        Raises:
+            Halt: the run ends: ``denied`` (policy, unknown tool, kill switch), ``escalated`` (budget, invalid
+                arguments, missing approval, tool errors) or ``shadowed`` (shadow mode). The node wrapper turns it
+                into the run's outcome.
+        """
         self._check_budget(tool=True)
         spec, parsed, key, verdict = await self._gate(tool, args, action)
         if verdict.verdict == "deny":
@@ -453,7 +487,21 @@ class Step:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def ask_model(self, tier: str, *, system: str, prompt: str, schema: type[M]) -> M:
-        """Ask the tier's model to answer by calling ``schema`` as a tool; returns the validated answer."""
+        """Ask a tier's model for a structured answer: it must call ``schema`` as a tool.
+
+        Args:
+            tier: ``small``, ``medium`` or ``large`` (routed by settings and the run's overrides).
+            system: the instructions.
+            prompt: the data (untrusted text belongs here, marked as data).
+            schema: the pydantic model the answer must validate as.
+
+        Returns:
+            The validated answer; tokens and cost are added to the run's usage and audited.
+
+        Raises:
+            Halt: ``escalated`` with ``model.unavailable``, ``model.timeout``, ``model.error`` or
+                ``model.invalid_output``, or a budget code when the model-call, token or cost budget is spent.
+        """
         self._check_budget(model=True)
         if self.tape is not None and not self.tape.live_model:
             return self._recorded_answer(tier, schema)
@@ -531,7 +579,15 @@ def governed(
 ) -> Callable[[NodeFn], Callable[..., Awaitable[dict[str, Any]]]]:
     """Turn ``async def node(state, step)`` into a LangGraph node that runs under a :class:`Step`.
 
-    ``enforce_budget=False`` is for the final node, which must always run to record how the run ended.
+    Args:
+        workflow: the workflow's name (its declaration, policy and tools are looked up by it).
+        budget: the workflow's budget; a run's context may only tighten it.
+        enforce_budget: False for the final node, which must always run to record how the run ended.
+
+    Returns:
+        A decorator. The node it makes returns the function's state update plus the step's usage and
+        trajectory; a :class:`~steward.outcome.Halt` raised inside becomes ``{"outcome": ...}``; the step's audit
+        events are written when it ends, whatever happened.
     """
 
     def wrap(fn: NodeFn) -> Callable[..., Awaitable[dict[str, Any]]]:
