@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from steward.contracts import READ_RETRY, ToolContext, fetch_one, tool_contract, write_once
+from steward.contracts import READ_RETRY, ToolContext, tool_contract, write_once
 from steward.sandbox import Record, SystemOfRecord, Table
 from steward.tool_errors import RecordChanged, RecordNotFound, ToolInputError
 from tools.guards import injection_markers
@@ -139,7 +139,9 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-async def _read(conn: Any, tenant: str, record_type: str, record_id: str, *, lock: bool = False) -> dict[str, Any]:
+async def read_record(
+    conn: Any, tenant: str, record_type: str, record_id: str, *, lock: bool = False
+) -> dict[str, Any]:
     cur = await conn.execute(
         f"SELECT {_COLUMNS[record_type]} FROM sandbox.{_TABLE[record_type]}"
         f" WHERE tenant = %s AND id = %s{' FOR UPDATE' if lock else ''}",
@@ -162,7 +164,7 @@ async def _read(conn: Any, tenant: str, record_type: str, record_id: str, *, loc
 async def get_record(args: RecordQuery, ctx: ToolContext) -> dict[str, Any]:
     """Read one CRM account or contact with its current version."""
     async with ctx.pool.connection() as conn:
-        row = await _read(conn, ctx.tenant, args.record_type, args.record_id)
+        row = await read_record(conn, ctx.tenant, args.record_type, args.record_id)
     if row is None:
         raise RecordNotFound("get_record", f"no {args.record_type} {args.record_id!r} in tenant {ctx.tenant!r}")
     version = row.pop("version")
@@ -213,7 +215,7 @@ class ChangeFacts(BaseModel):
 async def change_facts(args: ChangeInput, ctx: ToolContext) -> ChangeFacts:
     """What the CRM says about a proposed change: the record, which fields are risky or unknown, the owner."""
     async with ctx.pool.connection() as conn:
-        row = await _read(conn, ctx.tenant, args.record_type, args.record_id)
+        row = await read_record(conn, ctx.tenant, args.record_type, args.record_id)
         owner = args.changes.get("owner")
         user = (
             owner
@@ -232,12 +234,12 @@ async def change_facts(args: ChangeInput, ctx: ToolContext) -> ChangeFacts:
     )
 
 
-async def _apply(
+async def apply_values(
     conn: Any, ctx: ToolContext, tool: str, record_type: str, record_id: str, new: dict[str, Any], base_version: int
 ) -> tuple[dict[str, str | None], int]:
     """Write ``new`` onto the record if it is still at ``base_version``; returns the values it replaced (as text)
     and the new version."""
-    row = await _read(conn, ctx.tenant, record_type, record_id, lock=True)
+    row = await read_record(conn, ctx.tenant, record_type, record_id, lock=True)
     if row is None:
         raise RecordNotFound(tool, f"no {record_type} {record_id!r} in tenant {ctx.tenant!r}")
     if row["version"] != base_version:
@@ -254,7 +256,7 @@ async def _apply(
     return {field: _as_text(row[field]) for field in new}, base_version + 1
 
 
-def _typed(tool: str, record_type: str, changes: dict[str, str | None]) -> dict[str, Any]:
+def typed_changes(tool: str, record_type: str, changes: dict[str, str | None]) -> dict[str, Any]:
     """The changes converted to the fields' types (refused if a field is unknown or a value malformed)."""
     typed: dict[str, Any] = {}
     for field, value in changes.items():
@@ -287,7 +289,7 @@ def _typed(tool: str, record_type: str, changes: dict[str, str | None]) -> dict[
 )
 async def apply_changes(args: ChangeInput, ctx: ToolContext) -> dict[str, Any]:
     """Change fields of one account or contact, recording old and new values in the change log."""
-    typed = _typed("apply_changes", args.record_type, args.changes)
+    typed = typed_changes("apply_changes", args.record_type, args.changes)
     async with ctx.pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
@@ -295,7 +297,7 @@ async def apply_changes(args: ChangeInput, ctx: ToolContext) -> dict[str, Any]:
         )
         if (done := await cur.fetchone()) is not None:  # a replay of this very write: the change is in
             return {**done, "deduplicated": True}
-        previous, version = await _apply(
+        previous, version = await apply_values(
             conn, ctx, "apply_changes", args.record_type, args.record_id, typed, args.base_version
         )
         return await write_once(
@@ -312,133 +314,3 @@ async def apply_changes(args: ChangeInput, ctx: ToolContext) -> dict[str, Any]:
                 "run_id": ctx.run_id,
             },
         )
-
-
-class UndoInput(BaseModel):
-    undoes: int = Field(ge=1, description="The id of the change-log entry to undo")
-    note: str = Field(default="undo", min_length=1, max_length=2000)
-
-
-class ChangeQuery(BaseModel):
-    change_id: int = Field(ge=1)
-
-
-@tool_contract(
-    name="get_change",
-    version="1.0.0",
-    kind="read",
-    scope="crm:changes:read",
-    risk="low",
-    owner="sales-ops",
-    output=Change,
-    timeout_s=2.0,
-    retry=READ_RETRY,
-)
-async def get_change(args: ChangeQuery, ctx: ToolContext) -> dict[str, Any]:
-    """Read one change-log entry (old and new values, versions, approvers)."""
-    return await fetch_one(
-        ctx,
-        "get_change",
-        f"change {args.change_id}",
-        "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s",
-        (ctx.tenant, args.change_id),
-    )
-
-
-class UndoFacts(BaseModel):
-    change_found: bool
-    already_undone: bool
-    record_changed_since: bool
-    """The record's version moved past the change's: undoing would overwrite a later edit."""
-    high_risk_fields: list[str]
-
-
-async def undo_facts(args: UndoInput, ctx: ToolContext) -> UndoFacts:
-    """What the CRM says about undoing a change: whether it exists, was undone, or was overtaken. An undo this
-    call's own idempotency key already wrote is left out, so re-checking it sees the facts it was decided on."""
-    async with ctx.pool.connection() as conn:
-        change = await (
-            await conn.execute(
-                "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s", (ctx.tenant, args.undoes)
-            )
-        ).fetchone()
-        own = await (
-            await conn.execute(
-                "SELECT id FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
-                (ctx.tenant, ctx.idempotency_key),
-            )
-        ).fetchone()
-        row = change and await _read(conn, ctx.tenant, change["record_type"], change["record_id"])
-    if change is None:
-        return UndoFacts(change_found=False, already_undone=False, record_changed_since=False, high_risk_fields=[])
-    return UndoFacts(
-        change_found=True,
-        already_undone=change["undone_by"] not in (None, own and own["id"]),
-        record_changed_since=own is None and (row is None or row["version"] != change["new_version"]),
-        high_risk_fields=sorted(set(change["changes"]) & set(HIGH_RISK)),
-    )
-
-
-@tool_contract(
-    name="undo_change",
-    version="1.0.0",
-    kind="write",
-    scope="crm:records:write",
-    risk="medium",
-    owner="sales-ops",
-    output=Change,
-    timeout_s=5.0,
-    facts=undo_facts,
-    writes_to="change_log",
-)
-async def undo_change(args: UndoInput, ctx: ToolContext) -> dict[str, Any]:
-    """Restore the values a change replaced, exactly; refused if the record changed since that change."""
-    async with ctx.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "SELECT * FROM sandbox.change_log WHERE tenant = %s AND idempotency_key = %s",
-            (ctx.tenant, ctx.idempotency_key),
-        )
-        if (done := await cur.fetchone()) is not None:
-            return {**done, "deduplicated": True}
-        change = await (
-            await conn.execute(
-                "SELECT * FROM sandbox.change_log WHERE tenant = %s AND id = %s FOR UPDATE", (ctx.tenant, args.undoes)
-            )
-        ).fetchone()
-        if change is None:
-            raise RecordNotFound("undo_change", f"no change {args.undoes} in tenant {ctx.tenant!r}")
-        if change["undone_by"]:
-            raise RecordChanged("undo_change", f"change {args.undoes} was already undone by {change['undone_by']}")
-        restored = change["previous"]
-        previous, version = await _apply(
-            conn,
-            ctx,
-            "undo_change",
-            change["record_type"],
-            change["record_id"],
-            _typed("undo_change", change["record_type"], restored),
-            change["new_version"],
-        )
-        row = await write_once(
-            conn,
-            ctx,
-            "undo_change",
-            "change_log",
-            {
-                "tool": "undo_change",
-                **args.model_dump(),
-                "record_type": change["record_type"],
-                "record_id": change["record_id"],
-                "changes": restored,
-                "previous": previous,
-                "base_version": change["new_version"],
-                "new_version": version,
-                "approvers": list(ctx.approvers),
-                "run_id": ctx.run_id,
-            },
-        )
-        await conn.execute(
-            "UPDATE sandbox.change_log SET undone_by = %s WHERE tenant = %s AND id = %s",
-            (row["id"], ctx.tenant, args.undoes),
-        )
-        return row

@@ -3,7 +3,7 @@
 from graphs.crm_update import graph, skills
 from graphs.datasets import datasets
 from steward.workflow import Workflow
-from tools import crm
+from tools import crm, crm_undo
 from tools.policy import shipped
 
 WORKFLOW = Workflow(
@@ -15,7 +15,7 @@ WORKFLOW = Workflow(
     input_schema=graph.CrmInput,
     state_schema=graph.CrmState,
     budget=graph.BUDGET,
-    tools=(crm.get_record, crm.get_change, crm.apply_changes, crm.undo_change),
+    tools=(crm.get_record, crm_undo.get_change, crm.apply_changes, crm_undo.undo_change),
     policy=shipped(graph.NAME),
     systems=(crm.CRM,),
     skills=skills.SKILLS,
