@@ -29,7 +29,7 @@ class ProposedAction(BaseModel):
 
 class GovernedState(BaseModel):
     outcome: Outcome | None = None
-    """How the run ended (completed / escalated / denied / rejected); None while it runs or waits."""
+    """How the run ended (completed / escalated / denied / rejected / shadowed); None while it runs or waits."""
     response: str | None = None
     """The message for the person who asked (set by the final step)."""
     requested_by: str | None = None
