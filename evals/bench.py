@@ -33,23 +33,19 @@ from langgraph_sdk import get_client
 from rich.console import Console
 from rich.table import Table
 
+from evals.scoreboard import percentile
 from graphs import WORKFLOWS
 from steward import db, keys, sandbox
 from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
 from steward.serving import free_port, wait_until_up
-from steward.settings import Settings
+from steward.settings import load_settings
 
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", 200))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200))
 PER_CLIENT = int(os.environ.get("BENCH_RUNS_PER_CLIENT", 5))
 TENANT = "bench"
 console = Console()
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Tickets:
@@ -179,7 +175,7 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
 
 
 async def main() -> dict[str, Any]:
-    settings = Settings()
+    settings = load_settings()
     server = settings.database_url or db.start_embedded_postgres(settings.data_dir)
     name = f"steward_bench_{uuid.uuid4().hex[:8]}"
     db.create_database(server, name, exist_ok=False)

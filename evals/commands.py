@@ -19,7 +19,7 @@ from evals.runner import evaluate_cases
 from steward.errors import InvalidRequest, StewardError
 from steward.operations import parse_models
 from steward.services import Services
-from steward.settings import Settings
+from steward.settings import load_settings
 from steward.workflow import Catalog, load_catalog
 
 console = Console(width=160)
@@ -43,7 +43,7 @@ def _select(args: argparse.Namespace, catalog: Catalog) -> list[datasets.Case]:
 def run_eval(args: argparse.Namespace) -> int:
     """Run the datasets, print and write the scoreboard, and apply the gate if asked."""
     try:
-        settings = Settings()
+        settings = load_settings()
         selected = _select(args, load_catalog(settings.workflows))
         models = parse_models(args.model)
         partial = bool(args.cases) or args.dataset != "all"

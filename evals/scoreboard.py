@@ -34,9 +34,10 @@ TOLERANCES = {
 Written into ``baseline.json`` with the metrics; the gate applies the tolerances stated there."""
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else 0.0
+def percentile(samples: list[float], q: float) -> float:
+    """The ``q`` quantile of ``samples`` (nearest rank); 0 for none."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def _usd(value: Decimal) -> str:
@@ -67,8 +68,8 @@ def metrics(results: list[CaseRun]) -> dict[str, Any]:
         "avg_tool_calls": round(statistics.fmean(len(r.outputs["tool_calls"]) for r in results), 3) if results else 0,
         "total_cost_usd": _usd(total_cost),
         "cost_per_completed_usd": _usd(total_cost / completed) if completed else "0",
-        "latency_p50_ms": _percentile(latencies, 0.5),
-        "latency_p95_ms": _percentile(latencies, 0.95),
+        "latency_p50_ms": round(percentile(latencies, 0.5), 1),
+        "latency_p95_ms": round(percentile(latencies, 0.95), 1),
         "failed_cases": [f"{r.case.workflow}/{r.case.id}" for r in results if not r.passed],
     }
 

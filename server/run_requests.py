@@ -112,11 +112,16 @@ async def forget_if_stateless(
         await threads.delete(services.pool, thread_id, tenant)
 
 
+def metadata_event(run: runs.Run) -> dict[str, str]:
+    """The first event of every run stream, as LangGraph Server sends it."""
+    return {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
+
+
 async def sse_events(
     services: Services, run: runs.Run, task: asyncio.Task, queue: asyncio.Queue, on_disconnect: str
 ) -> AsyncIterator[dict[str, str]]:
     """``metadata`` first, then one event per stream chunk, ``error`` if the run failed, ``end`` last."""
-    yield {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
+    yield metadata_event(run)
     try:
         while (item := await queue.get()) is not None:
             mode, chunk = item

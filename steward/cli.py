@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -22,9 +21,9 @@ from steward import audit, controls, db, keys, operations, runs, sandbox, scaffo
 from steward.budget import BudgetOverride
 from steward.controls import ALL, KillSwitch, ModeSetting
 from steward.db import DatabaseUnavailable
-from steward.errors import Conflict, InvalidRequest, StewardError, parse_as, settings_problem
+from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
 from steward.services import Services
-from steward.settings import Settings
+from steward.settings import load_settings
 from steward.workflow import load_catalog
 
 
@@ -204,9 +203,9 @@ async def cmd_mode_list(services: Services, args: argparse.Namespace) -> None:
 
 def cmd_db(args: argparse.Namespace) -> int:
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        return _fail(f"invalid configuration: {settings_problem(exc)}", 2)
+        settings = load_settings()
+    except StewardError as exc:
+        return _fail(str(exc), 2)
     if settings.database_url:
         print(
             f"external PostgreSQL at {db.describe(settings.database_url)} (STEWARD_DATABASE_URL); nothing to"
@@ -247,8 +246,8 @@ def _aliased_tables() -> list[sandbox.Table]:
     """Declared sandbox tables with a CLI alias (``steward <alias> load FILE.jsonl``); none if the configured
     workflows cannot be loaded (the commands that need them report why)."""
     try:
-        catalog = load_catalog(Settings().workflows)
-    except (ValidationError, ImportError):
+        catalog = load_catalog(load_settings().workflows)
+    except (StewardError, ImportError):
         return []
     return [table for system in catalog.systems for table in system.tables if table.alias]
 
@@ -417,9 +416,9 @@ def run_handler(
             return await handler(services, args)
 
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        return _fail(f"invalid configuration: {settings_problem(exc)}", 2)
+        settings = load_settings()
+    except StewardError as exc:
+        return _fail(str(exc), 2)
     try:
         code = asyncio.run(go())
     except StewardError as exc:

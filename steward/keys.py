@@ -38,11 +38,16 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def mint() -> str:
+    """A new secret key: ``stw_`` and 256 random bits."""
+    return "stw_" + secrets.token_urlsafe(32)
+
+
 async def create_key(pool: AsyncConnectionPool, *, tenant: str, roles: list[str], name: str | None = None) -> str:
     """Store a new key and return it: the only time the secret is visible."""
     if not tenant or not roles or any(role not in ROLES for role in roles):
         raise InvalidRequest(f"a key needs a tenant and roles among {', '.join(ROLES)}; got {roles}")
-    key = "stw_" + secrets.token_urlsafe(32)
+    key = mint()
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles) VALUES (%s, %s, %s, %s, %s)",
@@ -107,7 +112,7 @@ async def ensure_admin_key(pool: AsyncConnectionPool) -> str | None:
         await conn.execute("LOCK TABLE steward.api_keys IN EXCLUSIVE MODE")
         if (await (await conn.execute("SELECT 1 FROM steward.api_keys LIMIT 1")).fetchone()) is not None:
             return None
-        key = "stw_" + secrets.token_urlsafe(32)
+        key = mint()
         await conn.execute(
             "INSERT INTO steward.api_keys (key_hash, prefix, name, tenant, roles)"
             " VALUES (%s, %s, 'local-admin', 'default', ARRAY['admin'])",

@@ -13,12 +13,11 @@ import sys
 import time
 
 import httpx
-from pydantic import ValidationError
 
 from steward import db, keys, quickstart
-from steward.errors import settings_problem
+from steward.errors import StewardError
 from steward.services import Services
-from steward.settings import Settings
+from steward.settings import Settings, load_settings
 from steward.worker import WorkerPool
 
 
@@ -56,9 +55,9 @@ def _port_taken(host: str, port: int) -> str | None:
 
 def _settings() -> Settings | None:
     try:
-        return Settings()
-    except ValidationError as exc:
-        print(f"error: invalid configuration: {settings_problem(exc)}", file=sys.stderr)
+        return load_settings()
+    except StewardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return None
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from steward.errors import InvalidRequest, settings_problem
 
 
 class ModelPrice(BaseModel):
@@ -136,3 +138,12 @@ class Settings(BaseSettings):
         if tier not in MODEL_TIERS:
             raise ValueError(f"unknown model tier {tier!r}; expected one of {', '.join(MODEL_TIERS)}")
         return getattr(self, f"model_{tier}")
+
+
+def load_settings() -> Settings:
+    """The process's settings; a mistake in them is an :class:`~steward.errors.InvalidRequest` naming the
+    variables in one line (the CLI answers it with exit 2)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidRequest(f"invalid configuration: {settings_problem(exc)}") from None

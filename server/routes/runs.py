@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 
 from server.assistants import assistant_id
 from server.deps import PrincipalDep, ServicesDep
-from server.run_requests import detach, final_values, forget_if_stateless, location, sse_events, submit
+from server.run_requests import detach, final_values, forget_if_stateless, location, metadata_event, sse_events, submit
 from server.schemas import Limit, Offset, RunCreate
 from steward import operations, runs, threads
 from steward.executor import Finished, Sink, wait_until_done
@@ -158,7 +158,7 @@ async def join_stream(thread_id: str, run_id: str, services: ServicesDep, caller
     run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
 
     async def events():
-        yield {"event": "metadata", "data": dumps({"run_id": run.run_id, "attempt": max(run.attempt, 1)}).decode()}
+        yield metadata_event(run)
         yield {"event": "values", "data": dumps(await _joined(services, caller, thread_id, run_id)).decode()}
         yield {"event": "end", "data": "null"}
 
