@@ -92,8 +92,8 @@ async def isolated(server_url: str, tmp_path, cli_env_session):
     url = db.with_database(server_url, name)
     env = {**cli_env_session, "STEWARD_DATABASE_URL": url, "STEWARD_RUN_LEASE_S": "2"}
     process, base = start_server(env, tmp_path / "server.log", STEWARD_WORKERS="0")
-    assert "admin of tenant 'default'" in (tmp_path / "server.log").read_text()  # a fresh database
     try:
+        assert "admin of tenant 'default'" in (tmp_path / "server.log").read_text()  # a fresh database
         yield env, base, url
     finally:
         process.stop()
