@@ -202,15 +202,19 @@ async def main() -> dict[str, Any]:
                 console.print(f"[bold]{workflow}[/]: raw LangGraph + Steward's pooled saver ...")
                 pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
                 results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
-            proc, base = start_server(url, Path(tempfile.gettempdir()) / "steward-bench-server.log")
-            for workflow in ("ping", "refund"):
-                make_input = tickets if workflow == "refund" else inputs_for(workflow)
-                console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
-                results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
+        # this process's pool is closed before the servers start: they need the connections
+        proc, base = start_server(url, Path(tempfile.gettempdir()) / "steward-bench-server.log")
+        for workflow in ("ping", "refund"):
+            make_input = tickets if workflow == "refund" else inputs_for(workflow)
+            console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
+            results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
     finally:
         if proc is not None:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         db.drop_database(server, name)
     return results
 
