@@ -11,6 +11,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from steward import db, keys
+from steward.cli import main
 from steward.services import Services
 from steward.settings import Settings
 from tests.processes import start_server
@@ -63,10 +64,18 @@ async def seeded(services: Services, tenant: str) -> str:
 
 
 @pytest.fixture
-def cli_env(database_url: str) -> dict[str, str]:
-    """Environment for `steward` subprocesses pointing at the test database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
-    return {**env, "STEWARD_DATABASE_URL": database_url}
+def cli_env(cli_env_session: dict[str, str]) -> dict[str, str]:
+    """Environment for `steward` subprocesses pointing at the test database (a copy a test may change)."""
+    return dict(cli_env_session)
+
+
+@pytest.fixture
+def cli(cli_env, monkeypatch, services):  # services: the schema exists
+    """``steward`` in this process, on the test database (sync tests only: it runs its own event loop)."""
+    for key, value in cli_env.items():
+        if key.startswith("STEWARD_"):
+            monkeypatch.setenv(key, value)
+    return main
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +90,7 @@ def server(cli_env_session: dict[str, str], tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def cli_env_session(database_url: str) -> dict[str, str]:
+    """The process environment without the caller's ``STEWARD_`` settings, pointing at the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
     return {**env, "STEWARD_DATABASE_URL": database_url}
 

@@ -7,16 +7,6 @@ import json
 import psycopg
 import pytest
 
-from steward.cli import main
-
-
-@pytest.fixture
-def cli(cli_env, monkeypatch, services):  # services: the schema exists
-    for key, value in cli_env.items():
-        if key.startswith("STEWARD_"):
-            monkeypatch.setenv(key, value)
-    return main
-
 
 def counts(database_url: str) -> tuple[int, int, int]:
     with psycopg.connect(database_url) as conn:

@@ -69,26 +69,21 @@ async def test_the_admin_api_sets_a_switch_that_every_server_process_applies(sdk
         assert again.status_code == 200 and again.json()["outcome"]["status"] == "completed"
 
 
-def test_the_cli_sets_lists_and_clears_switches(cli_env, monkeypatch, capsys, tenant, services):
-    from steward.cli import main
-
-    for key, value in cli_env.items():
-        if key.startswith("STEWARD_"):
-            monkeypatch.setenv(key, value)
-    assert main(["kill", "set", "--tenant", tenant, "--tool", "post_reply", "--reason", "tone review"]) == 0
+def test_the_cli_sets_lists_and_clears_switches(cli, capsys, tenant):
+    assert cli(["kill", "set", "--tenant", tenant, "--tool", "post_reply", "--reason", "tone review"]) == 0
     assert json.loads(capsys.readouterr().out)["set"]["tool"] == "post_reply"
-    assert main(["kill", "list", "--tenant", tenant]) == 0
+    assert cli(["kill", "list", "--tenant", tenant]) == 0
     assert [s["reason"] for s in json.loads(capsys.readouterr().out)] == ["tone review"]
-    assert main(["kill", "set", "--workflow", "payroll", "--reason", "x"]) == 2
-    assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 0
-    assert main(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 2
+    assert cli(["kill", "set", "--workflow", "payroll", "--reason", "x"]) == 2
+    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 0
+    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 2
     capsys.readouterr()
-    assert main(["mode", "set", "incident", "suggest", "--tenant", tenant]) == 0
+    assert cli(["mode", "set", "incident", "suggest", "--tenant", tenant]) == 0
     assert json.loads(capsys.readouterr().out)["set"]["mode"] == "suggest"
-    assert main(["mode", "list", "--tenant", tenant]) == 0
+    assert cli(["mode", "list", "--tenant", tenant]) == 0
     listed = {m["workflow"]: m for m in json.loads(capsys.readouterr().out)}
     assert listed["incident"]["set"] == {tenant: "suggest"} and listed["refund"]["declared"] == "autopilot"
-    assert main(["mode", "set", "payroll", "shadow"]) == 2
+    assert cli(["mode", "set", "payroll", "shadow"]) == 2
 
 
 async def test_shadow_mode_plans_and_judges_but_writes_nothing(services, seeded):

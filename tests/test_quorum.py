@@ -127,23 +127,18 @@ async def test_the_same_alert_opens_one_incident(services, ops_tenant):
         assert (await cur.fetchone())["n"] == 1
 
 
-def test_two_approvers_through_the_cli(cli_env, monkeypatch, ops_tenant, capsys, database_url):
-    from steward.cli import main
-
-    for key, value in cli_env.items():
-        if key.startswith("STEWARD_"):
-            monkeypatch.setenv(key, value)
+def test_two_approvers_through_the_cli(cli, ops_tenant, capsys, database_url):
     alert = '{"alert_id": "A-CLI", "service_id": "checkout", "alert_text": "5xx"}'
-    assert main(["run", "incident", "--input", alert, "--tenant", ops_tenant, "--user", "pager"]) == 0
+    assert cli(["run", "incident", "--input", alert, "--tenant", ops_tenant, "--user", "pager"]) == 0
     thread = json.loads(capsys.readouterr().out)["thread_id"]
     resume = ["resume", thread, "--decision", "approve", "--tenant", ops_tenant, "--by"]
-    assert main([*resume, "alice"]) == 0
+    assert cli([*resume, "alice"]) == 0
     assert json.loads(capsys.readouterr().out)["approval_request"]["approved_by"] == ["alice"]
-    assert main([*resume, "alice"]) == 2
+    assert cli([*resume, "alice"]) == 2
     assert "already approved" in capsys.readouterr().err
-    assert main([*resume, "pager"]) == 2  # the requester
+    assert cli([*resume, "pager"]) == 2  # the requester
     assert "may not approve" in capsys.readouterr().err
-    assert main([*resume, "bob"]) == 0
+    assert cli([*resume, "bob"]) == 0
     assert json.loads(capsys.readouterr().out)["outcome"]["reason_code"] == "incident.remediated"
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT approvers FROM sandbox.remediations WHERE tenant = %s", (ops_tenant,)).fetchall()

@@ -13,7 +13,6 @@ import pytest
 from graphs import WORKFLOWS
 from graphs.triage import graph as triage
 from steward import audit, operations
-from steward.cli import main
 from steward.contracts import ToolContext
 from steward.services import Services
 from steward.step import Step
@@ -74,15 +73,6 @@ async def test_triage_autopilot_through_the_sdk(sdk, helpdesk, services):
     events = await audit.events_for(services.pool, thread["thread_id"], helpdesk)
     screen = next(e for e in events if e["type"] == "validator" and e["tool"] == "search_kb")
     assert screen["detail"]["dropped"] == {"KB-EVIL": ["ignore_instructions"]}  # retrieved, never shown to a model
-
-
-@pytest.fixture
-def cli(cli_env, monkeypatch):
-    """``steward`` in this process, on the test database (sync tests only: it runs its own event loop)."""
-    for key, value in cli_env.items():
-        if key.startswith("STEWARD_"):
-            monkeypatch.setenv(key, value)
-    return main
 
 
 def test_triage_reply_needs_a_human_outside_the_autopilot_lane(cli, helpdesk, database_url, capsys):
