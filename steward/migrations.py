@@ -164,4 +164,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, workflow)
     );
     """,
+    # 9: fair claims: the queue is read per tenant, and each tenant's running runs are counted
+    """
+    CREATE INDEX runs_pending_tenant ON steward.runs (tenant, created_at) WHERE status = 'pending';
+    CREATE INDEX runs_running_tenant ON steward.runs (tenant) WHERE status = 'running';
+    """,
 ]

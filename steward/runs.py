@@ -258,23 +258,39 @@ async def submit(
     return run
 
 
-_NEXT = """
-WITH next AS (
-    SELECT r.run_id FROM steward.runs r
+_RUNNABLE = """
+    SELECT r.run_id, r.created_at FROM steward.runs r
      WHERE r.status = 'pending' AND {which}
        AND NOT EXISTS (SELECT 1 FROM steward.runs o WHERE o.thread_id = r.thread_id
                         AND (o.status = 'running' OR (o.status = 'pending' AND o.created_at < r.created_at)))
-     ORDER BY r.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+     ORDER BY r.created_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED"""
+_START = """
 UPDATE steward.runs SET status = 'running', attempt = attempt + 1, worker = %(worker)s, updated_at = now(),
        lease_until = now() + make_interval(secs => %(lease)s)
   FROM next WHERE runs.run_id = next.run_id RETURNING {columns}
 """
+_NEXT_OWN = f"WITH next AS ({_RUNNABLE.format(which='r.run_id = %(run_id)s')}){_START}"
+_NEXT_FAIR = f"""
+WITH waiting AS (
+    SELECT DISTINCT tenant FROM steward.runs WHERE status = 'pending' AND claimable_at <= now()),
+candidates AS (
+    SELECT c.run_id, c.created_at,
+           (SELECT count(*) FROM steward.runs x WHERE x.tenant = w.tenant AND x.status = 'running') AS running
+      FROM waiting w,
+           LATERAL ({_RUNNABLE.format(which="r.tenant = w.tenant AND r.claimable_at <= now()")}) c),
+next AS (SELECT run_id FROM candidates ORDER BY running, created_at LIMIT 1)
+{_START}"""
+"""Fair claims: the next run is the oldest runnable one of the tenant with the fewest runs executing now, so a
+tenant that queues 10,000 runs delays another tenant's next run by at most one claim. (Per-tenant in-flight
+limits would also bound it, but leave capacity idle when only one tenant has work.)"""
+
+
+_RUN_COLUMNS = ", ".join(f"runs.{c.strip()}" for c in COLUMNS.split(","))
 
 
 async def claim(pool: AsyncConnectionPool, worker: str, lease_s: float, run_id: str | None = None) -> Run | None:
     """Take the next runnable pending run (or exactly ``run_id``, even before its grace period ends)."""
-    which = "r.run_id = %(run_id)s" if run_id else "r.claimable_at <= now()"
-    query = _NEXT.format(which=which, columns=", ".join(f"runs.{c.strip()}" for c in COLUMNS.split(",")))
+    query = (_NEXT_OWN if run_id else _NEXT_FAIR).format(columns=_RUN_COLUMNS)
     try:
         async with pool.connection() as conn:
             cur = await conn.execute(query, {"worker": worker, "lease": lease_s, "run_id": run_id})

@@ -96,8 +96,9 @@ class Settings(BaseSettings):
     """``steward serve`` logs one line per request (method, path, status, latency, tenant, key name)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """The largest request body ``steward serve`` accepts (413 above)."""
-    workers: int = Field(default=4, ge=0)
-    """Background-run executors inside each server process (``steward worker`` runs more elsewhere)."""
+    workers: int = Field(default=64, ge=0)
+    """Background runs each server process executes at once (0: none; ``steward worker`` runs more elsewhere).
+    Runs hold a database connection only per statement, so this may well exceed ``pool_max_size``."""
     run_lease_s: float = Field(default=30.0, gt=0)
     """How long a run stays claimed without a heartbeat before another worker may take it over."""
     inline_grace_s: float = Field(default=30.0, ge=0)

@@ -1,7 +1,13 @@
 """Background-run workers: claim queued runs, execute them, and take over runs whose worker died.
 
-Runs inside every server process (``STEWARD_WORKERS`` executors) and as ``steward worker`` processes for
-scale-out; they coordinate only through Postgres (``FOR UPDATE SKIP LOCKED``, leases, LISTEN/NOTIFY).
+Runs inside every server process and as ``steward worker`` processes for scale-out; they coordinate only through
+Postgres (``FOR UPDATE SKIP LOCKED``, leases, LISTEN/NOTIFY).
+
+A run spends most of its life waiting on models and tools, so one claim loop starts each claimed run as an asyncio
+task, up to ``concurrency`` runs in flight (``STEWARD_WORKERS``), and claims only while a slot is free
+(backpressure: runs nobody can execute yet stay queued in Postgres, where any other worker may take them). A run
+holds a database connection only for the statement it is executing, never while it waits on a model or a tool, so
+hundreds of runs in flight share a pool of tens of connections.
 """
 
 from __future__ import annotations
@@ -18,45 +24,72 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """``concurrency`` claim-and-execute loops plus one sweeper of lapsed leases."""
+    """One claim loop executing up to ``concurrency`` runs at once, plus one sweeper of lapsed leases."""
 
     def __init__(self, services: Services, concurrency: int) -> None:
         self.services = services
         self.concurrency = concurrency
         self.worker = worker_id()
-        self._tasks: list[asyncio.Task] = []
+        self._slots = asyncio.Semaphore(concurrency)
+        self._loops: list[asyncio.Task[None]] = []
+        self._runs: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        """Runs this pool is executing right now."""
+        return len(self._runs)
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(), name=f"steward-worker-{i}") for i in range(self.concurrency)]
         if self.concurrency:
-            self._tasks.append(asyncio.create_task(self._sweep(), name="steward-sweeper"))
-        log.info("worker %s started with %d executors", self.worker, self.concurrency)
+            self._loops = [
+                asyncio.create_task(self._claim_loop(), name="steward-claims"),
+                asyncio.create_task(self._sweep(), name="steward-sweeper"),
+            ]
+        log.info("worker %s started: up to %d runs in flight", self.worker, self.concurrency)
 
     async def stop(self) -> None:
         """Stop claiming; runs in flight are cancelled and their leases lapse, so another worker continues them
         from their last checkpoint."""
-        for task in self._tasks:
+        tasks = [*self._loops, *self._runs]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
+        self._loops, self._runs = [], set()
 
-    async def _loop(self) -> None:
+    async def _claim_loop(self) -> None:
         settings = self.services.settings
         while True:
+            await self._slots.acquire()
             try:
                 run = await runs.claim(self.services.pool, self.worker, settings.run_lease_s)
-                if run is None:
-                    await self.services.notifier.wait_queued(1.0)
-                    continue
-                log.info("worker %s executing run %s (attempt %d)", self.worker, run.run_id, run.attempt)
-                await execute_run(self.services, run, self.worker)
             except asyncio.CancelledError:
+                self._slots.release()
                 raise
             except Exception:  # a database hiccup must not kill the loop
-                log.exception("worker loop error; retrying in 1s")
+                self._slots.release()
+                log.exception("claim failed; retrying in 1s")
                 await asyncio.sleep(1)
+                continue
+            if run is None:
+                self._slots.release()
+                await self.services.notifier.wait_queued(1.0)
+                continue
+            task = asyncio.create_task(self._execute(run), name=f"steward-run-{run.run_id}")
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+
+    async def _execute(self, run: runs.Run) -> None:
+        try:
+            log.info("worker %s executing run %s (attempt %d)", self.worker, run.run_id, run.attempt)
+            await execute_run(self.services, run, self.worker)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. the database went away: the lease lapses and another attempt continues
+            log.exception("run %s stopped; its lease will lapse and another attempt continues it", run.run_id)
+        finally:
+            self._slots.release()
 
     async def _sweep(self) -> None:
         interval = max(0.2, self.services.settings.run_lease_s / 2)
