@@ -8,6 +8,11 @@ Two graphs: ``ping`` (4 plain nodes, one conditional edge, no model) and ``refun
 * Steward served by ``steward serve`` and driven by the official SDK client: p50/p95 of ``runs.wait``
   sequentially and runs/s with 200 concurrent clients.
 
+Then background runs waiting on a model: BENCH_BACKGROUND_RUNS (200) refund runs created at once through the SDK on
+one server process and joined, once on the rules model and once on an OpenAI-compatible model server answering
+after BENCH_MODEL_LATENCY_MS (300); the ratio of the two rates says how much waiting on a model costs (target
+>= 0.9). Peak RSS of the server and peak database connections are reported with them.
+
 Every configuration uses durable checkpoints (``durability="sync"``). Numbers land in ``reports/bench.json``.
 Sizes: BENCH_SEQUENTIAL (default 200), BENCH_CLIENTS (200), BENCH_RUNS_PER_CLIENT (5); the server runs one
 process per CPU unless STEWARD_SERVER_PROCESSES says otherwise.
@@ -28,22 +33,29 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph_sdk import get_client
 from rich.console import Console
 from rich.table import Table
 
+from evals.model_server import model_server
 from evals.scoreboard import percentile
 from graphs import WORKFLOWS
 from steward import db, keys, sandbox
 from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
-from steward.serving import free_port, wait_until_up
+from steward.serving import free_port, serve_in_thread, wait_until_up
 from steward.settings import load_settings
+from steward.workflow import load_catalog
 
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", 200))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200))
 PER_CLIENT = int(os.environ.get("BENCH_RUNS_PER_CLIENT", 5))
+BACKGROUND = int(os.environ.get("BENCH_BACKGROUND_RUNS", 200))
+MODEL_LATENCY_MS = int(os.environ.get("BENCH_MODEL_LATENCY_MS", 300))
+SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "sdk,background").split(","))
+"""``sdk`` (raw LangGraph against Steward through the SDK) and ``background`` (runs waiting on a model)."""
 TENANT = "bench"
 console = Console()
 
@@ -150,7 +162,7 @@ async def served(url: str, key: str, workflow: str, make_input) -> dict[str, flo
     }
 
 
-def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, log: Path, **settings: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -158,6 +170,7 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
         "STEWARD_WORKERS": "0",
         "STEWARD_POOL_MAX_SIZE": os.environ.get("STEWARD_POOL_MAX_SIZE", "40"),
         "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1)),
+        **settings,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "steward.cli", "serve", "--port", str(port)],
@@ -172,6 +185,81 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
         proc.kill()
         raise RuntimeError(f"server did not start; see {log}") from None
     return proc, base
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The high-water mark of a process's resident memory (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def background(url: str, key: str, make_input, database_url: str) -> dict[str, float]:
+    """BACKGROUND refund runs created at once and joined; peak connections to the database while they run."""
+    peak = 0
+    done = asyncio.Event()
+
+    async def sample_connections() -> None:
+        nonlocal peak
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            while not done.is_set():
+                cur = await conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                peak = max(peak, (await cur.fetchone())[0])
+                await asyncio.sleep(0.1)
+
+    async with get_client(url=url, api_key=key, timeout=600) as client:
+        threads = [(await client.threads.create())["thread_id"] for _ in range(BACKGROUND)]
+        sampler = asyncio.create_task(sample_connections())
+        started = time.perf_counter()
+        created = await asyncio.gather(
+            *(client.runs.create(t, "refund", input=make_input(i)) for i, t in enumerate(threads))
+        )
+        ended = await asyncio.gather(*(client.runs.join(t, r["run_id"]) for t, r in zip(threads, created, strict=True)))
+        elapsed = time.perf_counter() - started
+        done.set()
+        await sampler
+    statuses = {(r.get("outcome") or {}).get("status") for r in ended}
+    assert statuses == {"completed"}, statuses
+    return {"runs": BACKGROUND, "seconds": elapsed, "runs_per_s": BACKGROUND / elapsed, "peak_connections": peak}
+
+
+async def model_bound(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
+    """The background scenario on one server process: rules model, then the same behind a slow model server."""
+    one = {"STEWARD_SERVER_PROCESSES": "1", "STEWARD_WORKERS": os.environ.get("STEWARD_WORKERS", "64")}
+    model, model_url = serve_in_thread(model_server(load_catalog("graphs").skills, MODEL_LATENCY_MS / 1000))
+    slow = {
+        "STEWARD_OPENAI_BASE_URL": f"{model_url}/v1",
+        "STEWARD_OPENAI_API_KEY": "bench",
+        "STEWARD_MODEL_SMALL": "openai:bench-model",
+        "STEWARD_MODEL_MEDIUM": "openai:bench-model",
+        "STEWARD_MODEL_LARGE": "openai:bench-model",
+    }
+    results: dict[str, Any] = {"model_latency_ms": MODEL_LATENCY_MS}
+    try:
+        for label, extra in (("rules_model", {}), ("slow_model", slow)):
+            console.print(f"[bold]refund[/]: {BACKGROUND} background runs on one server process, {label} ...")
+            proc, base = start_server(url, log, **one, **extra)
+            try:
+                results[label] = await background(base, key, make_input, url)
+                results[label]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+            finally:
+                stop_server(proc)
+    finally:
+        model.should_exit = True
+    results["ratio"] = results["slow_model"]["runs_per_s"] / results["rules_model"]["runs_per_s"]
+    return results
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 async def main() -> dict[str, Any]:
@@ -190,12 +278,12 @@ async def main() -> dict[str, Any]:
     proc = None
     try:
         async with Services.open(settings.model_copy(update={"pool_max_size": 40}), url=url) as services:
-            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT)
+            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT) + 2 * BACKGROUND
             await seed(services, runs_needed)
             key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")
             # the checkpoint tables exist: Services.open migrated them as the owner (the service role may not)
             tickets = Tickets()
-            for workflow in ("ping", "refund"):
+            for workflow in ("ping", "refund") if "sdk" in SCENARIOS else ():
                 make_input = tickets if workflow == "refund" else inputs_for(workflow)
                 console.print(f"[bold]{workflow}[/]: raw LangGraph + stock AsyncPostgresSaver ...")
                 stock = await raw(services, workflow, AsyncPostgresSaver, make_input)
@@ -203,18 +291,20 @@ async def main() -> dict[str, Any]:
                 pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
                 results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
         # this process's pool is closed before the servers start: they need the connections
-        proc, base = start_server(url, Path(tempfile.gettempdir()) / "steward-bench-server.log")
-        for workflow in ("ping", "refund"):
-            make_input = tickets if workflow == "refund" else inputs_for(workflow)
-            console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
-            results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
+        log = Path(tempfile.gettempdir()) / "steward-bench-server.log"
+        if "sdk" in SCENARIOS:
+            proc, base = start_server(url, log)
+            for workflow in ("ping", "refund"):
+                make_input = tickets if workflow == "refund" else inputs_for(workflow)
+                console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
+                results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
+            stop_server(proc)
+            proc = None
+        if "background" in SCENARIOS:
+            results["background"] = await model_bound(url, key, tickets, log)
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
         db.drop_database(server, name)
     return results
 
@@ -231,7 +321,7 @@ def report(results: dict[str, Any]) -> None:
         "raw_pooled_saver": "raw LangGraph, Steward PooledPostgresSaver",
         "steward_sdk": "Steward server via langgraph-sdk",
     }
-    for workflow in ("ping", "refund"):
+    for workflow in ("ping", "refund") if "ping" in results else ():
         for config, label in labels.items():
             r = results[workflow][config]
             table.add_row(
@@ -242,7 +332,31 @@ def report(results: dict[str, Any]) -> None:
                 f"{r['mean_ms']:.1f}",
                 f"{r['runs_per_s']:.0f}",
             )
-    console.print(table)
+    if "ping" in results:
+        console.print(table)
+    if bg := results.get("background"):
+        table = Table(title=f"{BACKGROUND} background refund runs, one server process, STEWARD_WORKERS in flight")
+        for column in ("model", "seconds", "runs/s", "peak RSS MB", "peak connections"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for label, name in (
+            ("rules_model", "rules (in process)"),
+            ("slow_model", f"HTTP, {bg['model_latency_ms']} ms"),
+        ):
+            r = bg[label]
+            table.add_row(
+                name,
+                f"{r['seconds']:.1f}",
+                f"{r['runs_per_s']:.1f}",
+                f"{r['peak_rss_mb']:.0f}",
+                str(r["peak_connections"]),
+            )
+        console.print(table)
+        console.print(
+            f"target (model latency costs almost no throughput): ratio >= 0.9: {bg['ratio']:.2f} "
+            f"{'met' if bg['ratio'] >= 0.9 else 'MISSED'}"
+        )
+    if "ping" not in results:
+        return
     ping = results["ping"]["steward_sdk"]
     console.print(
         f"targets (ping via SDK): p50 <= 15 ms: {ping['p50_ms']:.1f} ms "

@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
+import uvicorn
 
 from steward import db, keys, quickstart
 from steward.errors import StewardError
@@ -26,6 +28,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def serve_in_thread(app: object) -> tuple[uvicorn.Server, str]:
+    """Serve an ASGI app on a free loopback port from a background thread (stand-in services for tests and
+    ``make bench``); returns the server (set ``should_exit`` to stop it) and its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port}"
 
 
 def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout_s: float = 60.0) -> None:
@@ -71,8 +85,6 @@ async def _bootstrap(settings: Settings, url: str) -> dict[str, str]:
 
 def serve(args: argparse.Namespace) -> int:
     """Start embedded PostgreSQL if no URL is set, print a first admin key, then run uvicorn."""
-    import uvicorn
-
     settings = _settings()
     if settings is None:
         return 2

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 
-from tests.http_server import serve_in_thread
+from steward.serving import serve_in_thread
 
 
 class FakeLangSmith:

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.http_server import serve_in_thread
+from steward.serving import serve_in_thread
 
 
 @dataclass

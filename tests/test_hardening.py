@@ -130,7 +130,7 @@ async def test_stateless_streams_that_disconnect_leave_nothing_behind(server, ap
 def test_an_unreachable_database_is_503_with_retry_after_and_recovers(server_url, settings):
     from server.app import create_app
     from steward import db
-    from tests.http_server import serve_in_thread
+    from steward.serving import serve_in_thread
 
     name = f"steward_down_{uuid.uuid4().hex[:8]}"
     db.create_database(server_url, name, exist_ok=False)

@@ -1,0 +1,62 @@
+"""An OpenAI-compatible chat-completions server that answers like the rules model, after a set latency.
+
+``make bench`` uses it to measure what waiting on a real model costs in throughput: the answers are the workflows'
+rules skills (so runs take the same paths as on the rules model), delivered over HTTP after ``latency_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from langchain_core.messages import convert_to_messages
+
+from steward.models.rules import RulesChatModel, Skill
+
+
+def model_server(skills: dict[str, Skill], latency_s: float) -> FastAPI:
+    """The app: ``POST /v1/chat/completions`` with a forced tool choice, answered by the skill of that name."""
+    app = FastAPI()
+    model = RulesChatModel(skills=skills)
+    served = 0
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> JSONResponse:
+        nonlocal served
+        body: dict[str, Any] = await request.json()
+        await asyncio.sleep(latency_s)
+        choice = body.get("tool_choice")
+        name = choice["function"]["name"] if isinstance(choice, dict) else choice
+        answer = model.invoke(convert_to_messages(body["messages"]), tools=body.get("tools"), tool_choice=name)
+        served += 1
+        usage = answer.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+        if answer.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": json.dumps(call["args"], default=str)},
+                }
+                for call in answer.tool_calls
+            ]
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{served}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {
+                    "prompt_tokens": usage["input_tokens"],
+                    "completion_tokens": usage["output_tokens"],
+                    "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+                },
+            }
+        )
+
+    return app
