@@ -188,6 +188,15 @@ class KillSwitchSet(Body):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class EscalationNote(Body):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class EscalationClose(Body):
+    resolution: str = Field(min_length=1, max_length=4000)
+    """What was done (e.g. "refunded by hand", "customer called back", "no action: duplicate")."""
+
+
 class ModeSet(Body):
     mode: Literal["autopilot", "suggest", "shadow"]
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from steward.errors import Forbidden, InvalidRequest, parse_as
+from steward.errors import Conflict, Forbidden, InvalidRequest, parse_as
 
 DecisionType = Literal["approve", "edit", "reject"]
 
@@ -50,6 +50,13 @@ class ApprovalRequest(BaseModel):
     """Who has already approved these arguments (they may not approve again)."""
     owner: str | None = None
     """The team that owns the tool (from its contract)."""
+    mode: str = "autopilot"
+    """The operating mode the request was made in."""
+    expires_at: datetime | None = None
+    """After this a decision is refused and the run escalates with ``approval.expired`` (None: never)."""
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
 
 
 class ApproveDecision(BaseModel):
@@ -124,6 +131,11 @@ def check_response(request: ApprovalRequest, response: ApprovalResponse) -> None
             raise InvalidRequest(
                 f"an edit may change the arguments of {action.name}, not call {decision.edited_action.name}"
             )
+    if request.expired():
+        raise Conflict(
+            f"this approval request expired at {request.expires_at:%Y-%m-%d %H:%M:%S} UTC;"
+            " the run escalates with approval.expired"
+        )
     if not response.decided_by:
         raise InvalidRequest("the decision needs the decider's identity (decided_by)")
     approving = any(d.type != "reject" for d in response.decisions)

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, controls, db, keys, operations, runs, sandbox, scaffold, serving, threads
+from steward import audit, controls, db, escalations, keys, operations, runs, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
 from steward.controls import ALL, KillSwitch, ModeSetting
 from steward.db import DatabaseUnavailable
@@ -179,6 +179,25 @@ async def cmd_kill_clear(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_kill_list(services: Services, args: argparse.Namespace) -> None:
     _print([s.model_dump(mode="json") for s in await controls.list_switches(services.pool, args.tenant)])
+
+
+async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
+    pool, tenant = services.pool, args.tenant
+    if args.action == "list":
+        items = await escalations.page(pool, tenant, status=args.status, limit=args.limit, offset=args.offset)
+        _print([item.model_dump(mode="json") for item in items])
+        return
+    if args.action == "show":
+        item = await escalations.get(pool, tenant, args.id)
+        _print({**item.model_dump(mode="json"), "audit": await audit.events_for(pool, item.thread_id, tenant)})
+        return
+    if args.action == "take":
+        item = await escalations.take(pool, tenant, args.id, args.by)
+    elif args.action == "note":
+        item = await escalations.add_note(pool, tenant, args.id, args.by, args.text)
+    else:
+        item = await escalations.close(pool, tenant, args.id, args.by, args.resolution)
+    _print(item.model_dump(mode="json"))
 
 
 async def cmd_mode_set(services: Services, args: argparse.Namespace) -> None:
@@ -365,6 +384,28 @@ def build_parser() -> argparse.ArgumentParser:
     kill_list = kill.add_parser("list", help="the switches in force")
     kill_list.add_argument("--tenant", help="those that reach this tenant (default: all)")
     kill_list.set_defaults(handler=cmd_kill_list)
+
+    queue = sub.add_parser("escalations", help="the escalation queue: runs handed to people").add_subparsers(
+        dest="action", required=True
+    )
+    queue_list = queue.add_parser("list", help="the queue, oldest first (default: everything not closed)")
+    queue_list.add_argument("--status", choices=["open", "taken", "closed"])
+    queue_list.add_argument("--limit", type=int, default=20, choices=range(1, 1001), metavar="1..1000")
+    queue_list.add_argument("--offset", type=int, default=0)
+    for verb, text in (
+        ("show", "one item with its run's audit trail"),
+        ("take", "assign an item to yourself (--by)"),
+        ("note", "add a note to an item"),
+        ("close", "close an item with what was done"),
+    ):
+        queue.add_parser(verb, help=text).add_argument("id", type=int, help="the escalation's id")
+    queue.choices["note"].add_argument("text")
+    queue.choices["close"].add_argument("--resolution", required=True, help="what was done")
+    for verb, command in queue.choices.items():
+        command.add_argument("--tenant", default="default", help=TENANT_HELP)
+        if verb in ("take", "note", "close"):
+            command.add_argument("--by", default="operator", help="who acts (recorded)")
+        command.set_defaults(handler=cmd_escalations)
 
     modes = sub.add_parser("mode", help="operating modes: autopilot, suggest, shadow").add_subparsers(
         dest="action", required=True

@@ -169,4 +169,55 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_pending_tenant ON steward.runs (tenant, created_at) WHERE status = 'pending';
     CREATE INDEX runs_running_tenant ON steward.runs (tenant) WHERE status = 'running';
     """,
+    # 10: the escalation queue, spend caps, tool rate limits (token buckets), cached reads
+    """
+    CREATE TABLE steward.escalations (
+        id bigserial PRIMARY KEY,
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        thread_id text NOT NULL,
+        run_id text NOT NULL UNIQUE,
+        outcome text NOT NULL,
+        reason_code text NOT NULL,
+        reason text NOT NULL,
+        status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'taken', 'closed')),
+        assignee text,
+        notes jsonb NOT NULL DEFAULT '[]',
+        resolution text,
+        closed_by text,
+        closed_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX escalations_queue ON steward.escalations (tenant, status, created_at, id);
+    CREATE INDEX threads_waiting ON steward.threads (updated_at) WHERE status = 'interrupted';
+
+    CREATE TABLE steward.spend_caps (
+        tenant text NOT NULL,
+        workflow text NOT NULL,
+        usd_per_day numeric(14, 4) NOT NULL CHECK (usd_per_day >= 0),
+        set_by text NOT NULL,
+        set_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, workflow)
+    );
+    CREATE INDEX audit_events_spend ON steward.audit_events (tenant, ts) WHERE type = 'model_call';
+
+    CREATE TABLE steward.rate_buckets (
+        tenant text NOT NULL,
+        tool text NOT NULL,
+        tokens double precision NOT NULL,
+        refilled_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, tool)
+    );
+
+    CREATE TABLE steward.tool_cache (
+        tenant text NOT NULL,
+        tool text NOT NULL,
+        version text NOT NULL,
+        args_hash text NOT NULL,
+        output jsonb NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, tool, version, args_hash)
+    );
+    """,
 ]

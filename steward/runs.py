@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from steward import threads
+from steward import escalations, threads
 from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
 from steward.errors import Conflict, InvalidRequest, NotFound
 from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
@@ -87,15 +87,55 @@ def pending_interrupts(interrupts: dict[str, list[dict[str, Any]]]) -> list[dict
     return [item for items in interrupts.values() for item in items]
 
 
-def _check_resume(thread: threads.Thread, response: ApprovalResponse) -> str:
-    """Refuse a decision the thread's pending approval does not allow, or that comes when it has none (even
-    queued behind a running run: nobody approves a request they have not seen). Returns the interrupt id the
-    decision is bound to: once its turn comes, it applies to that request or to nothing."""
+def _check_resume(thread: threads.Thread, response: ApprovalResponse, *, expiring: bool = False) -> str:
+    """Refuse a decision the thread's pending approval does not allow, that comes after it expired, or that comes
+    when it has none (even queued behind a running run: nobody approves a request they have not seen). Returns
+    the interrupt id the decision is bound to: once its turn comes, it applies to that request or to nothing.
+    ``expiring``: Steward itself ends an expired request (the run escalates with ``approval.expired``)."""
     pending = pending_interrupts(thread.interrupts)
     if not pending:
         raise Conflict(f"thread {thread.thread_id} is not waiting for an approval")
-    check_response(ApprovalRequest.model_validate(pending[0]["value"]), response)
+    request = ApprovalRequest.model_validate(pending[0]["value"])
+    if expiring:
+        if not request.expired():
+            raise Conflict(f"the approval request of thread {thread.thread_id} has not expired")
+    else:
+        check_response(request, response)
     return pending[0]["id"]
+
+
+EXPIRY = "steward:expiry"
+"""The decider Steward names when it ends an expired approval request."""
+_EXPIRED = """
+SELECT thread_id, tenant, workflow FROM steward.threads
+ WHERE status = 'interrupted' AND EXISTS (
+       SELECT 1 FROM jsonb_each(interrupts) AS t(task, items), jsonb_array_elements(items) AS i
+        WHERE (i -> 'value' ->> 'expires_at')::timestamptz <= now())
+ ORDER BY updated_at LIMIT %s
+"""
+
+
+async def expire_approvals(pool: AsyncConnectionPool, limit: int = 100) -> list[str]:
+    """Queue a run for each thread whose approval request expired unanswered (it escalates with
+    ``approval.expired``); returns their thread ids. A decision that got there first wins."""
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(_EXPIRED, (limit,))).fetchall()
+    expired = []
+    for row in rows:
+        try:
+            await submit(
+                pool,
+                thread_id=row["thread_id"],
+                tenant=row["tenant"],
+                user=EXPIRY,
+                workflow=row["workflow"],
+                payload={"command": {"resume": {"decisions": [{"type": "reject", "message": "approval expired"}]}}},
+                expiring=True,
+            )
+            expired.append(row["thread_id"])
+        except Conflict:  # decided (or being decided) meanwhile
+            continue
+    return expired
 
 
 def already_ran(thread_id: str) -> str:
@@ -149,6 +189,7 @@ async def submit(
     grace_s: float = 0.0,
     overrides: dict[str, Any] | None = None,
     labels: dict[str, str] | None = None,
+    expiring: bool = False,
 ) -> Run:
     """Create a run on a thread (the thread row is the lock: one run at a time per thread).
 
@@ -166,6 +207,7 @@ async def submit(
         grace_s: how long workers leave a queued inline run to the process that accepted it.
         overrides: budget and model routing, fixed by the thread's first run.
         labels: merged into the thread's metadata (``graph_id`` always; the server adds ``assistant_id``).
+        expiring: Steward ends an expired approval request (see :func:`expire_approvals`).
 
     Returns:
         The run record.
@@ -223,7 +265,7 @@ async def submit(
                 " wait for it, or send multitask_strategy 'enqueue'"
             )
         if response is not None:
-            payload = {**payload, "interrupt_id": _check_resume(thread, response)}
+            payload = {**payload, "interrupt_id": _check_resume(thread, response, expiring=expiring)}
         elif busy is None and thread.state_values:  # a queued input is checked once its turn comes
             raise Conflict(already_ran(thread_id))
         run_now = worker is not None and busy is None
@@ -349,7 +391,11 @@ thread AS (
                          WHEN NOT %(refused)s THEN %(thread_status)s
                          WHEN interrupts <> '{}' THEN 'interrupted' WHEN error IS NOT NULL THEN 'error'
                          ELSE 'idle' END
-     WHERE thread_id = (SELECT thread_id FROM done) RETURNING thread_id)
+     WHERE thread_id = (SELECT thread_id FROM done) RETURNING thread_id),
+queued AS (
+    INSERT INTO steward.escalations (tenant, workflow, thread_id, run_id, outcome, reason_code, reason)
+    SELECT %(tenant)s, %(workflow)s, thread_id, %(run)s, %(esc_outcome)s, %(esc_code)s, %(esc_reason)s
+      FROM done WHERE %(escalate)s ON CONFLICT (run_id) DO NOTHING)
 SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 """
 
@@ -368,7 +414,10 @@ async def finish(
 ) -> bool:
     """Record the end of a run, refresh its thread and notify waiters, in one statement; False if the run
     was no longer ours (its lease lapsed and another worker took it). A ``refused`` run (turned away before its
-    graph ran, e.g. a queued duplicate) leaves the thread's state, interrupts and error as they were."""
+    graph ran, e.g. a queued duplicate) leaves the thread's state, interrupts and error as they were. A run that
+    ended escalated (or failed, or was denied in a way people should see) joins the escalation queue in the same
+    statement."""
+    queue = None if refused else escalations.for_queue(status, error, outcome)
     async with pool.connection() as conn:
         cur = await conn.execute(
             _FINISH,
@@ -385,6 +434,12 @@ async def finish(
                 "refused": refused,
                 "thread_status": "interrupted" if interrupts else "error" if status == "error" else "idle",
                 "note": f"done:{run.run_id}:{run.thread_id}",
+                "tenant": run.tenant,
+                "workflow": run.workflow,
+                "escalate": queue is not None,
+                "esc_outcome": queue[0] if queue else None,
+                "esc_code": queue[1] if queue else None,
+                "esc_reason": queue[2] if queue else None,
             },
         )
         return await cur.fetchone() is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import StateGraph
@@ -44,6 +45,9 @@ class GovernedState(BaseModel):
     """The policy's verdict on ``action`` (None again after an edit, until the edit is re-checked)."""
     approval: Approval | None = None
     """The latest human decision on ``action``, carrying everyone who approved exactly these arguments."""
+    approval_expires_at: datetime | None = None
+    """When the approval request for ``action`` expires (fixed when people are first asked, from the policy of
+    that moment; None: never)."""
 
 
 def proceed_to(next_node: str, end: str = "respond") -> Callable[[GovernedState], str]:

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -169,6 +170,7 @@ class Step:
             ctx={"tenant": self.tenant, "user": self.user, "workflow": self.workflow},
         )
         mode = await self._mode()
+        verdict.mode = mode
         if mode == "suggest" and spec.kind == "write" and verdict.verdict == "allow":
             verdict = verdict.model_copy(
                 update={
@@ -266,8 +268,11 @@ class Step:
                 args=action.args,
                 rule_id=verdict.rule_id,
                 reason=verdict.reason,
-                detail={"approvers_required": verdict.approvers},
+                detail={"approvers_required": verdict.approvers, "mode": await self._mode()},
             )
+            expiry = self.services.policy(self.workflow).approval_expiry_s
+            expires = datetime.now(UTC) + timedelta(seconds=expiry) if expiry else None
+            return {"verdict": verdict, "approval_expires_at": expires}
         return {"verdict": verdict}
 
     def approval_request(self, state: GovernedState, description: str) -> ApprovalRequest:
@@ -285,6 +290,8 @@ class Step:
             approvers_required=verdict.approvers,
             approved_by=list(previous.approvers) if previous and previous.type != "reject" else [],
             owner=spec.owner,
+            mode=verdict.mode or "autopilot",
+            expires_at=state.approval_expires_at,
         )
 
     def ask_approval(self, request: ApprovalRequest) -> dict[str, Any]:
@@ -297,6 +304,16 @@ class Step:
         """
         raw = interrupt(request.model_dump(mode="json"))
         action = request.action_requests[0]
+        if self.tape is None and request.expired():  # a replay sees the decision that came in time
+            self.record(
+                "approval",
+                "expired",
+                tool=action.name,
+                args=action.args,
+                rule_id="approval.expired",
+                reason=f"nobody decided before {request.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+            )
+            raise escalate("approval.expired", f"the approval request for {action.name} expired unanswered")
         try:
             response = parse_response(raw)
             response.decided_by = response.decided_by or self.user

@@ -23,6 +23,8 @@ class PolicyVerdict(BaseModel):
     policy_version: str
     approvers: int = Field(default=1, ge=1)
     """For ``require_approval``: how many distinct people must approve the same arguments (the quorum)."""
+    mode: str | None = None
+    """The operating mode in force when the verdict was given (set by the kernel, not the policy)."""
 
 
 @runtime_checkable
@@ -35,6 +37,8 @@ class Policy(Protocol):
     source: str
     """The policy's text, stored by version so a run can be replayed under the policy it ran with."""
     allowlist: list[str]
+    approval_expiry_s: float | None
+    """How long an approval request waits for people before the run escalates (None: no expiry)."""
 
     def decide(
         self, *, tool: str, kind: str, args: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]

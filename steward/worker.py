@@ -97,6 +97,8 @@ class WorkerPool:
             try:
                 if requeued := await runs.requeue_expired(self.services.pool):
                     log.warning("requeued runs whose worker stopped renewing its lease: %s", requeued)
+                if expired := await runs.expire_approvals(self.services.pool):
+                    log.info("approval requests expired unanswered on threads %s", expired)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -138,6 +138,8 @@ class WorkflowPolicy(BaseModel):
     allowlist: list[str]
     rules: list[Rule]
     tenants: dict[str, TenantOverride] = Field(default_factory=dict)
+    approval_expiry_s: float | None = Field(default=None, gt=0)
+    """How long an approval request waits for people; then the run escalates with ``approval.expired``."""
     version: str = "unversioned"
     source: str = Field(default="", exclude=True)
     """The TOML text this policy was parsed from (stored by version, for replays)."""

@@ -1,0 +1,120 @@
+"""Approval expiry and the escalation queue: runs degrade into a per-tenant lane people take and close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from steward import audit, escalations, operations, runs
+from steward.errors import Conflict
+from steward.executor import execute_run
+from tests.seeds import refunds
+from tools.policy import shipped
+
+APPROVE = {"decisions": [{"type": "approve"}]}
+
+
+@pytest.fixture
+def expiring(services):
+    """The services with refund approvals expiring after half a second."""
+    policy = shipped("refund").load().model_copy(update={"approval_expiry_s": 0.5})
+    return services.with_policy("refund", policy)
+
+
+async def expire_now(services, thread_id: str, tenant: str) -> runs.Run:
+    """Let the sweeper's query find the expired request and execute the run it queues (here, to see it end)."""
+    assert thread_id in await runs.expire_approvals(services.pool, limit=1000)
+    for _ in range(100):  # a served instance's workers may take the run first; then wait for it
+        pending = await runs.list_for_thread(services.pool, thread_id, tenant, limit=1)
+        run = await runs.claim(services.pool, "test", 30.0, pending[0].run_id)
+        if run is not None and run.status == "running":
+            return (await execute_run(services, run, "test")).run
+        if pending[0].status in runs.TERMINAL:
+            return pending[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("the expiry run never ended")
+
+
+async def test_an_unanswered_approval_expires_and_escalates(expiring, services, seeded):
+    paused = await operations.start_run(expiring, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    request = paused.approval_request
+    assert request["expires_at"] is not None and request["mode"] == "autopilot"
+    await asyncio.sleep(0.6)
+
+    with pytest.raises(Conflict, match="expired at .* approval.expired"):  # a late decision is refused, saying so
+        await operations.resume_run(services, paused.thread_id, APPROVE, tenant=seeded, user="maria")
+    ended = await expire_now(expiring, paused.thread_id, seeded)
+
+    assert ended.outcome["status"] == "escalated" and ended.outcome["reason_code"] == "approval.expired"
+    assert await refunds(services.pool, seeded) == []
+    events = await audit.events_for(services.pool, paused.thread_id, seeded)
+    assert [e["status"] for e in events if e["type"] == "approval"] == ["requested", "expired"]
+    queue = await escalations.page(services.pool, seeded)
+    assert [(i.thread_id, i.reason_code) for i in queue] == [(paused.thread_id, "approval.expired")]
+
+
+async def test_a_request_answered_in_time_does_not_expire(expiring, services, seeded):
+    paused = await operations.start_run(expiring, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    assert paused.thread_id not in await runs.expire_approvals(services.pool, limit=1000)
+    done = await operations.resume_run(expiring, paused.thread_id, APPROVE, tenant=seeded, user="maria")
+    assert done.status == "completed"
+
+
+async def test_the_queue_is_per_tenant_ordered_paged_and_worked_through_the_api(server, api_keys, services, seeded):
+    started = [  # escalated, escalated, denied by a rule (not queued)
+        await operations.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="grace")
+        for ticket in ("T-NOINV", "T-TWOAMT", "T-UNKNOWN")
+    ]
+    assert [r.status for r in started] == ["escalated", "escalated", "denied"]
+    other = f"{seeded}-elsewhere"
+    await operations.start_run(services, "refund", {"ticket_id": "T-NOINV"}, tenant=other, user="eve")
+
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as approver:
+        first = (await approver.get("/escalations", params={"limit": 1})).json()
+        second = (await approver.get("/escalations", params={"limit": 1, "offset": 1})).json()
+        assert [i["thread_id"] for i in first + second] == [r.thread_id for r in started[:2]]  # oldest first
+        assert [i["reason_code"] for i in first + second] == [r.outcome.reason_code for r in started[:2]]
+        assert len((await approver.get("/escalations")).json()) == 2  # the denial and the other tenant's: absent
+        item = first[0]
+        detail = (await approver.get(f"/escalations/{item['id']}")).json()
+        assert detail["audit"][-1]["type"] == "final" and detail["audit"][-1]["rule_id"] == item["reason_code"]
+
+        taken = (await approver.post(f"/escalations/{item['id']}/take")).json()
+        assert (taken["status"], taken["assignee"]) == ("taken", f"{seeded}-approver")
+        noted = (await approver.post(f"/escalations/{item['id']}/notes", json={"text": "called the customer"})).json()
+        assert noted["notes"][0]["text"] == "called the customer"
+        closed = await approver.post(f"/escalations/{item['id']}/close", json={"resolution": "refunded by hand"})
+        assert closed.json()["status"] == "closed" and closed.json()["closed_by"] == f"{seeded}-approver"
+        again = await approver.post(f"/escalations/{item['id']}/take")
+        assert again.status_code == 409 and "refunded by hand" in again.json()["detail"]
+        assert [i["id"] for i in (await approver.get("/escalations")).json()] == [second[0]["id"]]
+        assert (await approver.get("/escalations", params={"status": "closed"})).json()[0]["id"] == item["id"]
+        assert (await approver.post(f"/escalations/{item['id']}/close", json={})).status_code == 422
+
+        elsewhere = (await escalations.page(services.pool, other))[0]
+        assert (await approver.get(f"/escalations/{elsewhere.id}")).status_code == 404
+        assert (await approver.post(f"/escalations/{elsewhere.id}/take")).status_code == 404
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as runner:
+        assert (await runner.get("/escalations")).status_code == 403
+
+
+def test_the_cli_works_the_queue(cli, capsys, seeded):
+    assert cli(["run", "refund", "--input", '{"ticket_id": "T-NOINV"}', "--tenant", seeded]) == 0
+    capsys.readouterr()
+    assert cli(["escalations", "list", "--tenant", seeded]) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    assert item["reason_code"] == "validation.missing" and item["status"] == "open"
+    assert cli(["escalations", "take", str(item["id"]), "--tenant", seeded, "--by", "ada"]) == 0
+    assert json.loads(capsys.readouterr().out)["assignee"] == "ada"
+    assert cli(["escalations", "note", str(item["id"]), "no invoice named", "--tenant", seeded, "--by", "ada"]) == 0
+    capsys.readouterr()
+    assert cli(["escalations", "close", str(item["id"]), "--resolution", "asked the customer", "--tenant", seeded]) == 0
+    closed = json.loads(capsys.readouterr().out)
+    assert (closed["status"], closed["notes"][0]["by"]) == ("closed", "ada")
+    assert cli(["escalations", "show", str(item["id"]), "--tenant", seeded]) == 0
+    assert json.loads(capsys.readouterr().out)["audit"][0]["thread_id"] == item["thread_id"]
+    assert cli(["escalations", "show", str(item["id"]), "--tenant", f"{seeded}-other"]) == 2  # another tenant's
+    assert "no escalation" in capsys.readouterr().err
