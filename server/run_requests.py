@@ -48,7 +48,7 @@ async def submit(
     )
     overrides = _overrides(body)
     if body.command is None:
-        await operations.refuse_if_killed(services, caller.tenant, workflow.name)
+        await operations.refuse_if_stopped(services, caller.tenant, workflow.name)
     if body.command is not None and thread_id is not None:
         thread = await threads.get(services.pool, thread_id, caller.tenant)
         await operations.check_edit(services, thread, body.command.resume, caller.identity)

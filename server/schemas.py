@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -195,6 +196,11 @@ class EscalationNote(Body):
 class EscalationClose(Body):
     resolution: str = Field(min_length=1, max_length=4000)
     """What was done (e.g. "refunded by hand", "customer called back", "no action: duplicate")."""
+
+
+class SpendCapSet(Body):
+    workflow: str = Field(default="*", min_length=1, max_length=64, pattern=r"^(\*|[A-Za-z0-9._-]+)$")
+    usd_per_day: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
 
 
 class ModeSet(Body):

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from steward import audit, controls, db, escalations, keys, operations, runs, sandbox, scaffold, serving, threads
 from steward.budget import BudgetOverride
-from steward.controls import ALL, KillSwitch, ModeSetting
+from steward.controls import ALL, KillSwitch, ModeSetting, SpendCap
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
 from steward.services import Services
@@ -198,6 +198,25 @@ async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
     else:
         item = await escalations.close(pool, tenant, args.id, args.by, args.resolution)
     _print(item.model_dump(mode="json"))
+
+
+async def cmd_cap(services: Services, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        _print([cap.model_dump(mode="json") for cap in await controls.list_caps(services.pool, args.tenant)])
+        return
+    workflow = args.workflow or ALL
+    if workflow != ALL:
+        services.workflow(workflow)
+    if args.action == "clear":
+        await controls.clear_cap(services.pool, args.tenant, workflow)
+        _print({"cleared": {"tenant": args.tenant, "workflow": workflow}})
+        return
+    cap = parse_as(
+        SpendCap,
+        {"tenant": args.tenant, "workflow": workflow, "usd_per_day": args.usd, "set_by": args.by},
+        "spend cap",
+    )
+    _print({"set": (await controls.set_cap(services.pool, cap)).model_dump(mode="json")})
 
 
 async def cmd_mode_set(services: Services, args: argparse.Namespace) -> None:
@@ -406,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
         if verb in ("take", "note", "close"):
             command.add_argument("--by", default="operator", help="who acts (recorded)")
         command.set_defaults(handler=cmd_escalations)
+
+    caps = sub.add_parser("cap", help="daily spend caps (USD of model cost, per UTC day)").add_subparsers(
+        dest="action", required=True
+    )
+    cap_set = caps.add_parser("set", help="cap a tenant's spend (all workflows, or --workflow)")
+    cap_set.add_argument("tenant")
+    cap_set.add_argument("usd", help="USD per UTC day, e.g. 25 or 2.50")
+    cap_set.add_argument("--workflow", help="only this workflow (default: all of the tenant's)")
+    cap_set.add_argument("--by", default="operator", help="who sets it (recorded)")
+    cap_set.set_defaults(handler=cmd_cap)
+    cap_clear = caps.add_parser("clear", help="remove a cap")
+    cap_clear.add_argument("tenant")
+    cap_clear.add_argument("--workflow", help="the workflow's cap (default: the tenant-wide one)")
+    cap_clear.set_defaults(handler=cmd_cap)
+    cap_list = caps.add_parser("list", help="the caps set")
+    cap_list.add_argument("--tenant", help="only this tenant's (default: all)")
+    cap_list.set_defaults(handler=cmd_cap)
 
     modes = sub.add_parser("mode", help="operating modes: autopilot, suggest, shadow").add_subparsers(
         dest="action", required=True

@@ -14,12 +14,18 @@ Modes: a workflow runs in the mode its declaration names unless an operator set 
 recorded and the run ends ``shadowed``; ``suggest`` holds every write for a human; ``autopilot`` lets the policy
 decide. The mode is read when a write is gated and again when it is about to execute, so moving a workflow to
 ``shadow`` also stops the writes of runs already waiting for approval.
+
+Spend caps: USD per UTC day for a tenant (workflow ``*``) or one of its workflows, counted from the model cost the
+audit trail records. A tenant at its cap gets new runs refused (429) and runs in flight escalate with
+``control.spend_cap`` before their next step. Spend is read at most every :data:`CACHE_S` seconds per tenant and
+workflow, and only where a cap is set.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from psycopg_pool import AsyncConnectionPool
@@ -63,19 +69,54 @@ class ModeSetting(BaseModel):
     set_at: datetime | None = None
 
 
+class SpendCap(BaseModel):
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    workflow: str = Name
+    usd_per_day: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    set_by: str = "operator"
+    set_at: datetime | None = None
+
+    def describe(self, spent: Decimal) -> str:
+        scope = f"tenant {self.tenant}" + (f", workflow {self.workflow}" if self.workflow != ALL else "")
+        return (
+            f"daily spend cap of {self.usd_per_day} USD reached for {scope} ({spent:.4f} USD spent today, UTC;"
+            f" set by {self.set_by})"
+        )
+
+
 class Switchboard:
-    """The switches and modes in force, read from Postgres at most every :data:`CACHE_S` seconds."""
+    """The switches, modes and spend caps in force, read from Postgres at most every :data:`CACHE_S` seconds."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
         self._switches: list[KillSwitch] = []
         self._modes: list[ModeSetting] = []
+        self._caps: list[SpendCap] = []
+        self._spent: dict[tuple[str, str], tuple[float, Decimal]] = {}
         self._read_at = float("-inf")
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._read_at > CACHE_S:
             self._switches, self._modes = await list_switches(self.pool), await list_modes(self.pool)
+            self._caps = await list_caps(self.pool)
             self._read_at = time.monotonic()
+
+    async def cap_reached(self, tenant: str, workflow: str) -> str | None:
+        """Why ``tenant`` may spend no more on ``workflow`` today (its cap or the workflow's is reached), or None."""
+        await self._refresh()
+        for cap in self._caps:
+            if cap.tenant == tenant and cap.workflow in (ALL, workflow):
+                spent = await self._spent_today(tenant, cap.workflow)
+                if spent >= cap.usd_per_day:
+                    return cap.describe(spent)
+        return None
+
+    async def _spent_today(self, tenant: str, workflow: str) -> Decimal:
+        read_at, spent = self._spent.get((tenant, workflow), (float("-inf"), Decimal(0)))
+        if time.monotonic() - read_at > CACHE_S:
+            spent = await spent_today(self.pool, tenant, None if workflow == ALL else workflow)
+            self._spent[(tenant, workflow)] = (time.monotonic(), spent)
+        return spent
 
     async def switches(self) -> list[KillSwitch]:
         await self._refresh()
@@ -149,3 +190,46 @@ async def clear_switch(pool: AsyncConnectionPool, tenant: str, workflow: str, to
         )
         if await cur.fetchone() is None:
             raise NotFound(f"no kill switch for tenant={tenant} workflow={workflow} tool={tool}")
+
+
+async def spent_today(pool: AsyncConnectionPool, tenant: str, workflow: str | None = None) -> Decimal:
+    """Model cost recorded for ``tenant`` (and ``workflow``) since midnight UTC."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT coalesce(sum(cost_usd), 0) AS spent FROM steward.audit_events WHERE tenant = %(t)s"
+            " AND type = 'model_call' AND ts >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+            " AND (%(w)s::text IS NULL OR workflow = %(w)s)",
+            {"t": tenant, "w": workflow},
+        )
+        return (await cur.fetchone())["spent"]
+
+
+async def list_caps(pool: AsyncConnectionPool, tenant: str | None = None) -> list[SpendCap]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT tenant, workflow, usd_per_day, set_by, set_at FROM steward.spend_caps"
+            " WHERE %(t)s::text IS NULL OR tenant = %(t)s ORDER BY tenant, workflow",
+            {"t": tenant},
+        )
+        return [SpendCap.model_validate(row) for row in await cur.fetchall()]
+
+
+async def set_cap(pool: AsyncConnectionPool, cap: SpendCap) -> SpendCap:
+    """Set a tenant's daily cap (for all its workflows, or one)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO steward.spend_caps (tenant, workflow, usd_per_day, set_by) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (tenant, workflow) DO UPDATE SET usd_per_day = EXCLUDED.usd_per_day,"
+            " set_by = EXCLUDED.set_by, set_at = now() RETURNING tenant, workflow, usd_per_day, set_by, set_at",
+            (cap.tenant, cap.workflow, cap.usd_per_day, cap.set_by),
+        )
+        return SpendCap.model_validate(await cur.fetchone())
+
+
+async def clear_cap(pool: AsyncConnectionPool, tenant: str, workflow: str) -> None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "DELETE FROM steward.spend_caps WHERE tenant = %s AND workflow = %s RETURNING 1", (tenant, workflow)
+        )
+        if await cur.fetchone() is None:
+            raise NotFound(f"no spend cap for tenant={tenant} workflow={workflow}")

@@ -6,7 +6,8 @@ StewardError
 ├── Conflict            the thread is not in a state that allows this (busy, nothing to approve)
 ├── Unauthorized        no or an unknown API key
 ├── Forbidden           the caller may not do this (e.g. approve their own run)
-└── Unavailable         switched off by an operator (a kill switch): 503 with the reason
+├── Unavailable         switched off by an operator (a kill switch): 503 with the reason
+└── OverLimit           over a spend cap or rate limit: 429 with the reason
 """
 
 from typing import Any, TypeVar
@@ -46,6 +47,12 @@ class Unavailable(StewardError):
     """Refused on purpose for now (e.g. a kill switch is on); the message says why."""
 
     status_code = 503
+
+
+class OverLimit(StewardError):
+    """Refused until a limit resets (e.g. a daily spend cap); the message says which and when."""
+
+    status_code = 429
 
 
 def settings_problem(exc: ValidationError) -> str:

@@ -15,7 +15,7 @@ from steward import runs, threads
 from steward.approvals import ApprovalRequest, EditDecision, parse_response
 from steward.budget import BudgetOverride
 from steward.contracts import ToolContext
-from steward.errors import InvalidRequest, Unavailable, parse_as
+from steward.errors import InvalidRequest, OverLimit, Unavailable, parse_as
 from steward.executor import Finished, Sink, claim_own, execute_run, worker_id
 from steward.outcome import Outcome
 from steward.services import Services
@@ -137,7 +137,7 @@ async def start_run(
     """Start a workflow on a new thread and run it until it ends or waits for approval."""
     spec = services.workflow(workflow)
     payload = {"input": validate_input(spec, raw_input)}
-    await refuse_if_killed(services, tenant, workflow)
+    await refuse_if_stopped(services, tenant, workflow)
     thread = await threads.create(
         services.pool,
         tenant=tenant,
@@ -198,10 +198,13 @@ async def pending_approvals(
     return [approval_summary(thread) for thread in waiting if thread.interrupts]
 
 
-async def refuse_if_killed(services: Services, tenant: str, workflow: str) -> None:
-    """Refuse a new run of a workflow an operator switched off for this tenant (503 with the reason)."""
+async def refuse_if_stopped(services: Services, tenant: str, workflow: str) -> None:
+    """Refuse a new run of a workflow an operator switched off for this tenant (503 with the reason), or of a
+    tenant that reached its daily spend cap (429 with the cap)."""
     if (switch := await services.switchboard.fired(tenant, workflow)) is not None:
         raise Unavailable(f"{workflow} takes no new runs: {switch.describe()}")
+    if (cap := await services.switchboard.cap_reached(tenant, workflow)) is not None:
+        raise OverLimit(f"{workflow} takes no new runs today: {cap}")
 
 
 async def check_edit(services: Services, thread: threads.Thread, raw_response: Any, user: str) -> None:

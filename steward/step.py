@@ -87,6 +87,14 @@ class Step:
             self.record("validator", "failed", rule_id=code, reason=f"budget {code} ({breach.value}) reached")
             raise escalate(code, f"The run reached its {breach.limit} budget ({breach.value}).")
 
+    async def check_spend(self) -> None:
+        """Escalate before this step if the tenant reached a daily spend cap (runs in flight stop here)."""
+        if self.tape is not None:
+            return
+        if (cap := await self.services.switchboard.cap_reached(self.tenant, self.workflow)) is not None:
+            self.record("validator", "failed", rule_id="control.spend_cap", reason=cap)
+            raise escalate("control.spend_cap", cap)
+
     # -- audit ----------------------------------------------------------------------------------------------
     def record(self, type_: audit.EventType, status: str, **fields: Any) -> None:
         """Add an audit event for this step (written when the step ends)."""
@@ -616,6 +624,7 @@ def governed(
             try:
                 if enforce_budget:
                     step._check_budget(step=True)
+                    await step.check_spend()
                 update = await fn(state, step) or {}
             except Halt as halt:
                 update = {"outcome": halt.outcome}

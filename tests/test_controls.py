@@ -120,3 +120,35 @@ async def test_modes_through_the_admin_api(server, api_keys, seeded):
         assert modes["triage"] == ("autopilot", "shadow") and modes["refund"] == ("autopilot", "autopilot")
         assert (await admin.put("/controls/modes/triage", json={"mode": "yolo"})).status_code == 422
         assert (await admin.put("/controls/modes/payroll", json={"mode": "shadow"})).status_code == 404
+
+
+async def test_admins_set_spend_caps_through_the_api_and_a_capped_tenant_gets_429(server, api_keys, seeded):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["admin"]}) as admin:
+        assert (await admin.put("/controls/spend-caps", json={"usd_per_day": "-1"})).status_code == 422
+        assert (
+            await admin.put("/controls/spend-caps", json={"workflow": "payroll", "usd_per_day": 1})
+        ).status_code == 404
+        made = await admin.put("/controls/spend-caps", json={"workflow": "refund", "usd_per_day": 0})
+        assert made.status_code == 200 and made.json()["set_by"] == f"{seeded}-admin"
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+        refused = await admin.post("/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}})
+        assert refused.status_code == 429 and "daily spend cap of 0.0000 USD" in refused.json()["detail"]
+        [cap] = (await admin.get("/controls/spend-caps")).json()
+        assert (cap["workflow"], cap["spent_today_usd"]) == ("refund", "0")
+        assert (await admin.delete("/controls/spend-caps", params={"workflow": "refund"})).status_code == 200
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+        ok = await admin.post("/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}})
+        assert ok.status_code == 200 and ok.json()["outcome"]["status"] == "completed"
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["approver"]}) as approver:
+        assert (await approver.put("/controls/spend-caps", json={"usd_per_day": 5})).status_code == 403
+
+
+def test_the_cli_sets_lists_and_clears_spend_caps(cli, capsys, tenant):
+    assert cli(["cap", "set", tenant, "2.50", "--workflow", "refund", "--by", "finance"]) == 0
+    assert json.loads(capsys.readouterr().out)["set"]["usd_per_day"] == "2.5000"
+    assert cli(["cap", "list", "--tenant", tenant]) == 0
+    assert [(c["workflow"], c["set_by"]) for c in json.loads(capsys.readouterr().out)] == [("refund", "finance")]
+    assert cli(["cap", "set", tenant, "lots"]) == 2
+    assert "usd_per_day" in capsys.readouterr().err
+    assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 0
+    assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 2

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
 
-from steward import audit, operations
+from steward import audit, controls, operations
+from steward.errors import OverLimit
 from steward.services import Services
 from tests.fake_openai import FakeOpenAI
 from tests.seeds import refunds
@@ -118,3 +120,31 @@ async def test_a_model_proposing_too_much_is_stopped_by_policy(services, setting
     assert result.status == "interrupted"
     assert result.approval_request["rule_id"] == "refund.needs_approval"
     assert await refunds(services.pool, seeded) == []
+
+
+async def test_a_daily_spend_cap_refuses_new_runs_and_stops_runs_in_flight(services, settings, fake, seeded):
+    big = {"invoice_id": "INV-2", "amount_usd": 120, "reason": "cancelled in trial"}
+    fake.answers |= {"RefundRequest": {**REQUEST, **big}, "RefundProposal": big}
+    async with Services.open(openai_settings(settings, fake)) as svc:
+        paused = await operations.start_run(svc, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="ada")
+        assert paused.status == "interrupted" and Decimal(paused.usage["cost_usd"]) == Decimal("0.004028")
+        await controls.set_cap(svc.pool, controls.SpendCap(tenant=seeded, usd_per_day=Decimal("0.004"), set_by="ops"))
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+
+        with pytest.raises(
+            OverLimit, match=r"daily spend cap of 0.0040 USD reached for tenant .* \(0.0040 USD spent today"
+        ):
+            await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        approve = {"decisions": [{"type": "approve"}]}
+        stopped = await operations.resume_run(svc, paused.thread_id, approve, tenant=seeded, user="maria")
+        assert (stopped.status, stopped.outcome.reason_code) == ("escalated", "control.spend_cap")
+        assert await refunds(services.pool, seeded) == []
+
+        # a cap on another workflow, or another tenant's, does not reach this one
+        fake.answers |= {"RefundRequest": REQUEST, "RefundProposal": PROPOSAL}
+        await controls.clear_cap(svc.pool, seeded, "*")
+        await controls.set_cap(svc.pool, controls.SpendCap(tenant=seeded, workflow="triage", usd_per_day=0, set_by="o"))
+        await controls.set_cap(svc.pool, controls.SpendCap(tenant=f"{seeded}-x", usd_per_day=0, set_by="ops"))
+        await asyncio.sleep(controls.CACHE_S + 0.1)
+        done = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+        assert done.status == "completed"

@@ -1,4 +1,4 @@
-"""Operator controls of the caller's tenant, for admins: operating modes and kill switches."""
+"""Operator controls of the caller's tenant, for admins: operating modes, kill switches and spend caps."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import KillSwitchSet, ModeSet
+from server.schemas import KillSwitchSet, ModeSet, SpendCapSet
 from steward import controls
-from steward.controls import ALL, KillSwitch, ModeSetting
+from steward.controls import ALL, KillSwitch, ModeSetting, SpendCap
 
 router = APIRouter(prefix="/controls", tags=["governance"])
 
@@ -61,3 +61,36 @@ async def clear_switch(
     caller.require("admin")
     await controls.clear_switch(services.pool, caller.tenant, workflow, tool)
     return {"cleared": {"tenant": caller.tenant, "workflow": workflow, "tool": tool}}
+
+
+@router.get("/spend-caps")
+async def list_caps(services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
+    """The tenant's daily spend caps, each with what was spent today (UTC)."""
+    caller.require("admin")
+    return [
+        {
+            **cap.model_dump(mode="json"),
+            "spent_today_usd": str(
+                await controls.spent_today(services.pool, caller.tenant, None if cap.workflow == ALL else cap.workflow)
+            ),
+        }
+        for cap in await controls.list_caps(services.pool, caller.tenant)
+    ]
+
+
+@router.put("/spend-caps")
+async def set_cap(body: SpendCapSet, services: ServicesDep, caller: PrincipalDep) -> dict[str, Any]:
+    """Cap the tenant's model spend per UTC day (all workflows, or one): at the cap new runs get 429 and runs in
+    flight escalate before their next step."""
+    caller.require("admin")
+    if body.workflow != ALL:
+        services.workflow(body.workflow)
+    cap = SpendCap(tenant=caller.tenant, workflow=body.workflow, usd_per_day=body.usd_per_day, set_by=caller.identity)
+    return (await controls.set_cap(services.pool, cap)).model_dump(mode="json")
+
+
+@router.delete("/spend-caps")
+async def clear_cap(services: ServicesDep, caller: PrincipalDep, workflow: str = ALL) -> dict[str, Any]:
+    caller.require("admin")
+    await controls.clear_cap(services.pool, caller.tenant, workflow)
+    return {"cleared": {"tenant": caller.tenant, "workflow": workflow}}
