@@ -131,6 +131,10 @@ class ToolSpec:
     writes_to: str | None = None
     """A write's sandbox table, where each call leaves one row carrying its input fields, ``thread_id`` and
     ``idempotency_key``: what the eval oracle re-checks against the policy."""
+    rate_per_minute: int | None = None
+    """Calls per minute per tenant, across all processes (see :mod:`steward.limits`); None: unlimited."""
+    cache_ttl_s: float | None = None
+    """Reads only: serve a cached result for this long (per tenant, tool version and arguments)."""
 
     @property
     def facts_model(self) -> type[BaseModel] | None:
@@ -142,6 +146,10 @@ class ToolSpec:
             raise ValueError(f"{self.name}: writes are never retried automatically; use attempts=1")
         if self.timeout_s <= 0:
             raise ValueError(f"{self.name}: timeout_s must be positive")
+        if self.cache_ttl_s is not None and (self.kind == "write" or self.cache_ttl_s <= 0):
+            raise ValueError(f"{self.name}: only reads may be cached, for a positive cache_ttl_s")
+        if self.rate_per_minute is not None and self.rate_per_minute < 1:
+            raise ValueError(f"{self.name}: rate_per_minute must be at least 1")
 
     def check_caps(self, args: BaseModel) -> None:
         for cap in self.caps:
@@ -170,6 +178,8 @@ class ToolSpec:
             "timeout_s": self.timeout_s,
             "retry_attempts": self.retry.attempts,
             "caps": {cap.name: str(cap.limit) for cap in self.caps},
+            "rate_per_minute": self.rate_per_minute,
+            "cache_ttl_s": self.cache_ttl_s,
         }
 
 
@@ -187,6 +197,8 @@ def tool_contract(
     caps: tuple[MaxCap, ...] = (),
     facts: FactsFn | None = None,
     writes_to: str | None = None,
+    rate_per_minute: int | None = None,
+    cache_ttl_s: float | None = None,
 ) -> Callable[[ToolFn], ToolSpec]:
     """Declare a tool. The input model is the annotation of the function's first parameter, the
     description its docstring; the function returns the backend's raw record, which the executor
@@ -211,6 +223,8 @@ def tool_contract(
             caps=caps,
             facts=facts,
             writes_to=writes_to,
+            rate_per_minute=rate_per_minute,
+            cache_ttl_s=cache_ttl_s,
         )
 
     return declare

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from steward import audit
+from steward import audit, limits
 from steward.approvals import (
     ActionRequest,
     Approval,
@@ -78,6 +78,7 @@ class Step:
         self.stream = runtime.stream_writer
         self.tape: Tape | None = context.tape
         self._mode_in_force: str | None = None
+        self._started = time.perf_counter()
 
     # -- budget ---------------------------------------------------------------------------------------------
     def _check_budget(self, *, step: bool = False, tool: bool = False, model: bool = False) -> None:
@@ -377,7 +378,8 @@ class Step:
         The budget is checked, the arguments validated against the tool's input model, the policy asked with the
         system of record's facts, and (for a write) the operating mode and kill switches consulted and an intent
         committed to the audit trail before the tool runs under its contract (caps, timeout, retries for reads,
-        output model, idempotency key).
+        output model, idempotency key). A read with a cache TTL may be served from the cache; a tool with a rate
+        limit waits for the tenant's next token while the run's deadline allows.
 
         Args:
             tool: a tool name the workflow declares.
@@ -392,8 +394,8 @@ class Step:
 
         Raises:
             Halt: the run ends: ``denied`` (policy, unknown tool, kill switch), ``escalated`` (budget, invalid
-                arguments, missing approval, tool errors) or ``shadowed`` (shadow mode). The node wrapper turns it
-                into the run's outcome.
+                arguments, missing approval, tool errors, ``control.rate_limited``) or ``shadowed`` (shadow mode).
+                The node wrapper turns it into the run's outcome.
         """
         self._check_budget(tool=True)
         spec, parsed, key, verdict = await self._gate(tool, args, action)
@@ -419,10 +421,14 @@ class Step:
                     f"shadow mode: {tool} would be {verdict.verdict} ({verdict.rule_id}); nothing was written",
                 )
             await self._check_kill_switch(spec, parsed)
+        event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
+        if spec.cache_ttl_s and (hit := await self._cached(spec, event)) is not None:
+            return hit
+        if spec.rate_per_minute and self.tape is None:
+            await self._take_token(spec, event)
         started = time.perf_counter()
         self.delta.tool_calls += 1
         self.trajectory.append(tool)
-        event = {"tool": tool, "tool_version": spec.version, "args": parsed.model_dump(mode="json")}
         if spec.kind == "write" and self.tape is None:
             await self._announce(spec, event, key)
         try:
@@ -452,6 +458,16 @@ class Step:
             )
             raise escalate(exc.code, exc.message) from None
         status = "deduplicated" if getattr(result.output, "deduplicated", False) else "ok"
+        if spec.cache_ttl_s and self.tape is None:
+            await limits.remember(
+                self.services.pool,
+                self.tenant,
+                tool,
+                spec.version,
+                event["args"],
+                result.output.model_dump(mode="json"),
+                spec.cache_ttl_s,
+            )
         self.record(
             "tool_call",
             status,
@@ -464,6 +480,36 @@ class Step:
             },
         )
         return result.output
+
+    async def _cached(self, spec: ToolSpec, event: dict[str, Any]) -> BaseModel | None:
+        """A cached read's output (counted and audited as a ``cached`` call), or None on a miss. A replay is
+        served from the cache exactly where the original run was."""
+        started = time.perf_counter()
+        if self.tape is not None:
+            hit = self.tape.cached_output(spec.name)
+        else:
+            hit = await limits.cached(self.services.pool, self.tenant, spec.name, spec.version, event["args"])
+        if hit is None:
+            return None
+        self.delta.tool_calls += 1
+        self.trajectory.append(spec.name)
+        latency = (time.perf_counter() - started) * 1000
+        self.record("tool_call", "cached", **event, latency_ms=latency, detail={"output": hit, "attempts": 0})
+        return spec.output_model.model_validate(hit)
+
+    async def _take_token(self, spec: ToolSpec, event: dict[str, Any]) -> None:
+        """Wait for the tenant's rate limit of ``spec`` while the run's deadline allows; else escalate with
+        ``control.rate_limited``."""
+        while wait := await limits.take_token(self.services.pool, self.tenant, spec.name, spec.rate_per_minute or 1):
+            left = self.budget.deadline_s - self.before.elapsed_ms / 1000 - (time.perf_counter() - self._started)
+            if wait > left:
+                reason = (
+                    f"{spec.name} is limited to {spec.rate_per_minute} calls a minute for tenant {self.tenant};"
+                    f" the next call is possible in {wait:.1f}s, after the run's deadline"
+                )
+                self.record("tool_call", "rate_limited", **event, rule_id="control.rate_limited", reason=reason)
+                raise escalate("control.rate_limited", reason)
+            await asyncio.sleep(wait)
 
     async def _mode(self) -> str:
         """The workflow's operating mode for this tenant (read once per step)."""

@@ -76,6 +76,14 @@ class Tape:
             return event["detail"]["output"]
         raise ERRORS.get(event["rule_id"], ToolError)(tool, event["reason"] or "recorded failure")
 
+    def cached_output(self, tool: str) -> dict[str, Any] | None:
+        """The output of the next ``tool`` call if the original run was served it from the cache (consumed),
+        else None: a cached read replays as the same cached read."""
+        queue = self.calls[tool]
+        if queue and queue[0]["status"] == "cached":
+            return queue.popleft()["detail"]["output"]
+        return None
+
     def model_answer(self) -> dict[str, Any]:
         """The next recorded model call (status, rule_id and the response it gave)."""
         return self._next(self.models, "model call")

@@ -95,6 +95,7 @@ SELECT id, title, body, similarity(title, %(query)s) AS rank
     output=KbResults,
     timeout_s=2.0,
     retry=READ_RETRY,
+    cache_ttl_s=300,  # articles change rarely; triage searches the same phrases all day
 )
 async def search_kb(args: KbQuery, ctx: ToolContext) -> dict[str, Any]:
     """Search the support knowledge base; returns the best-matching articles, best first."""

@@ -369,6 +369,7 @@ async def remediation_facts(args: RemediationInput, ctx: ToolContext) -> Remedia
     caps=(MaxCap(name="max_replicas", field="replicas", limit=Decimal(MAX_REPLICAS)),),
     facts=remediation_facts,
     writes_to="remediations",
+    rate_per_minute=6,  # a tenant's agents never restart, roll back or scale more than this: a loop guard
 )
 async def remediate(args: RemediationInput, ctx: ToolContext) -> dict[str, Any]:
     """Apply one remediation from the catalogue to a service: restart, scale to N replicas, roll back to an
