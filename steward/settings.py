@@ -23,6 +23,7 @@ class ModelPrice(BaseModel):
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
     "rules": ModelPrice(input_per_mtok=Decimal("0"), output_per_mtok=Decimal("0")),
+    "chaos": ModelPrice(input_per_mtok=Decimal("0"), output_per_mtok=Decimal("0")),
     "gpt-4o-mini": ModelPrice(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60")),
     "gpt-4o": ModelPrice(input_per_mtok=Decimal("2.50"), output_per_mtok=Decimal("10.00")),
     "gpt-4.1-mini": ModelPrice(input_per_mtok=Decimal("0.40"), output_per_mtok=Decimal("1.60")),
@@ -33,10 +34,15 @@ MODEL_TIERS = ("small", "medium", "large")
 
 
 def check_provider(value: str) -> str:
-    """Accept ``rules`` or ``openai:<model>``; anything else is a configuration error."""
+    """Accept ``rules``, ``openai:<model>`` or ``chaos:<seed>`` (the hostile test model); anything else is a
+    configuration error."""
     if value == "rules" or (value.startswith("openai:") and len(value) > len("openai:")):
         return value
-    raise ValueError(f"model provider {value!r} is not 'rules' or 'openai:<model>' (e.g. openai:gpt-4o-mini)")
+    if value.startswith("chaos:") and value.removeprefix("chaos:").isdigit():
+        return value
+    raise ValueError(
+        f"model provider {value!r} is not 'rules', 'openai:<model>' (e.g. openai:gpt-4o-mini) or 'chaos:<seed>'"
+    )
 
 
 class Settings(BaseSettings):

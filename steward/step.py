@@ -605,7 +605,7 @@ class Step:
             )
             raise escalate(code, f"the {tier} model failed: {type(exc).__name__}") from None
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
-        model_name = provider.removeprefix("openai:")
+        model_name = provider.removeprefix("openai:") if provider.startswith("openai:") else provider.split(":")[0]
         cost = self.services.models.cost(model_name, usage["input_tokens"], usage["output_tokens"])
         self.delta.tokens += usage["input_tokens"] + usage["output_tokens"]
         self.delta.cost_usd += cost

@@ -26,7 +26,7 @@ def counts(database_url: str) -> tuple[int, int, int]:
         (["run", "refund", "--input", '["T-1"]'], "input does not match"),
         (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--budget", '{"max_tool_calls": -1}'], "max_tool_calls"),
         (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small"], "--model expects tier=provider"),
-        (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small=gpt"], "is not 'rules' or 'openai:"),
+        (["run", "refund", "--input", '{"ticket_id": "T-1"}', "--model", "small=gpt"], "is not 'rules', 'openai:"),
         (["resume", "no-such-thread", "--decision", "approve", "--by", "maria"], "unknown thread 'no-such-thread'"),
         (["resume", "no-such-thread", "--by", "maria"], "give --decision"),
         (

@@ -43,6 +43,10 @@ class ModelRouter:
     def _build(self, provider: str) -> BaseChatModel:
         if provider == "rules":
             return RulesChatModel(skills=self.skills)
+        if provider.startswith("chaos:"):
+            from steward.models.chaos import ChaosChatModel
+
+            return ChaosChatModel(seed=int(provider.removeprefix("chaos:")))
         from langchain_openai import ChatOpenAI
 
         name = provider.removeprefix("openai:")
