@@ -106,7 +106,7 @@ class Services:
         )
         try:
             checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))
-            models = ModelRouter(settings, catalog.skills)
+            models = ModelRouter(settings, catalog.skills, catalog.tool_names)
             services = cls(
                 settings=settings,
                 catalog=catalog,

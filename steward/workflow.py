@@ -117,6 +117,11 @@ class Catalog(Mapping[str, Workflow]):
         return tuple(found.values())
 
     @property
+    def tool_names(self) -> list[str]:
+        """Every tool any workflow declares."""
+        return sorted({spec.name for workflow in self._workflows.values() for spec in workflow.tools})
+
+    @property
     def skills(self) -> dict[str, Skill]:
         """The rules model's skills of every workflow, by schema name."""
         merged: dict[str, Skill] = {}

@@ -58,6 +58,8 @@ def test_every_contract_declares_its_governance_fields():
         "timeout_s": 0,
         "retry_attempts": 1,
         "caps": {"max_amount_usd": "1000.00"},
+        "rate_per_minute": None,
+        "cache_ttl_s": None,
     }
     assert all(spec.kind == "read" and spec.retry.attempts > 1 for n, spec in TOOLS.items() if n != "create_refund")
     assert TOOLS["get_ticket"].as_model_tool()["function"]["parameters"]["required"] == ["ticket_id"]

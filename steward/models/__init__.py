@@ -21,9 +21,13 @@ MTOK = Decimal(1_000_000)
 class ModelRouter:
     """Resolves a tier to a chat model (cached per provider) and prices token usage."""
 
-    def __init__(self, settings: Settings, skills: dict[str, Skill] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, skills: dict[str, Skill] | None = None, tool_names: list[str] | None = None
+    ) -> None:
         self.settings = settings
         self.skills = skills or {}
+        self.tool_names = tool_names or []
+        """Every workflow's tools (the chaos model calls them where it should not)."""
         self._models: dict[str, BaseChatModel] = {}
 
     def provider(self, tier: str, overrides: dict[str, str] | None = None) -> str:
@@ -46,7 +50,7 @@ class ModelRouter:
         if provider.startswith("chaos:"):
             from steward.models.chaos import ChaosChatModel
 
-            return ChaosChatModel(seed=int(provider.removeprefix("chaos:")))
+            return ChaosChatModel(seed=int(provider.removeprefix("chaos:")), known_tools=self.tool_names)
         from langchain_openai import ChatOpenAI
 
         name = provider.removeprefix("openai:")
