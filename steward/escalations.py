@@ -9,12 +9,12 @@ no escalated run is missing from the queue. People ``take`` an item (it is assig
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from steward.errors import Conflict, NotFound
 
@@ -53,6 +53,13 @@ class Escalation(BaseModel):
     closed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def age_s(self) -> float:
+        """Seconds since the run was handed to people (until the item is closed)."""
+        end = self.closed_at or datetime.now(UTC)
+        return round((end - self.created_at).total_seconds(), 1)
 
 
 def for_queue(status: str, error: str | None, outcome: dict[str, Any] | None) -> tuple[str, str, str] | None:

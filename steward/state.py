@@ -45,6 +45,8 @@ class GovernedState(BaseModel):
     """The policy's verdict on ``action`` (None again after an edit, until the edit is re-checked)."""
     approval: Approval | None = None
     """The latest human decision on ``action``, carrying everyone who approved exactly these arguments."""
+    mode: str | None = None
+    """The operating mode the run started in (pinned by its first step; see :mod:`steward.controls`)."""
     approval_expires_at: datetime | None = None
     """When the approval request for ``action`` expires (fixed when people are first asked, from the policy of
     that moment; None: never)."""

@@ -77,7 +77,9 @@ class Step:
         self.trajectory: list[str] = []
         self.stream = runtime.stream_writer
         self.tape: Tape | None = context.tape
-        self._mode_in_force: str | None = None
+        self._mode_in_force: str | None = getattr(state, "mode", None)
+        """The run's mode: pinned in its state by its first step, so a mode change applies to runs started after
+        it (but ``shadow`` also stops the writes of runs in flight: see :meth:`call_tool`)."""
         self._started = time.perf_counter()
 
     # -- budget ---------------------------------------------------------------------------------------------
@@ -406,7 +408,7 @@ class Step:
                 "policy.approval_missing", f"{tool} needs {verdict.approvers} approval(s) of exactly these arguments"
             )
         if spec.kind == "write" and self.tape is None:
-            if await self._mode() == "shadow":
+            if "shadow" in (await self._mode(), await self._mode_now()):
                 self.record(
                     "tool_call",
                     "shadowed",
@@ -512,11 +514,15 @@ class Step:
             await asyncio.sleep(wait)
 
     async def _mode(self) -> str:
-        """The workflow's operating mode for this tenant (read once per step)."""
+        """The run's operating mode: the one pinned when it started, else the one in force now."""
         if self._mode_in_force is None:
-            declared = self.services.workflow(self.workflow).mode
-            self._mode_in_force = await self.services.switchboard.mode(self.tenant, self.workflow, declared)
+            self._mode_in_force = await self._mode_now()
         return self._mode_in_force
+
+    async def _mode_now(self) -> str:
+        """The workflow's operating mode for this tenant as operators set it now."""
+        declared = self.services.workflow(self.workflow).mode
+        return await self.services.switchboard.mode(self.tenant, self.workflow, declared)
 
     async def _check_kill_switch(self, spec: ToolSpec, parsed: BaseModel) -> None:
         """Deny a write an operator switched off (checked now, at execution: runs in flight stop too)."""
@@ -667,6 +673,7 @@ def governed(
             services = context.services or await default_services()
             step = Step(fn.__name__, workflow, budget, state, runtime, services)
             started = time.perf_counter()
+            pin = {"mode": await step._mode()} if isinstance(state, GovernedState) and state.mode is None else {}
             try:
                 if enforce_budget:
                     step._check_budget(step=True)
@@ -678,7 +685,7 @@ def governed(
                 await step.flush()
             step.delta.steps += 1
             step.delta.elapsed_ms += (time.perf_counter() - started) * 1000
-            return {**update, "usage": step.delta, "trajectory": step.trajectory}
+            return {**pin, **update, "usage": step.delta, "trajectory": step.trajectory}
 
         node.__name__ = node.__qualname__ = fn.__name__
         node.__doc__ = fn.__doc__

@@ -152,3 +152,24 @@ def test_the_cli_sets_lists_and_clears_spend_caps(cli, capsys, tenant):
     assert "usd_per_day" in capsys.readouterr().err
     assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 0
     assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 2
+
+
+async def test_a_mode_change_applies_to_runs_started_after_it(services, seeded):
+    from steward.controls import ModeSetting
+
+    before = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="grace")
+    assert before.approval_request["mode"] == "autopilot"
+    await controls.set_mode(services.pool, ModeSetting(tenant=seeded, workflow="refund", mode="suggest", set_by="ops"))
+    await asyncio.sleep(controls.CACHE_S + 0.1)
+    after = await operations.start_run(services, "refund", {"ticket_id": "T-FULL"}, tenant=seeded, user="grace")
+    assert (after.approval_request["rule_id"], after.approval_request["mode"]) == ("mode.suggest", "suggest")
+
+    # the earlier run keeps its mode: an edit into the automatic range is decided by the policy alone
+    edit = {"decisions": [{"type": "edit", "edited_action": {"name": "create_refund", "args": {"amount_usd": "30"}}}]}
+    done = await operations.resume_run(services, before.thread_id, edit, tenant=seeded, user="maria")
+    assert done.status == "completed"
+    events = await audit.events_for(services.pool, before.thread_id, seeded)
+    regate = [e for e in events if e["type"] == "policy" and e["tool"] == "create_refund"][-1]
+    assert (regate["rule_id"], regate["detail"]["mode"]) == ("refund.auto_small", "autopilot")
+    state = await services.graph("refund").aget_state({"configurable": {"thread_id": after.thread_id}})
+    assert state.values["mode"] == "suggest"

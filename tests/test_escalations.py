@@ -83,7 +83,7 @@ async def test_the_queue_is_per_tenant_ordered_paged_and_worked_through_the_api(
         assert detail["audit"][-1]["type"] == "final" and detail["audit"][-1]["rule_id"] == item["reason_code"]
 
         taken = (await approver.post(f"/escalations/{item['id']}/take")).json()
-        assert (taken["status"], taken["assignee"]) == ("taken", f"{seeded}-approver")
+        assert (taken["status"], taken["assignee"]) == ("taken", f"{seeded}-approver") and taken["age_s"] >= 0
         noted = (await approver.post(f"/escalations/{item['id']}/notes", json={"text": "called the customer"})).json()
         assert noted["notes"][0]["text"] == "called the customer"
         closed = await approver.post(f"/escalations/{item['id']}/close", json={"resolution": "refunded by hand"})
