@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import psycopg
 from langgraph.types import Command
 from psycopg_pool import PoolTimeout
 
-from steward import runs
+from steward import metrics, runs
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
@@ -134,6 +135,7 @@ async def execute_run(
                     return
 
     heartbeat = asyncio.create_task(keep_lease())
+    started = time.perf_counter()
     status, error, values, refused = "success", None, {}, False
     try:
         values = await drive
@@ -172,6 +174,8 @@ async def execute_run(
         interrupts=interrupts,
         refused=refused,
     )
+    metrics.RUNS.labels(run.workflow, status, (outcome or {}).get("status", "waiting" if interrupts else "none")).inc()
+    metrics.RUN_SECONDS.labels(run.workflow).observe(time.perf_counter() - started)
     final = run.model_copy(update={"status": status, "error": error, "outcome": outcome})
     return Finished(run=final, values=state_values, interrupts=interrupts)
 

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from steward import escalations, threads
+from steward import escalations, metrics, threads
 from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
 from steward.errors import Conflict, InvalidRequest, NotFound
 from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
@@ -442,7 +442,10 @@ async def finish(
                 "esc_reason": queue[2] if queue else None,
             },
         )
-        return await cur.fetchone() is not None
+        ended = await cur.fetchone() is not None
+    if ended and queue is not None:
+        metrics.ESCALATIONS.labels(run.workflow, queue[1]).inc()
+    return ended
 
 
 async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:

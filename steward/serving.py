@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -95,6 +96,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     os.environ["STEWARD_DATABASE_URL"] = url  # server processes use the same database
+    if settings.server_processes > 1:  # /metrics sums the counters of every server process
+        metrics_dir = (settings.data_dir / "metrics").resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     where = (
         f"embedded PostgreSQL in {settings.data_dir.resolve() / 'pgdata'}"
         if settings.database_url is None

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     """Browser origins allowed to call the API (LangGraph Studio's by default); ``["*"]`` allows any."""
     access_log: bool = True
     """``steward serve`` logs one line per request (method, path, status, latency, tenant, key name)."""
+    metrics_token: SecretStr | None = None
+    """A bearer token for ``GET /metrics`` (Prometheus' ``authorization`` setting). Unset: only loopback clients
+    may read the metrics (they name tenants and workflows)."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """The largest request body ``steward serve`` accepts (413 above)."""
     workers: int = Field(default=64, ge=0)

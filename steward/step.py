@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from steward import audit, limits
+from steward import audit, limits, metrics
 from steward.approvals import (
     ActionRequest,
     Approval,
@@ -100,8 +100,10 @@ class Step:
 
     # -- audit ----------------------------------------------------------------------------------------------
     def record(self, type_: audit.EventType, status: str, **fields: Any) -> None:
-        """Add an audit event for this step (written when the step ends)."""
+        """Add an audit event for this step (written when the step ends), and count it in the metrics."""
         self.events.append(AuditEvent(step=self.name, type=type_, status=status, **fields))
+        if self.tape is None:
+            metrics.count_event(self.workflow, self.tenant, type_, status, **fields)
         self.stream({"step": self.name, "event": type_, "status": status})
 
     async def flush(self) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 
-from steward import runs
+from steward import metrics, runs
 from steward.executor import execute_run, worker_id
 from steward.services import Services
 
@@ -96,6 +96,7 @@ class WorkerPool:
         while True:
             try:
                 if requeued := await runs.requeue_expired(self.services.pool):
+                    metrics.LEASE_TAKEOVERS.inc(len(requeued))
                     log.warning("requeued runs whose worker stopped renewing its lease: %s", requeued)
                 if expired := await runs.expire_approvals(self.services.pool):
                     log.info("approval requests expired unanswered on threads %s", expired)
