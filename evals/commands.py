@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,16 +18,10 @@ from steward.errors import InvalidRequest, StewardError
 from steward.operations import parse_models
 from steward.services import Services
 from steward.settings import load_settings
+from steward.stats import parse_window
 from steward.workflow import Catalog, load_catalog
 
 console = Console(width=160)
-
-
-def _since(text: str) -> timedelta:
-    match = re.fullmatch(r"(\d+)([dhm])", text)
-    if not match:
-        raise InvalidRequest(f"--since expects a window like 7d, 12h or 30m, got {text!r}")
-    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[match[2]]: int(match[1])})
 
 
 def _select(args: argparse.Namespace, catalog: Catalog) -> list[datasets.Case]:
@@ -88,7 +80,7 @@ async def run_replay(services: Services, args: argparse.Namespace) -> int:
     """Replay runs offline; exit 1 when any replayed decision differs from the original."""
     ids = list(args.thread_ids)
     if args.since:
-        ids += await replays.finished_threads(services, args.tenant, args.workflow, _since(args.since))
+        ids += await replays.finished_threads(services, args.tenant, args.workflow, parse_window(args.since))
     if not ids:
         raise InvalidRequest("give THREAD_ID(s), or --since 7d to replay the runs finished in a window")
     changed = 0

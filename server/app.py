@@ -26,7 +26,7 @@ from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
-from server.routes import approvals, assistants, controls, escalations, keys, runs, system, threads
+from server.routes import approvals, assistants, controls, escalations, keys, runs, stats, system, threads
 from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
@@ -246,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.router,
         controls.router,
         escalations.router,
+        stats.router,
     ):
         app.include_router(router)
     return app

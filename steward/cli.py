@@ -17,7 +17,20 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from steward import audit, controls, db, escalations, keys, operations, runs, sandbox, scaffold, serving, threads
+from steward import (
+    audit,
+    controls,
+    db,
+    escalations,
+    keys,
+    operations,
+    runs,
+    sandbox,
+    scaffold,
+    serving,
+    stats,
+    threads,
+)
 from steward.budget import BudgetOverride
 from steward.controls import ALL, KillSwitch, ModeSetting, SpendCap
 from steward.db import DatabaseUnavailable
@@ -198,6 +211,34 @@ async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
     else:
         item = await escalations.close(pool, tenant, args.id, args.by, args.resolution)
     _print(item.model_dump(mode="json"))
+
+
+async def cmd_stats(services: Services, args: argparse.Namespace) -> None:
+    if args.workflow:
+        services.workflow(args.workflow)
+    rows = await stats.for_tenant(
+        services.pool, args.tenant, stats.window_start(args.since), args.workflow, writes=services.catalog.write_tools
+    )
+    if args.json:
+        _print(rows)
+        return
+    table = [
+        {
+            "workflow": r["workflow"],
+            "cases": r["cases"],
+            "completed": r["outcomes"]["completed"],
+            "escalated": r["outcomes"]["escalated"],
+            "completion": "-" if r["completion_rate"] is None else f"{r['completion_rate']:.0%}",
+            "USD/completed": r["cost_per_completed_usd"] or "-",
+            "tools/case": r["tool_calls_per_case"] or "-",
+            "p50 s": r["latency_p50_s"] or "-",
+            "p95 s": r["latency_p95_s"] or "-",
+            "approved/edited/rejected/expired": "/".join(str(v) for v in r["approvals"].values()),
+            "pending": r["approvals_pending"],
+        }
+        for r in rows
+    ]
+    Console(width=200).print(_table(f"tenant {args.tenant}, last {args.since}", table))
 
 
 async def cmd_cap(services: Services, args: argparse.Namespace) -> None:
@@ -425,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
         if verb in ("take", "note", "close"):
             command.add_argument("--by", default="operator", help="who acts (recorded)")
         command.set_defaults(handler=cmd_escalations)
+
+    stats_cmd = sub.add_parser("stats", help="cost and outcomes per workflow over a window")
+    stats_cmd.add_argument("--tenant", default="default", help=TENANT_HELP)
+    stats_cmd.add_argument("--since", default="24h", help="the window: 30m, 24h, 7d (default 24h)")
+    stats_cmd.add_argument("--workflow", help="only this workflow")
+    stats_cmd.add_argument("--json", action="store_true")
+    stats_cmd.set_defaults(handler=cmd_stats)
 
     caps = sub.add_parser("cap", help="daily spend caps (USD of model cost, per UTC day)").add_subparsers(
         dest="action", required=True

@@ -220,4 +220,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (tenant, tool, version, args_hash)
     );
     """,
+    # 11: per-tenant time windows over the audit trail and runs (/stats, spend)
+    """
+    DROP INDEX steward.audit_events_spend;
+    CREATE INDEX audit_events_tenant_ts ON steward.audit_events (tenant, ts);
+    CREATE INDEX runs_tenant_created ON steward.runs (tenant, created_at);
+    """,
 ]

@@ -117,6 +117,11 @@ class Catalog(Mapping[str, Workflow]):
         return tuple(found.values())
 
     @property
+    def write_tools(self) -> frozenset[str]:
+        """The names of every workflow's write tools."""
+        return frozenset(s.name for w in self._workflows.values() for s in w.tools if s.kind == "write")
+
+    @property
     def tool_names(self) -> list[str]:
         """Every tool any workflow declares."""
         return sorted({spec.name for workflow in self._workflows.values() for spec in workflow.tools})
