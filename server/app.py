@@ -26,7 +26,7 @@ from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
-from server.routes import approvals, assistants, controls, escalations, keys, runs, stats, system, threads
+from server.routes import approvals, assistants, controls, escalations, keys, runs, stats, system, threads, ui
 from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Interactive docs: Swagger UI 5 (it reads OpenAPI 3.1) from the fastapi-offline wheel, so /docs needs no CDN.
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.mount("/ui/assets", ui.ASSETS, name="ui-assets")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         controls.router,
         escalations.router,
         stats.router,
+        ui.router,
     ):
         app.include_router(router)
     return app

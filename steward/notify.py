@@ -1,7 +1,8 @@
 """Wake-ups between processes through Postgres LISTEN/NOTIFY on channel ``steward_runs``.
 
 Payloads: ``queued`` (a run can be claimed), ``done:<run_id>:<thread_id>`` (a run ended) and
-``cancel:<run_id>`` (stop it now; wakes watchers of ``cancel:<run_id>``). One listening
+``cancel:<run_id>`` (stop it now; wakes watchers of ``cancel:<run_id>``). Watchers of :data:`ANY_RUN` wake when any
+run ends (what live views of a tenant's approvals wait on). One listening
 connection per process fans them out to waiting coroutines. Every wait has a timeout and callers re-check the
 database, so a lost notification only delays, never blocks.
 """
@@ -20,6 +21,7 @@ import psycopg
 from steward.runs import CHANNEL
 
 log = logging.getLogger(__name__)
+ANY_RUN = "*"
 
 
 class Waiter:
@@ -112,6 +114,7 @@ class Notifier:
         _, run_id, thread_id = payload.split(":", 2)
         self._wake(run_id)
         self._wake(thread_id)
+        self._wake(ANY_RUN)
         self._queued.set()  # a finished run may unblock the next run of its thread
 
     def _wake(self, key: str) -> None:

@@ -160,11 +160,13 @@ async def start_run(
     return RunResult.of(await run_inline(services, run, worker))
 
 
-def approval_summary(thread: threads.Thread) -> dict[str, Any]:
-    """A waiting approval as an inbox row: what, why, who asked, how long ago, and the quorum so far."""
+def approval_summary(thread: threads.Thread, workflow: Workflow | None = None) -> dict[str, Any]:
+    """A waiting approval as an inbox row: what, why, who asked, how long ago, the quorum so far, when it expires,
+    and (with the ``workflow``) the JSON schema of the action's arguments, for an edit form."""
     pending = runs.pending_interrupts(thread.interrupts)
     request = pending[0]["value"]
     action = request["action_requests"][0]
+    spec = workflow.tool(action["name"]) if workflow is not None else None
     return {
         "thread_id": thread.thread_id,
         "workflow": thread.workflow,
@@ -183,6 +185,9 @@ def approval_summary(thread: threads.Thread) -> dict[str, Any]:
             "approved_by": request.get("approved_by", []),
             "approved": len(request.get("approved_by", [])),
         },
+        "mode": request.get("mode"),
+        "expires_at": request.get("expires_at"),
+        "args_schema": spec.input_model.model_json_schema() if spec is not None else None,
         "waiting_since": thread.updated_at,
         "age_s": round((datetime.now(UTC) - thread.updated_at).total_seconds(), 1),
     }
@@ -195,7 +200,9 @@ async def pending_approvals(
     waiting = await threads.search(
         services.pool, tenant, status="interrupted", limit=limit, offset=offset, sort_by="updated_at", sort_order="asc"
     )
-    return [approval_summary(thread) for thread in waiting if thread.interrupts]
+    return [
+        approval_summary(thread, services.catalog.get(thread.workflow or "")) for thread in waiting if thread.interrupts
+    ]
 
 
 async def refuse_if_stopped(services: Services, tenant: str, workflow: str) -> None:

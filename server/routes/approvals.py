@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
 
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach
 from server.schemas import DecisionBody, Limit, Offset
 from steward import operations
 from steward.errors import InvalidRequest
+from steward.notify import ANY_RUN
+
+STREAM_RECHECK_S = 5.0
+"""The stream re-reads the inbox at least this often (a wake-up may be missed; a decision never is for long)."""
 
 router = APIRouter(prefix="/approvals", tags=["governance"])
 
@@ -22,6 +29,26 @@ async def list_approvals(
     """Pending approval requests of the caller's tenant, oldest first."""
     caller.require("approver")
     return await operations.pending_approvals(services, caller.tenant, limit=limit, offset=offset)
+
+
+@router.get("/stream", response_class=EventSourceResponse)
+async def stream_approvals(request: Request, services: ServicesDep, caller: PrincipalDep) -> EventSourceResponse:
+    """Server-sent events: ``approvals`` with the tenant's pending requests (as ``GET /approvals``) now and each
+    time they change, whichever process or person changed them (a heartbeat comment keeps proxies open)."""
+    caller.require("approver")
+
+    async def changes() -> AsyncIterator[dict[str, str]]:
+        last = None
+        while not await request.is_disconnected():
+            async with services.notifier.watching(ANY_RUN) as woken:
+                pending = await operations.pending_approvals(services, caller.tenant, limit=200)
+                current = json.dumps(pending, default=str)
+                if current != last:
+                    yield {"event": "approvals", "data": current}
+                    last = current
+                await woken.wait(STREAM_RECHECK_S)
+
+    return EventSourceResponse(changes(), ping=15)
 
 
 @router.post("/{thread_id}")

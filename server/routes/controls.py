@@ -25,13 +25,23 @@ async def set_mode(workflow: str, body: ModeSet, services: ServicesDep, caller: 
 
 @router.get("/modes")
 async def list_modes(services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
-    """Each workflow's mode in force for the tenant, with the declared one."""
+    """Each workflow's mode in force for the tenant, with the declared one and who set the one in force, when."""
     caller.require("admin")
-    board = services.switchboard
-    return [
-        {"workflow": name, "declared": wf.mode, "mode": await board.mode(caller.tenant, name, wf.mode)}
-        for name, wf in services.catalog.items()
-    ]
+    settings = await controls.list_modes(services.pool, caller.tenant)
+    rows = []
+    for name, wf in services.catalog.items():
+        mine = {m.tenant: m for m in settings if m.workflow == name}
+        setting = mine.get(caller.tenant) or mine.get(ALL)
+        rows.append(
+            {
+                "workflow": name,
+                "declared": wf.mode,
+                "mode": setting.mode if setting else wf.mode,
+                "set_by": setting.set_by if setting else None,
+                "set_at": setting.set_at.isoformat() if setting and setting.set_at else None,
+            }
+        )
+    return rows
 
 
 @router.get("/kill-switches")

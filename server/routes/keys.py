@@ -13,6 +13,12 @@ from steward import keys
 router = APIRouter(prefix="/keys", tags=["governance"])
 
 
+@router.get("/me")
+async def whoami(caller: PrincipalDep) -> dict[str, Any]:
+    """The caller behind the key: tenant, identity and roles (what a console shows and hides by)."""
+    return {"tenant": caller.tenant, "identity": caller.identity, "roles": sorted(caller.roles)}
+
+
 @router.get("")
 async def list_keys(services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
     """The tenant's keys: name, prefix, roles, created and revoked times (never the secrets)."""
