@@ -120,8 +120,8 @@ async function renderInbox(view) {
   view.append(
     h("p", { class: "muted" }, "Oldest first. Updates live as requests arrive or are decided elsewhere."),
     h("div", { class: "scroll" },
-      h("table", {},
-        h("thead", {}, h("tr", {}, ["Waiting", "Workflow", "Action", "Rule, risk and reason", "Requested by", "Quorum", "Decide"].map((c) => h("th", { scope: "col" }, c)))),
+      h("table", { class: "cards" },
+        h("thead", {}, h("tr", {}, INBOX_COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
         body)),
     h("p", { id: "inbox-empty", class: "muted" }, "Nothing is waiting for a decision."),
   );
@@ -137,17 +137,21 @@ function drawInbox() {
   $("#inbox-empty").hidden = inbox.length > 0;
 }
 
+const INBOX_COLUMNS = ["Waiting", "Workflow", "Action", "Rule, risk and reason", "Requested by", "Quorum", "Decide"];
+
 function inboxRow(key, item) {
   const quorum = `${item.quorum.approved} of ${item.quorum.required}`;
+  const cells = [
+    [age(item.age_s)],
+    [item.workflow],
+    [h("strong", {}, item.action), h("div", { class: "args" }, args(item.args))],
+    [h("code", {}, item.rule_id), " ", h("span", { class: `badge ${item.risk}` }, item.risk), h("div", {}, item.reason)],
+    [item.requested_by],
+    [quorum, item.quorum.approved_by.length ? h("div", { class: "muted" }, item.quorum.approved_by.join(", ")) : null],
+    [decisionControls(item, () => route()), runLink(item.thread_id)],
+  ];
   return h("tr", { "data-key": key, "data-thread": item.thread_id },
-    h("td", {}, age(item.age_s)),
-    h("td", {}, item.workflow),
-    h("td", {}, h("strong", {}, item.action), h("div", { class: "args" }, args(item.args))),
-    h("td", {}, h("code", {}, item.rule_id), " ", h("span", { class: `badge ${item.risk}` }, item.risk), h("div", {}, item.reason)),
-    h("td", {}, item.requested_by),
-    h("td", {}, quorum, item.quorum.approved_by.length ? h("div", { class: "muted" }, item.quorum.approved_by.join(", ")) : null),
-    h("td", {}, decisionControls(item, () => route()), runLink(item.thread_id)),
-  );
+    cells.map((content, i) => h("td", { "data-label": INBOX_COLUMNS[i] }, content)));
 }
 
 // -- deciding: approve, edit (a form from the tool's input schema), reject --------------------------------------
