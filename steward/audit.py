@@ -17,6 +17,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
+from steward import tracing
+
 EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final", "intent"]
 """``intent``: a write about to execute, recorded (and committed) before it runs; its ``tool_call`` follows."""
 
@@ -100,7 +102,7 @@ class AuditScope:
 
 COLUMNS = (
     "run_id, thread_id, tenant, user_id, workflow, step, type, tool, tool_version, args, status, decision,"
-    " rule_id, reason, latency_ms, tokens_in, tokens_out, cost_usd, detail"
+    " rule_id, reason, latency_ms, tokens_in, tokens_out, cost_usd, detail, trace_id"
 )
 
 
@@ -108,6 +110,7 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
     """Append events in one round trip."""
     if not events:
         return
+    trace_id = tracing.trace_id()
     rows = [
         (
             scope.run_id,
@@ -129,10 +132,11 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
             e.tokens_out,
             e.cost_usd,
             Jsonb(redact(as_json(e.detail))),
+            trace_id,
         )
         for e in events
     ]
-    placeholders = ", ".join(["%s"] * 19)
+    placeholders = ", ".join(["%s"] * 20)
     async with pool.connection() as conn, conn.cursor() as cur:
         await cur.executemany(f"INSERT INTO steward.audit_events ({COLUMNS}) VALUES ({placeholders})", rows)
 

@@ -25,7 +25,7 @@ import psycopg
 from langgraph.types import Command
 from psycopg_pool import PoolTimeout
 
-from steward import metrics, runs
+from steward import metrics, runs, tracing
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
@@ -117,7 +117,31 @@ async def _drive(
 async def execute_run(
     services: Services, run: Run, worker: str, *, sink: Sink | None = None, modes: Sequence[str] = ()
 ) -> Finished:
-    """Execute a run this worker holds (status ``running``) to its end and record it."""
+    """Execute a run this worker holds (status ``running``) to its end and record it, under a span
+    ``invoke_agent <workflow>`` that continues the trace of the case's first run (when tracing is on)."""
+    parent = await runs.trace_parent(services.pool, run.thread_id) if tracing.enabled() else None
+    attributes = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": run.workflow,
+        "gen_ai.conversation.id": run.thread_id,
+        "steward.tenant": run.tenant,
+        "steward.workflow": run.workflow,
+        "steward.run_id": run.run_id,
+        "steward.user": run.created_by,
+        "steward.attempt": run.attempt,
+    }
+    with tracing.span(f"invoke_agent {run.workflow}", attributes, parent=parent) as run_span:
+        finished = await _execute(services, run, worker, sink, modes)
+        outcome = finished.run.outcome or {}
+        run_span.set_attributes(
+            {"steward.run_status": finished.run.status, "steward.outcome": outcome.get("status", "waiting")}
+        )
+        if outcome.get("reason_code"):
+            run_span.set_attribute("steward.reason_code", outcome["reason_code"])
+        return finished
+
+
+async def _execute(services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]) -> Finished:
     lease = services.settings.run_lease_s
     config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id, "graph_id": run.workflow})
     drive = asyncio.create_task(_drive(services, run, config, sink, modes))
@@ -173,10 +197,14 @@ async def execute_run(
         values=state_values or None,
         interrupts=interrupts,
         refused=refused,
+        trace_id=tracing.trace_id(),
+        traceparent=tracing.traceparent(),
     )
     metrics.RUNS.labels(run.workflow, status, (outcome or {}).get("status", "waiting" if interrupts else "none")).inc()
     metrics.RUN_SECONDS.labels(run.workflow).observe(time.perf_counter() - started)
-    final = run.model_copy(update={"status": status, "error": error, "outcome": outcome})
+    final = run.model_copy(
+        update={"status": status, "error": error, "outcome": outcome, "trace_id": tracing.trace_id()}
+    )
     return Finished(run=final, values=state_values, interrupts=interrupts)
 
 

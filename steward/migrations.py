@@ -226,4 +226,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_events_tenant_ts ON steward.audit_events (tenant, ts);
     CREATE INDEX runs_tenant_created ON steward.runs (tenant, created_at);
     """,
+    # 12: traces: the case's first run span (resumes continue its trace), the trace id of runs and audit events
+    """
+    ALTER TABLE steward.threads ADD COLUMN trace_parent text;
+    ALTER TABLE steward.runs ADD COLUMN trace_id text;
+    ALTER TABLE steward.audit_events ADD COLUMN trace_id text;
+    """,
 ]

@@ -31,7 +31,7 @@ CHANNEL = "steward_runs"
 MAX_ATTEMPTS = 3
 COLUMNS = (
     "run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
-    " worker, error, outcome, cancel_requested, overrides, created_at, updated_at"
+    " worker, error, outcome, cancel_requested, overrides, created_at, updated_at, trace_id"
 )
 
 
@@ -55,6 +55,8 @@ class Run(BaseModel):
     """The thread's budget and model overrides, copied when the run was created."""
     created_at: datetime
     updated_at: datetime
+    trace_id: str | None = None
+    """The OpenTelemetry trace of the run's case (when tracing is on): the same id is on its audit events."""
 
     def public(self, assistant_id: str) -> dict[str, Any]:
         """The run as the LangGraph SDK reads it."""
@@ -70,6 +72,7 @@ class Run(BaseModel):
             "attempt": self.attempt,
             "error": self.error,
             "outcome": self.outcome,
+            "trace_id": self.trace_id,
         }
 
 
@@ -380,10 +383,11 @@ async def requeue_expired(pool: AsyncConnectionPool) -> list[str]:
 _FINISH = """
 WITH done AS (
     UPDATE steward.runs SET status = %(status)s, error = %(error)s, outcome = %(outcome)s, worker = NULL,
-           lease_until = NULL, updated_at = now()
+           lease_until = NULL, updated_at = now(), trace_id = %(trace_id)s
      WHERE run_id = %(run)s AND worker = %(worker)s AND status = 'running' RETURNING thread_id),
 thread AS (
     UPDATE steward.threads SET updated_at = now(), state_values = coalesce(%(values)s, state_values),
+           trace_parent = coalesce(trace_parent, %(traceparent)s),
            interrupts = CASE WHEN %(refused)s THEN interrupts ELSE %(interrupts)s END,
            error = CASE WHEN %(refused)s THEN error ELSE %(error)s END,
            status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(thread)s AND run_id <> %(run)s
@@ -411,6 +415,8 @@ async def finish(
     values: dict[str, Any] | None,
     interrupts: dict[str, Any],
     refused: bool = False,
+    trace_id: str | None = None,
+    traceparent: str | None = None,
 ) -> bool:
     """Record the end of a run, refresh its thread and notify waiters, in one statement; False if the run
     was no longer ours (its lease lapsed and another worker took it). A ``refused`` run (turned away before its
@@ -440,12 +446,22 @@ async def finish(
                 "esc_outcome": queue[0] if queue else None,
                 "esc_code": queue[1] if queue else None,
                 "esc_reason": queue[2] if queue else None,
+                "trace_id": trace_id,
+                "traceparent": traceparent,
             },
         )
         ended = await cur.fetchone() is not None
     if ended and queue is not None:
         metrics.ESCALATIONS.labels(run.workflow, queue[1]).inc()
     return ended
+
+
+async def trace_parent(pool: AsyncConnectionPool, thread_id: str) -> str | None:
+    """The ``traceparent`` of the span of the thread's first traced run (its resumes continue that trace)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT trace_parent FROM steward.threads WHERE thread_id = %s", (thread_id,))
+        row = await cur.fetchone()
+    return row["trace_parent"] if row else None
 
 
 async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:

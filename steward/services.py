@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
-from steward import db
+from steward import db, tracing
 from steward.budget import BudgetOverride
 from steward.checkpoint import PooledPostgresSaver
 from steward.controls import Switchboard
@@ -99,6 +99,8 @@ class Services:
         workflows to run (default: loaded from ``settings.workflows``)."""
         settings = settings or Settings()
         catalog = catalog or load_catalog(settings.workflows)
+        if not tracing.enabled():
+            tracing.configure(settings.otel_exporter, settings.otel_endpoint, settings.otel_service_name)
         owner_url = url or await asyncio.to_thread(db.resolve_database_url, settings)
         url = await cls._prepare(owner_url, settings, catalog)
         pool = await db.open_pool(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +99,11 @@ class Settings(BaseSettings):
     """Serve without API keys (every caller is an admin of tenant ``default``). Only set this on purpose."""
     cors_origins: list[str] = Field(default_factory=lambda: ["https://smith.langchain.com"])
     """Browser origins allowed to call the API (LangGraph Studio's by default); ``["*"]`` allows any."""
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    """OpenTelemetry traces of runs (see :mod:`steward.tracing`): off, printed, or sent over OTLP/HTTP."""
+    otel_endpoint: str | None = None
+    """The OTLP/HTTP traces endpoint (unset: the exporter's default, http://localhost:4318/v1/traces)."""
+    otel_service_name: str = "steward"
     access_log: bool = True
     """``steward serve`` logs one line per request (method, path, status, latency, tenant, key name)."""
     metrics_token: SecretStr | None = None

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
-from steward import audit, limits, metrics
+from steward import audit, limits, metrics, tracing
 from steward.approvals import (
     ActionRequest,
     Approval,
@@ -104,6 +104,10 @@ class Step:
         self.events.append(AuditEvent(step=self.name, type=type_, status=status, **fields))
         if self.tape is None:
             metrics.count_event(self.workflow, self.tenant, type_, status, **fields)
+            tracing.record_event(
+                {"type": type_, "status": status, **fields},
+                {"steward.tenant": self.tenant, "steward.workflow": self.workflow, "steward.run_id": self.run_id},
+            )
         self.stream({"step": self.name, "event": type_, "status": status})
 
     async def flush(self) -> None:
@@ -676,15 +680,18 @@ def governed(
             step = Step(fn.__name__, workflow, budget, state, runtime, services)
             started = time.perf_counter()
             pin = {"mode": await step._mode()} if isinstance(state, GovernedState) and state.mode is None else {}
-            try:
-                if enforce_budget:
-                    step._check_budget(step=True)
-                    await step.check_spend()
-                update = await fn(state, step) or {}
-            except Halt as halt:
-                update = {"outcome": halt.outcome}
-            finally:
-                await step.flush()
+            attributes = {"steward.node": fn.__name__, "steward.workflow": workflow, "steward.tenant": step.tenant}
+            with tracing.span(f"node {fn.__name__}", attributes) as node_span:
+                try:
+                    if enforce_budget:
+                        step._check_budget(step=True)
+                        await step.check_spend()
+                    update = await fn(state, step) or {}
+                except Halt as halt:
+                    update = {"outcome": halt.outcome}
+                    node_span.set_attribute("steward.outcome", halt.outcome.status)
+                finally:
+                    await step.flush()
             step.delta.steps += 1
             step.delta.elapsed_ms += (time.perf_counter() - started) * 1000
             return {**pin, **update, "usage": step.delta, "trajectory": step.trajectory}
