@@ -18,6 +18,8 @@ def test_the_api_never_fails_on_what_a_client_sends(server, api_keys):
     headers = {"x-api-key": api_keys["admin"]}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 25
+    # the live approvals stream never ends by design (tests/test_ui_browser.py reads it)
+    operations = [op for op in operations if op.path != "/approvals/stream"]
 
     for operation in operations:
 
