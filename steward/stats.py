@@ -26,7 +26,7 @@ def parse_window(text: str) -> timedelta:
     """``7d``, ``12h`` or ``30m`` as a duration (an InvalidRequest otherwise)."""
     match = re.fullmatch(r"(\d{1,6})([dhm])", text.strip())
     if not match:
-        raise InvalidRequest(f"a window is like 7d, 12h or 30m, got {text!r}")
+        raise InvalidRequest(f"since must be a window like 7d, 12h or 30m, got {text!r}")
     return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[match[2]]: int(match[1])})
 
 
