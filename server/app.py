@@ -26,7 +26,19 @@ from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import steward
-from server.routes import approvals, assistants, controls, escalations, keys, runs, stats, system, threads, ui
+from server.routes import (
+    approvals,
+    assistants,
+    controls,
+    escalations,
+    keys,
+    runs,
+    stats,
+    system,
+    threads,
+    ui,
+    webhooks,
+)
 from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
@@ -248,6 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         controls.router,
         escalations.router,
         stats.router,
+        webhooks.router,
         ui.router,
     ):
         app.include_router(router)

@@ -77,6 +77,7 @@ async def submit(
         grace_s=services.settings.inline_grace_s if inline else 0.0,
         overrides=overrides,
         labels={"assistant_id": assistant_id(workflow.name)},
+        webhook=body.webhook,
     )
     return run, worker
 

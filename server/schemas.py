@@ -22,6 +22,11 @@ def _bounded(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     return metadata
 
 
+WebhookUrl = Annotated[
+    str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s/]+(/\S*)?$", description="an http(s) URL")
+]
+
+
 class Error(BaseModel):
     """Every error answer: what went wrong and what to fix."""
 
@@ -151,7 +156,8 @@ class RunCreate(Body):
     on_completion: Literal["delete", "keep"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     after_seconds: float | None = None
-    webhook: str | None = None
+    webhook: WebhookUrl | None = None
+    """POSTed the run's record when it ends (signed: see ``GET /webhooks``)."""
     checkpoint: dict[str, Any] | None = None
     checkpoint_id: str | None = None
     checkpoint_during: bool | None = None
@@ -169,8 +175,6 @@ class RunCreate(Body):
             return "interrupt_before / interrupt_after are not supported; approvals come from policy"
         if self.checkpoint or self.checkpoint_id:
             return "running from an earlier checkpoint is not supported (it would replay governed writes)"
-        if self.webhook:
-            return "webhooks are not supported"
         if self.after_seconds:
             return "delayed runs (after_seconds) are not supported"
         if self.input is not None and self.command is not None:
@@ -187,6 +191,13 @@ class KillSwitchSet(Body):
     workflow: str = Field(default="*", min_length=1, max_length=64, pattern=r"^(\*|[A-Za-z0-9._-]+)$")
     tool: str = Field(default="*", min_length=1, max_length=64, pattern=r"^(\*|[A-Za-z0-9._-]+)$")
     reason: str = Field(min_length=1, max_length=500)
+
+
+class WebhookCreate(Body):
+    url: WebhookUrl
+    events: list[Literal["run.ended", "approval.requested", "escalation.opened", "kill_switch.changed"]] = Field(
+        min_length=1, max_length=4
+    )
 
 
 class EscalationNote(Body):

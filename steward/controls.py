@@ -31,6 +31,7 @@ from typing import Literal
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
+from steward import webhooks
 from steward.errors import NotFound
 
 ALL = "*"
@@ -171,25 +172,32 @@ async def list_switches(pool: AsyncConnectionPool, tenant: str | None = None) ->
 
 
 async def set_switch(pool: AsyncConnectionPool, switch: KillSwitch) -> KillSwitch:
-    """Turn a switch on (again: its reason and setter are replaced)."""
-    async with pool.connection() as conn:
+    """Turn a switch on (again: its reason and setter are replaced); the tenant's (every tenant's, for ``*``)
+    webhook endpoints hear of it."""
+    async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "INSERT INTO steward.kill_switches (tenant, workflow, tool, reason, set_by) VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (tenant, workflow, tool) DO UPDATE SET reason = EXCLUDED.reason, set_by = EXCLUDED.set_by,"
             " set_at = now() RETURNING tenant, workflow, tool, reason, set_by, set_at",
             (switch.tenant, switch.workflow, switch.tool, switch.reason, switch.set_by),
         )
-        return KillSwitch.model_validate(await cur.fetchone())
+        stored = KillSwitch.model_validate(await cur.fetchone())
+        await webhooks.enqueue(
+            conn, stored.tenant, "kill_switch.changed", {"change": "set", **stored.model_dump(mode="json")}
+        )
+        return stored
 
 
 async def clear_switch(pool: AsyncConnectionPool, tenant: str, workflow: str, tool: str) -> None:
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "DELETE FROM steward.kill_switches WHERE tenant = %s AND workflow = %s AND tool = %s RETURNING 1",
             (tenant, workflow, tool),
         )
         if await cur.fetchone() is None:
             raise NotFound(f"no kill switch for tenant={tenant} workflow={workflow} tool={tool}")
+        change = {"change": "cleared", "tenant": tenant, "workflow": workflow, "tool": tool}
+        await webhooks.enqueue(conn, tenant, "kill_switch.changed", change)
 
 
 async def spent_today(pool: AsyncConnectionPool, tenant: str, workflow: str | None = None) -> Decimal:

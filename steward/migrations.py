@@ -232,4 +232,37 @@ MIGRATIONS: list[str] = [
     ALTER TABLE steward.runs ADD COLUMN trace_id text;
     ALTER TABLE steward.audit_events ADD COLUMN trace_id text;
     """,
+    # 13: notifications: a run's webhook, tenants' endpoints and signing secrets, the outbox
+    """
+    ALTER TABLE steward.runs ADD COLUMN webhook text;
+    CREATE TABLE steward.webhooks (
+        id bigserial PRIMARY KEY,
+        tenant text NOT NULL,
+        url text NOT NULL,
+        events text[] NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX webhooks_tenant ON steward.webhooks (tenant);
+    CREATE TABLE steward.webhook_secrets (
+        tenant text PRIMARY KEY,
+        secret text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE steward.outbox (
+        id bigserial PRIMARY KEY,
+        tenant text NOT NULL,
+        event text NOT NULL,
+        url text NOT NULL,
+        payload jsonb NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        delivered_at timestamptz,
+        failed_at timestamptz,
+        last_error text,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX outbox_due ON steward.outbox (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX outbox_tenant ON steward.outbox (tenant, id);
+    """,
 ]

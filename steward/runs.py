@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from steward import escalations, metrics, threads
 from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
 from steward.errors import Conflict, InvalidRequest, NotFound
+from steward.jsonable import jsonable
 from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
 
 Strategy = Literal["reject", "enqueue"]
@@ -31,7 +32,7 @@ CHANNEL = "steward_runs"
 MAX_ATTEMPTS = 3
 COLUMNS = (
     "run_id, thread_id, tenant, workflow, status, payload, created_by, metadata, multitask_strategy, attempt,"
-    " worker, error, outcome, cancel_requested, overrides, created_at, updated_at, trace_id"
+    " worker, error, outcome, cancel_requested, overrides, created_at, updated_at, trace_id, webhook"
 )
 
 
@@ -57,6 +58,8 @@ class Run(BaseModel):
     updated_at: datetime
     trace_id: str | None = None
     """The OpenTelemetry trace of the run's case (when tracing is on): the same id is on its audit events."""
+    webhook: str | None = None
+    """Where the run's record is POSTed when it ends (see :mod:`steward.webhooks`)."""
 
     def public(self, assistant_id: str) -> dict[str, Any]:
         """The run as the LangGraph SDK reads it."""
@@ -73,6 +76,7 @@ class Run(BaseModel):
             "error": self.error,
             "outcome": self.outcome,
             "trace_id": self.trace_id,
+            "webhook": self.webhook,
         }
 
 
@@ -150,7 +154,7 @@ def already_ran(thread_id: str) -> str:
 
 _INSERT_RUN = (
     "INSERT INTO steward.runs (run_id, thread_id, tenant, workflow, status, payload, created_by, metadata,"
-    " multitask_strategy, attempt, worker, lease_until, claimable_at, overrides)"
+    " multitask_strategy, attempt, worker, lease_until, claimable_at, overrides, webhook)"
 )
 _SUBMIT_FRESH = f"""
 WITH claimed AS (
@@ -162,7 +166,7 @@ WITH claimed AS (
 {_INSERT_RUN}
 SELECT %(run)s, thread_id, %(tenant)s, %(workflow)s, %(status)s, %(payload)s, %(user)s, %(metadata)s, 'reject',
        %(attempt)s, %(worker)s, now() + make_interval(secs => %(lease)s), now() + make_interval(secs => %(grace)s),
-       overrides
+       overrides, %(webhook)s
   FROM claimed RETURNING {COLUMNS}
 """
 
@@ -193,6 +197,7 @@ async def submit(
     overrides: dict[str, Any] | None = None,
     labels: dict[str, str] | None = None,
     expiring: bool = False,
+    webhook: str | None = None,
 ) -> Run:
     """Create a run on a thread (the thread row is the lock: one run at a time per thread).
 
@@ -211,6 +216,7 @@ async def submit(
         overrides: budget and model routing, fixed by the thread's first run.
         labels: merged into the thread's metadata (``graph_id`` always; the server adds ``assistant_id``).
         expiring: Steward ends an expired approval request (see :func:`expire_approvals`).
+        webhook: a URL the run's record is POSTed to when it ends.
 
     Returns:
         The run record.
@@ -243,6 +249,7 @@ async def submit(
                 "lease": lease_s if worker else None,
                 "grace": grace_s,
                 "labels": labels,
+                "webhook": webhook,
             },
         )
         if fresh is not None:
@@ -274,7 +281,7 @@ async def submit(
         run_now = worker is not None and busy is None
         cur = await conn.execute(
             f"{_INSERT_RUN} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s),"
-            f" now() + make_interval(secs => %s), %s) RETURNING {COLUMNS}",
+            f" now() + make_interval(secs => %s), %s, %s) RETURNING {COLUMNS}",
             (
                 str(uuid.uuid4()),
                 thread_id,
@@ -290,6 +297,7 @@ async def submit(
                 lease_s if run_now else None,
                 grace_s,
                 Jsonb(overrides or {}),
+                webhook,
             ),
         )
         run = Run.model_validate(await cur.fetchone())
@@ -399,7 +407,15 @@ thread AS (
 queued AS (
     INSERT INTO steward.escalations (tenant, workflow, thread_id, run_id, outcome, reason_code, reason)
     SELECT %(tenant)s, %(workflow)s, thread_id, %(run)s, %(esc_outcome)s, %(esc_code)s, %(esc_reason)s
-      FROM done WHERE %(escalate)s ON CONFLICT (run_id) DO NOTHING)
+      FROM done WHERE %(escalate)s ON CONFLICT (run_id) DO NOTHING),
+notified AS (
+    INSERT INTO steward.outbox (tenant, event, url, payload)
+    SELECT %(tenant)s, hook.event, hook.url, %(payloads)s::jsonb -> hook.event
+      FROM (SELECT 'run.ended' AS event, %(webhook)s::text AS url WHERE %(webhook)s::text IS NOT NULL
+            UNION ALL
+            SELECT e.event, w.url FROM steward.webhooks w, unnest(%(events)s::text[]) AS e(event)
+             WHERE w.tenant = %(tenant)s AND e.event = ANY(w.events)) hook
+     WHERE EXISTS (SELECT 1 FROM done))
 SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 """
 
@@ -424,6 +440,23 @@ async def finish(
     ended escalated (or failed, or was denied in a way people should see) joins the escalation queue in the same
     statement."""
     queue = None if refused else escalations.for_queue(status, error, outcome)
+    ended = run.model_copy(update={"status": status, "error": error, "outcome": outcome, "trace_id": trace_id})
+    payloads: dict[str, Any] = {"run.ended": ended.public(run.workflow)}
+    if interrupts and not refused:
+        payloads["approval.requested"] = {
+            "thread_id": run.thread_id,
+            "workflow": run.workflow,
+            "interrupts": pending_interrupts(interrupts),
+        }
+    if queue is not None:
+        payloads["escalation.opened"] = {
+            "thread_id": run.thread_id,
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "outcome": queue[0],
+            "reason_code": queue[1],
+            "reason": queue[2],
+        }
     async with pool.connection() as conn:
         cur = await conn.execute(
             _FINISH,
@@ -448,12 +481,15 @@ async def finish(
                 "esc_reason": queue[2] if queue else None,
                 "trace_id": trace_id,
                 "traceparent": traceparent,
+                "webhook": run.webhook,
+                "events": list(payloads),
+                "payloads": Jsonb(jsonable(payloads)),
             },
         )
-        ended = await cur.fetchone() is not None
-    if ended and queue is not None:
+        recorded = await cur.fetchone() is not None
+    if recorded and queue is not None:
         metrics.ESCALATIONS.labels(run.workflow, queue[1]).inc()
-    return ended
+    return recorded
 
 
 async def trace_parent(pool: AsyncConnectionPool, thread_id: str) -> str | None:

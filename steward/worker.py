@@ -16,8 +16,11 @@ import asyncio
 import contextlib
 import logging
 
-from steward import metrics, runs
+import httpx
+
+from steward import metrics, runs, webhooks
 from steward.executor import execute_run, worker_id
+from steward.notify import ANY_RUN
 from steward.services import Services
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class WorkerPool:
             self._loops = [
                 asyncio.create_task(self._claim_loop(), name="steward-claims"),
                 asyncio.create_task(self._sweep(), name="steward-sweeper"),
+                asyncio.create_task(self._deliver(), name="steward-webhooks"),
             ]
         log.info("worker %s started: up to %d runs in flight", self.worker, self.concurrency)
 
@@ -90,6 +94,20 @@ class WorkerPool:
             log.exception("run %s stopped; its lease will lapse and another attempt continues it", run.run_id)
         finally:
             self._slots.release()
+
+    async def _deliver(self) -> None:
+        """Deliver due webhooks: at once when a run ends here or elsewhere, else every second."""
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            while True:
+                try:
+                    async with self.services.notifier.watching(ANY_RUN) as woken:
+                        if not await webhooks.deliver_due(self.services.pool, client):
+                            await woken.wait(1.0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook delivery error; retrying in 1s")
+                    await asyncio.sleep(1)
 
     async def _sweep(self) -> None:
         interval = max(0.2, self.services.settings.run_lease_s / 2)
