@@ -21,6 +21,7 @@ process per CPU unless STEWARD_SERVER_PROCESSES says otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -29,20 +30,22 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph_sdk import get_client
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from rich.console import Console
 from rich.table import Table
 
 from evals.model_server import model_server
 from evals.scoreboard import percentile
 from graphs import WORKFLOWS
-from steward import db, keys, sandbox
+from steward import db, keys, sandbox, tracing
 from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
 from steward.serving import free_port, serve_in_thread, wait_until_up
@@ -187,6 +190,24 @@ def start_server(url: str, log: Path, **settings: str) -> tuple[subprocess.Popen
     return proc, base
 
 
+class _Drop(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+@contextlib.contextmanager
+def traced() -> Iterator[None]:
+    """Tracing on in this process, every span made and handed to an exporter that drops it: what tracing costs
+    beyond the no-op tracer Steward runs with by default."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_Drop()))
+    tracing.use(provider)
+    try:
+        yield
+    finally:
+        tracing.use(None)
+
+
 def peak_rss_mb(pid: int) -> float:
     """The high-water mark of a process's resident memory (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -290,6 +311,11 @@ async def main() -> dict[str, Any]:
                 console.print(f"[bold]{workflow}[/]: raw LangGraph + Steward's pooled saver ...")
                 pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
                 results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
+            console.print("[bold]refund[/]: the same with OpenTelemetry tracing on (spans made, then dropped) ...")
+            with traced():
+                results["refund"]["raw_pooled_saver_traced"] = await raw(
+                    services, "refund", PooledPostgresSaver, tickets
+                )
         # this process's pool is closed before the servers start: they need the connections
         log = Path(tempfile.gettempdir()) / "steward-bench-server.log"
         if "sdk" in SCENARIOS:
@@ -319,10 +345,13 @@ def report(results: dict[str, Any]) -> None:
     labels = {
         "raw_stock_saver": "raw LangGraph, stock AsyncPostgresSaver",
         "raw_pooled_saver": "raw LangGraph, Steward PooledPostgresSaver",
+        "raw_pooled_saver_traced": "the same, tracing on (spans dropped)",
         "steward_sdk": "Steward server via langgraph-sdk",
     }
     for workflow in ("ping", "refund") if "ping" in results else ():
         for config, label in labels.items():
+            if config not in results[workflow]:
+                continue
             r = results[workflow][config]
             table.add_row(
                 workflow,
