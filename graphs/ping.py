@@ -7,6 +7,7 @@ It checks that a server executes graphs end to end with durable checkpoints, and
 ``make bench`` measures Steward's own overhead on.
 """
 
+from datetime import timedelta
 from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -73,4 +74,5 @@ WORKFLOW = Workflow(
     input_schema=PingInput,
     state_schema=PingState,
     datasets=datasets(NAME),
+    thread_ttl=timedelta(days=1),  # a liveness probe: nothing worth keeping
 )

@@ -68,11 +68,26 @@ class AssistantSearch(Body):
     select: list[str] | None = None
 
 
+class ThreadTtl(Body):
+    """LangGraph Server's thread TTL: delete the thread ``ttl`` minutes from now (once it is finished)."""
+
+    ttl: float = Field(gt=0, le=60 * 24 * 3650)
+    strategy: Literal["delete"] = "delete"
+
+
+Ttl = Annotated[float, Field(gt=0, le=60 * 24 * 3650)] | ThreadTtl | None
+"""Minutes, or ``{"ttl": minutes, "strategy": "delete"}``."""
+
+
+def ttl_minutes(ttl: Ttl) -> float | None:
+    return ttl.ttl if isinstance(ttl, ThreadTtl) else ttl
+
+
 class ThreadCreate(Body):
     thread_id: str | None = Field(default=None, pattern=THREAD_ID)
     metadata: Metadata = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
-    ttl: Any = None
+    ttl: Ttl = None
     supersteps: list[Any] | None = None
 
     @field_validator("supersteps")
@@ -86,7 +101,7 @@ class ThreadCreate(Body):
 class ThreadUpdate(Body):
     metadata: Annotated[dict[str, Any], AfterValidator(_bounded)] = Field(default_factory=dict)
     """Merged into the thread's metadata."""
-    ttl: Any = None
+    ttl: Ttl = None
 
 
 class ThreadSearch(Body):

@@ -24,6 +24,7 @@ from steward import (
     escalations,
     keys,
     operations,
+    retention,
     runs,
     sandbox,
     scaffold,
@@ -211,6 +212,13 @@ async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
     else:
         item = await escalations.close(pool, tenant, args.id, args.by, args.resolution)
     _print(item.model_dump(mode="json"))
+
+
+async def cmd_prune(services: Services, args: argparse.Namespace) -> None:
+    done = await retention.prune(
+        services.pool, services.catalog, stats.parse_window(args.older_than), tenant=args.tenant, dry_run=args.dry_run
+    )
+    _print({"dry_run": args.dry_run, **done.model_dump()})
 
 
 async def cmd_stats(services: Services, args: argparse.Namespace) -> None:
@@ -466,6 +474,16 @@ def build_parser() -> argparse.ArgumentParser:
         if verb in ("take", "note", "close"):
             command.add_argument("--by", default="operator", help="who acts (recorded)")
         command.set_defaults(handler=cmd_escalations)
+
+    prune_cmd = sub.add_parser(
+        "prune", help="delete expired threads and the old checkpoints of finished ones (the audit trail stays)"
+    )
+    prune_cmd.add_argument(
+        "--older-than", default="30d", help="keep every checkpoint of threads finished more recently (default 30d)"
+    )
+    prune_cmd.add_argument("--dry-run", action="store_true", help="count what would go (one batch), delete nothing")
+    prune_cmd.add_argument("--tenant", help="only this tenant's threads (default: every tenant)")
+    prune_cmd.set_defaults(handler=cmd_prune)
 
     stats_cmd = sub.add_parser("stats", help="cost and outcomes per workflow over a window")
     stats_cmd.add_argument("--tenant", default="default", help=TENANT_HELP)

@@ -265,4 +265,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_due ON steward.outbox (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
     CREATE INDEX outbox_tenant ON steward.outbox (tenant, id);
     """,
+    # 14: bounded storage: thread TTLs, and finding finished threads whose old checkpoints may go
+    """
+    ALTER TABLE steward.threads ADD COLUMN expires_at timestamptz;
+    CREATE INDEX threads_expiring ON steward.threads (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX threads_finished ON steward.threads (workflow, updated_at) WHERE status IN ('idle', 'error');
+    """,
 ]

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=64, ge=0)
     """Background runs each server process executes at once (0: none; ``steward worker`` runs more elsewhere).
     Runs hold a database connection only per statement, so this may well exceed ``pool_max_size``."""
+    checkpoint_retention_s: float = Field(default=3600.0, ge=0)
+    """A finished thread keeps only its latest checkpoint once it has been finished this long (see
+    :mod:`steward.retention`)."""
     run_lease_s: float = Field(default=30.0, gt=0)
     """How long a run stays claimed without a heartbeat before another worker may take it over."""
     inline_grace_s: float = Field(default=30.0, ge=0)

@@ -22,7 +22,7 @@ from steward.statuses import ThreadStatus
 THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 COLUMNS = (
     "thread_id, tenant, workflow, created_by, created_at, updated_at, metadata, status, state_values,"
-    " interrupts, overrides, error"
+    " interrupts, overrides, error, expires_at"
 )
 SORTABLE = {"thread_id", "status", "created_at", "updated_at"}
 
@@ -41,6 +41,8 @@ class Thread(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     """Per-thread budget and model overrides, applied on every run of the thread."""
     error: str | None = None
+    expires_at: datetime | None = None
+    """When the thread is deleted (its ``ttl``; see :mod:`steward.retention`), if it has one."""
 
     def public(self) -> dict[str, Any]:
         """The thread as the LangGraph SDK reads it."""
@@ -54,6 +56,7 @@ class Thread(BaseModel):
             "interrupts": self.interrupts,
             "error": self.error,
             "config": {},
+            "expires_at": self.expires_at,
         }
 
 
@@ -71,14 +74,17 @@ async def create(
     workflow: str | None = None,
     overrides: dict[str, Any] | None = None,
     if_exists: Literal["raise", "do_nothing"] = "raise",
+    ttl_minutes: float | None = None,
 ) -> Thread:
-    """Create a thread; an existing id is a Conflict (``raise``) or returned as it is (``do_nothing``)."""
+    """Create a thread; an existing id is a Conflict (``raise``) or returned as it is (``do_nothing``).
+    ``ttl_minutes``: delete it (once finished) that long from now."""
     thread_id = thread_id or new_thread_id()
     async with pool.connection() as conn:
         cur = await conn.execute(
-            f"INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, overrides)"
-            f" VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}",
-            (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {})),
+            "INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, overrides, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s * 60))"
+            f" ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}",
+            (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {}), ttl_minutes),
         )
         row = await cur.fetchone()
     if row is not None:
@@ -86,6 +92,25 @@ async def create(
     if if_exists == "do_nothing":
         return await get(pool, thread_id, tenant)  # another tenant's id stays invisible: NotFound
     raise Conflict(f"thread {thread_id} already exists")
+
+
+async def update(
+    pool: AsyncConnectionPool,
+    thread_id: str,
+    tenant: str,
+    *,
+    metadata: dict[str, Any],
+    ttl_minutes: float | None = None,
+) -> Thread:
+    """Merge ``metadata`` into the thread's; ``ttl_minutes`` sets its expiry anew, counted from now."""
+    await get(pool, thread_id, tenant)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE steward.threads SET metadata = metadata || %s, updated_at = now(),"
+            " expires_at = coalesce(now() + make_interval(secs => %s * 60), expires_at) WHERE thread_id = %s",
+            (Jsonb(metadata), ttl_minutes, thread_id),
+        )
+    return await get(pool, thread_id, tenant)
 
 
 async def get(

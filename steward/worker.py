@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 import httpx
 
-from steward import metrics, runs, webhooks
+from steward import metrics, retention, runs, webhooks
 from steward.executor import execute_run, worker_id
 from steward.notify import ANY_RUN
 from steward.services import Services
@@ -95,6 +96,16 @@ class WorkerPool:
         finally:
             self._slots.release()
 
+    async def _prune(self) -> None:
+        """One batch of storage retention: expired threads, then old checkpoints of finished threads."""
+        services = self.services
+        gone = await retention.delete_expired(services.pool, services.catalog)
+        kept = await retention.keep_latest_checkpoints(
+            services.pool, timedelta(seconds=services.settings.checkpoint_retention_s)
+        )
+        if gone.threads_deleted or kept.checkpoints_deleted:
+            log.info("retention: %s", (gone + kept).model_dump())
+
     async def _deliver(self) -> None:
         """Deliver due webhooks: at once when a run ends here or elsewhere, else every second."""
         async with httpx.AsyncClient(follow_redirects=False) as client:
@@ -118,6 +129,7 @@ class WorkerPool:
                     log.warning("requeued runs whose worker stopped renewing its lease: %s", requeued)
                 if expired := await runs.expire_approvals(self.services.pool):
                     log.info("approval requests expired unanswered on threads %s", expired)
+                await self._prune()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -62,6 +63,9 @@ class Workflow:
     """``steward demo``: ``async def demo(services, console)`` showing the workflow on its own sandbox tenant."""
     demo_seed: Path | None = None
     """A sandbox seed a newcomer can try the workflow on: loaded into tenant ``quickstart`` on a first start."""
+    thread_ttl: timedelta | None = None
+    """Delete a finished thread this long after its last activity unless it was given its own ``ttl`` (None:
+    keep it; see :mod:`steward.retention`)."""
 
     def __post_init__(self) -> None:
         names = [spec.name for spec in self.tools]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from psycopg.types.json import Jsonb
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import HistoryRequest, ThreadCount, ThreadCreate, ThreadSearch, ThreadUpdate
+from server.schemas import HistoryRequest, ThreadCount, ThreadCreate, ThreadSearch, ThreadUpdate, ttl_minutes
 from server.state import EMPTY_STATE, thread_state, within_thread
 from steward import audit, threads
 from steward.jsonable import dumps
@@ -26,6 +25,7 @@ async def create_thread(body: ThreadCreate, services: ServicesDep, caller: Princ
         thread_id=body.thread_id,
         metadata=body.metadata,
         if_exists=body.if_exists,
+        ttl_minutes=ttl_minutes(body.ttl),
     )
     return thread.public()
 
@@ -65,13 +65,10 @@ async def update_thread(
     thread_id: str, body: ThreadUpdate, services: ServicesDep, caller: PrincipalDep
 ) -> dict[str, Any]:
     caller.require("runner")
-    await threads.get(services.pool, thread_id, caller.tenant)
-    async with services.pool.connection() as conn:
-        await conn.execute(
-            "UPDATE steward.threads SET metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
-            (Jsonb(body.metadata), thread_id),
-        )
-    return (await threads.get(services.pool, thread_id, caller.tenant)).public()
+    updated = await threads.update(
+        services.pool, thread_id, caller.tenant, metadata=body.metadata, ttl_minutes=ttl_minutes(body.ttl)
+    )
+    return updated.public()
 
 
 @router.delete("/{thread_id}", status_code=204)

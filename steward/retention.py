@@ -1,0 +1,167 @@
+"""Bounded storage: thread TTLs, checkpoint retention for finished threads, and ``steward prune``.
+
+* **Thread TTL** (as LangGraph Server has it): a thread created with ``ttl`` (minutes) expires that long after it
+  was created (``PATCH`` sets it anew); a thread without one expires after its workflow's ``thread_ttl`` of
+  inactivity, if the workflow declares one. Expired threads are deleted with their runs and checkpoints by the
+  workers' sweeper, in batches, and only when *finished* (``idle`` or ``error``): never a thread with a run in
+  flight (``busy``) or one waiting for people (``interrupted``).
+* **Checkpoint retention**: a finished thread keeps only its latest checkpoint (with the blobs and writes that
+  checkpoint needs), so its state and the final entry of its history still read; the intermediate ones go once
+  the thread has been finished for ``STEWARD_CHECKPOINT_RETENTION_S``.
+* The **audit trail** is the durable record (replay re-executes from it alone): it is append-only and is not
+  pruned here.
+
+Each batch is one transaction that locks the threads it prunes (``FOR UPDATE SKIP LOCKED``, re-checking that they
+are finished), so a run starting on a thread at the same moment either waits for the prune or is not pruned.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from steward.threads import CHECKPOINT_TABLES
+from steward.workflow import Catalog
+
+FINISHED = ("idle", "error")
+BATCH = 500
+
+
+class Pruned(BaseModel):
+    threads_deleted: int = 0
+    checkpoints_deleted: int = 0
+    blobs_deleted: int = 0
+    writes_deleted: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(**{k: getattr(self, k) + getattr(other, k) for k in Pruned.model_fields})
+
+
+def _expired(catalog: Catalog) -> tuple[str, dict[str, Any]]:
+    """The condition for an expired thread, and its parameters."""
+    terms, params = ["expires_at < now()"], {}
+    for i, (name, workflow) in enumerate(sorted(catalog.items())):
+        if workflow.thread_ttl is not None:
+            terms.append(f"(expires_at IS NULL AND workflow = %(wf{i})s AND updated_at < now() - %(ttl{i})s::interval)")
+            params |= {f"wf{i}": name, f"ttl{i}": workflow.thread_ttl}
+    return " OR ".join(terms), params
+
+
+async def _locked(
+    conn: AsyncConnection, where: str, params: dict[str, Any], limit: int, tenant: str | None
+) -> list[str]:
+    cur = await conn.execute(
+        f"SELECT thread_id FROM steward.threads WHERE status IN ('idle', 'error') AND ({where})"
+        " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s) ORDER BY updated_at LIMIT %(limit)s"
+        " FOR UPDATE SKIP LOCKED",
+        {**params, "limit": limit, "tenant": tenant},
+    )
+    return [row["thread_id"] for row in await cur.fetchall()]
+
+
+async def delete_expired(
+    pool: AsyncConnectionPool,
+    catalog: Catalog,
+    *,
+    tenant: str | None = None,
+    batch: int = BATCH,
+    dry_run: bool = False,
+) -> Pruned:
+    """Delete one batch of expired, finished threads (of ``tenant``, or all) with their runs and checkpoints
+    (audit events stay)."""
+    where, params = _expired(catalog)
+    async with pool.connection() as conn, conn.transaction():
+        ids = await _locked(conn, where, params, batch, tenant)
+        if not ids or dry_run:
+            return Pruned(threads_deleted=len(ids))
+        counts = {}
+        for table in CHECKPOINT_TABLES:
+            counts[table] = (await conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)", (ids,))).rowcount
+        await conn.execute("DELETE FROM steward.runs WHERE thread_id = ANY(%s)", (ids,))
+        await conn.execute("DELETE FROM steward.threads WHERE thread_id = ANY(%s)", (ids,))
+    return Pruned(
+        threads_deleted=len(ids),
+        checkpoints_deleted=counts["checkpoints"],
+        blobs_deleted=counts["checkpoint_blobs"],
+        writes_deleted=counts["checkpoint_writes"],
+    )
+
+
+_OLD_CHECKPOINTS = """
+WITH latest AS (
+    SELECT DISTINCT ON (thread_id) thread_id, checkpoint_id, checkpoint -> 'channel_versions' AS versions
+      FROM checkpoints WHERE thread_id = ANY(%(ids)s) AND checkpoint_ns = ''
+     ORDER BY thread_id, checkpoint_id DESC),
+writes AS (
+    DELETE FROM checkpoint_writes w USING latest l
+     WHERE w.thread_id = l.thread_id AND (w.checkpoint_ns <> '' OR w.checkpoint_id <> l.checkpoint_id)
+    RETURNING 1),
+blobs AS (
+    DELETE FROM checkpoint_blobs b USING latest l
+     WHERE b.thread_id = l.thread_id
+       AND (b.checkpoint_ns <> '' OR (l.versions ->> b.channel) IS DISTINCT FROM b.version)
+    RETURNING 1),
+points AS (
+    DELETE FROM checkpoints c USING latest l
+     WHERE c.thread_id = l.thread_id AND (c.checkpoint_ns <> '' OR c.checkpoint_id <> l.checkpoint_id)
+    RETURNING 1)
+SELECT (SELECT count(*) FROM points) AS checkpoints, (SELECT count(*) FROM blobs) AS blobs,
+       (SELECT count(*) FROM writes) AS writes
+"""
+
+
+async def keep_latest_checkpoints(
+    pool: AsyncConnectionPool,
+    finished_for: timedelta,
+    *,
+    tenant: str | None = None,
+    batch: int = BATCH,
+    dry_run: bool = False,
+) -> Pruned:
+    """For one batch of threads finished at least ``finished_for`` ago that still have earlier checkpoints, delete
+    all but the latest checkpoint and what it does not need."""
+    async with pool.connection() as conn, conn.transaction():
+        ids = await _locked(
+            conn,
+            "updated_at < now() - %(age)s::interval AND EXISTS (SELECT 1 FROM checkpoints c WHERE"
+            " c.thread_id = threads.thread_id AND c.checkpoint_ns = '' OFFSET 1)",
+            {"age": finished_for},
+            batch,
+            tenant,
+        )
+        if not ids:
+            return Pruned()
+        if dry_run:
+            cur = await conn.execute(
+                "SELECT count(*) - count(DISTINCT thread_id) AS n FROM checkpoints WHERE thread_id = ANY(%s)", (ids,)
+            )
+            return Pruned(checkpoints_deleted=(await cur.fetchone())["n"])
+        row = await (await conn.execute(_OLD_CHECKPOINTS, {"ids": ids})).fetchone()
+    return Pruned(checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"], writes_deleted=row["writes"])
+
+
+async def prune(
+    pool: AsyncConnectionPool,
+    catalog: Catalog,
+    finished_for: timedelta,
+    *,
+    tenant: str | None = None,
+    dry_run: bool = False,
+) -> Pruned:
+    """Everything due: expired threads, then old checkpoints of threads finished ``finished_for`` ago, batch by
+    batch until none is left (a dry run counts one batch of each)."""
+    total = Pruned()
+    for step in (
+        lambda: delete_expired(pool, catalog, tenant=tenant, dry_run=dry_run),
+        lambda: keep_latest_checkpoints(pool, finished_for, tenant=tenant, dry_run=dry_run),
+    ):
+        while True:
+            done = await step()
+            total += done
+            if dry_run or (done.threads_deleted == 0 and done.checkpoints_deleted == 0):
+                break
+    return total

@@ -1,0 +1,92 @@
+"""Bounded storage: thread TTLs (per thread and per workflow), keeping only the latest checkpoint of finished
+threads, and steward prune; never a thread in flight or waiting for people; the audit trail stays."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+
+from graphs import WORKFLOWS
+from steward import audit, operations, retention
+from steward.workflow import Catalog
+
+
+async def rows(services, table: str, thread_id: str) -> int:
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s", (thread_id,))
+        return (await cur.fetchone())["n"]
+
+
+async def test_a_finished_thread_keeps_its_latest_checkpoint_and_still_reads(services, seeded):
+    done = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+    paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="ada")
+    before = await rows(services, "checkpoints", done.thread_id)
+    assert before > 5
+
+    dry = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded, dry_run=True)
+    assert dry.checkpoints_deleted == before - 1 and await rows(services, "checkpoints", done.thread_id) == before
+    pruned = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded)
+    assert pruned.checkpoints_deleted == before - 1 and pruned.blobs_deleted > 0
+    assert await rows(services, "checkpoints", done.thread_id) == 1
+    state = await services.graph("refund").aget_state({"configurable": {"thread_id": done.thread_id}})
+    assert state.values["outcome"].status == "completed" and state.values["refund"].amount_usd == Decimal("38.50")
+    assert await rows(services, "checkpoints", paused.thread_id) > 1  # waiting for people: untouched
+    assert await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded) == retention.Pruned()
+    assert len(await audit.events_for(services.pool, done.thread_id, seeded)) > 5  # the durable record stays
+
+
+async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished(server, api_keys, services, seeded):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as runner:
+        assert (await runner.post("/threads", json={"ttl": -1})).status_code == 422
+        assert (await runner.post("/threads", json={"ttl": {"ttl": 5, "strategy": "archive"}})).status_code == 422
+        made = (await runner.post("/threads", json={"ttl": {"ttl": 0.001, "strategy": "delete"}})).json()
+        assert made["expires_at"] is not None
+        short = made["thread_id"]
+        await runner.post(
+            f"/threads/{short}/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}}
+        )
+        waiting = (await runner.post("/threads", json={"ttl": 0.001})).json()["thread_id"]
+        await runner.post(
+            f"/threads/{waiting}/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-BIG"}}
+        )
+        kept = (await runner.post("/threads", json={})).json()["thread_id"]
+        await runner.post(
+            f"/threads/{kept}/runs/wait", json={"assistant_id": "refund", "input": {"ticket_id": "T-NOINV"}}
+        )
+        await asyncio.sleep(0.1)
+
+        gone = await retention.delete_expired(services.pool, services.catalog, tenant=seeded)
+        assert gone.threads_deleted == 1 and gone.checkpoints_deleted > 0
+        assert (await runner.get(f"/threads/{short}")).status_code == 404
+        assert await rows(services, "checkpoints", short) == 0 and await rows(services, "steward.runs", short) == 0
+        assert (await runner.get(f"/threads/{waiting}")).json()["status"] == "interrupted"  # never a waiting case
+        assert (await runner.get(f"/threads/{kept}")).status_code == 200  # no ttl, and refund declares none
+        assert len(await audit.events_for(services.pool, short, seeded)) > 0
+
+        updated = await runner.patch(f"/threads/{kept}", json={"ttl": 0.001})
+        assert updated.status_code == 200 and updated.json()["expires_at"] is not None
+        await asyncio.sleep(0.1)
+        assert (await retention.delete_expired(services.pool, services.catalog, tenant=seeded)).threads_deleted == 1
+
+    ping_now = Catalog({**WORKFLOWS, "ping": replace(WORKFLOWS["ping"], thread_ttl=timedelta(0))})
+    probe = await operations.start_run(services, "ping", {"n": 3}, tenant=seeded, user="ada")
+    assert (await retention.delete_expired(services.pool, ping_now, tenant=seeded)).threads_deleted == 1
+    assert await rows(services, "steward.threads", probe.thread_id) == 0
+
+
+def test_steward_prune_counts_then_deletes(cli, capsys, seeded):
+    assert cli(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded]) == 0
+    capsys.readouterr()
+    assert cli(["prune", "--older-than", "0m", "--tenant", seeded, "--dry-run"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["dry_run"] and dry["checkpoints_deleted"] > 0
+    assert cli(["prune", "--older-than", "0m", "--tenant", seeded]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoints_deleted"] == dry["checkpoints_deleted"]
+    assert cli(["prune", "--older-than", "30d", "--tenant", seeded]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoints_deleted"] == 0
+    assert cli(["prune", "--older-than", "a while"]) == 2
