@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from rich.table import Table
 from evals.model_server import model_server
 from evals.scoreboard import percentile
 from graphs import WORKFLOWS
-from steward import db, keys, sandbox, tracing
+from steward import db, keys, retention, sandbox, tracing
 from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
 from steward.serving import free_port, serve_in_thread, wait_until_up
@@ -57,8 +58,12 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200))
 PER_CLIENT = int(os.environ.get("BENCH_RUNS_PER_CLIENT", 5))
 BACKGROUND = int(os.environ.get("BENCH_BACKGROUND_RUNS", 200))
 MODEL_LATENCY_MS = int(os.environ.get("BENCH_MODEL_LATENCY_MS", 300))
-SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "sdk,background").split(","))
-"""``sdk`` (raw LangGraph against Steward through the SDK) and ``background`` (runs waiting on a model)."""
+SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "sdk,background,storage,approvals").split(","))
+"""``sdk`` (raw LangGraph against Steward through the SDK), ``background`` (runs waiting on a model), ``storage``
+(bytes per completed run before and after retention, and the sweeper's rate) and ``approvals`` (the inbox and
+thread search with 10,000 runs waiting for people)."""
+STORAGE_RUNS = int(os.environ.get("BENCH_STORAGE_RUNS", 200))
+WAITING = int(os.environ.get("BENCH_WAITING", 10_000))
 TENANT = "bench"
 console = Console()
 
@@ -82,7 +87,8 @@ async def seed(services: Services, count: int) -> None:
     data = {
         "tenant": TENANT,
         "customers": [{"id": "C-B", "name": "Bench"}],
-        "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)],
+        "invoices": [{"id": f"INV-B{i}", "customer_id": "C-B", "amount_usd": "59.00"} for i in range(1, count)]
+        + [{"id": "INV-BBIG", "customer_id": "C-B", "amount_usd": "200.00"}],
         "tickets": [
             {
                 "id": f"T-B{i}",
@@ -91,7 +97,8 @@ async def seed(services: Services, count: int) -> None:
                 "body": f"Please refund $38.50 on invoice INV-B{i}.",
             }
             for i in range(1, count)
-        ],
+        ]
+        + [{"id": "T-B-BIG", "customer_id": "C-B", "subject": "Refund", "body": "Refund $120.00 on INV-BBIG."}],
     }
     await sandbox.load(
         services.pool, sandbox.parse_seed(data, services.catalog.systems), services.catalog.systems, reset=True
@@ -275,6 +282,96 @@ async def model_bound(url: str, key: str, make_input, log: Path) -> dict[str, An
     return results
 
 
+_ROW_BYTES = """
+SELECT (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoints t WHERE thread_id = ANY(%(ids)s))
+     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_blobs t WHERE thread_id = ANY(%(ids)s))
+     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_writes t WHERE thread_id = ANY(%(ids)s))
+       AS checkpoints,
+       (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM steward.runs t WHERE thread_id = ANY(%(ids)s))
+     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM steward.threads t WHERE thread_id = ANY(%(ids)s))
+       AS records,
+       (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM steward.audit_events t WHERE thread_id = ANY(%(ids)s))
+       AS audit
+"""
+
+
+async def storage(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
+    """STORAGE_RUNS refunds through the SDK; the bytes their rows hold (checkpoints, run and thread records,
+    audit events) per completed run, before and after retention keeps the latest checkpoint; the sweep's rate."""
+    console.print(f"[bold]refund[/]: {STORAGE_RUNS} runs, then retention (latest checkpoint kept) ...")
+    proc, base = start_server(url, log)
+    try:
+        async with get_client(url=base, api_key=key) as client:
+            ids = [(await client.threads.create())["thread_id"] for _ in range(STORAGE_RUNS)]
+            for i in range(0, len(ids), 20):
+                await asyncio.gather(*(client.runs.wait(t, "refund", input=make_input(0)) for t in ids[i : i + 20]))
+    finally:
+        stop_server(proc)
+    async with Services.open(load_settings(), url=url) as services, services.pool.connection() as conn:
+        before = await (await conn.execute(_ROW_BYTES, {"ids": ids})).fetchone()
+        started = time.perf_counter()
+        pruned = await retention.prune(services.pool, services.catalog, timedelta(0), tenant=TENANT)
+        seconds = time.perf_counter() - started
+        after = await (await conn.execute(_ROW_BYTES, {"ids": ids})).fetchone()
+    per_run = {k: v / len(ids) / 1024 for k, v in before.items()}, {k: v / len(ids) / 1024 for k, v in after.items()}
+    return {
+        "runs": len(ids),
+        "kb_per_run_before": {**per_run[0], "total": sum(per_run[0].values())},
+        "kb_per_run_after": {**per_run[1], "total": sum(per_run[1].values())},
+        "checkpoints_deleted": pruned.checkpoints_deleted,
+        "sweep_threads_per_s": len(ids) / seconds,
+    }
+
+
+async def approvals_at_scale(url: str, key: str, log: Path) -> dict[str, Any]:
+    """WAITING runs waiting for approval in one tenant (copies of a real paused refund's thread row): p50 of the
+    first page of GET /approvals and of POST /threads/search by status, their plans, and the server's RSS."""
+    console.print(f"[bold]approvals[/]: {WAITING} runs waiting for people in one tenant ...")
+    proc, base = start_server(url, log, STEWARD_SERVER_PROCESSES="1")
+    try:
+        async with get_client(url=base, api_key=key) as client:
+            thread = await client.threads.create()
+            await client.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-B-BIG"})
+            rss_before = peak_rss_mb(proc.pid)
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(
+                    "INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, status,"
+                    " state_values, interrupts, overrides, updated_at)"
+                    " SELECT gen_random_uuid()::text, tenant, workflow, created_by, metadata, status, state_values,"
+                    " interrupts, overrides, now() - make_interval(secs => g) FROM steward.threads,"
+                    " generate_series(1, %s) g WHERE thread_id = %s",
+                    (WAITING, thread["thread_id"]),
+                )
+                await conn.execute("ANALYZE steward.threads")
+                plans = {}
+                for name, query in PLANNED.items():
+                    cur = await conn.execute("EXPLAIN " + query, {"tenant": TENANT})
+                    plans[name] = "\n".join(row[0] for row in await cur.fetchall())
+            inbox = [await timed(lambda: client.http.get("/approvals?limit=50")) for _ in range(100)]
+            search = [await timed(lambda: client.threads.search(status="interrupted", limit=10)) for _ in range(100)]
+            rss_after = peak_rss_mb(proc.pid)
+    finally:
+        stop_server(proc)
+    Path("reports").mkdir(exist_ok=True)
+    Path("reports/bench-plans.txt").write_text("\n\n".join(f"-- {k}\n{v}" for k, v in plans.items()))
+    return {
+        "waiting": WAITING,
+        "approvals_p50_ms": percentile(inbox, 0.5),
+        "search_p50_ms": percentile(search, 0.5),
+        "indexes_used": all("Index" in plan for plan in plans.values()),
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_after,
+    }
+
+
+PLANNED = {
+    "GET /approvals (first page)": "SELECT thread_id FROM steward.threads WHERE tenant = %(tenant)s"
+    " AND status = 'interrupted' ORDER BY updated_at ASC LIMIT 50",
+    "POST /threads/search status=interrupted": "SELECT thread_id FROM steward.threads WHERE tenant = %(tenant)s"
+    " AND status = 'interrupted' ORDER BY created_at DESC LIMIT 10",
+}
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -299,7 +396,7 @@ async def main() -> dict[str, Any]:
     proc = None
     try:
         async with Services.open(settings.model_copy(update={"pool_max_size": 40}), url=url) as services:
-            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT) + 2 * BACKGROUND
+            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT) + 2 * BACKGROUND + STORAGE_RUNS
             await seed(services, runs_needed)
             key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")
             # the checkpoint tables exist: Services.open migrated them as the owner (the service role may not)
@@ -311,11 +408,12 @@ async def main() -> dict[str, Any]:
                 console.print(f"[bold]{workflow}[/]: raw LangGraph + Steward's pooled saver ...")
                 pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
                 results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
-            console.print("[bold]refund[/]: the same with OpenTelemetry tracing on (spans made, then dropped) ...")
-            with traced():
-                results["refund"]["raw_pooled_saver_traced"] = await raw(
-                    services, "refund", PooledPostgresSaver, tickets
-                )
+            if "sdk" in SCENARIOS:
+                console.print("[bold]refund[/]: the same with OpenTelemetry tracing on (spans made, dropped) ...")
+                with traced():
+                    results["refund"]["raw_pooled_saver_traced"] = await raw(
+                        services, "refund", PooledPostgresSaver, tickets
+                    )
         # this process's pool is closed before the servers start: they need the connections
         log = Path(tempfile.gettempdir()) / "steward-bench-server.log"
         if "sdk" in SCENARIOS:
@@ -328,6 +426,10 @@ async def main() -> dict[str, Any]:
             proc = None
         if "background" in SCENARIOS:
             results["background"] = await model_bound(url, key, tickets, log)
+        if "storage" in SCENARIOS:
+            results["storage"] = await storage(url, key, tickets, log)
+        if "approvals" in SCENARIOS:
+            results["approvals"] = await approvals_at_scale(url, key, log)
     finally:
         if proc is not None:
             stop_server(proc)
@@ -383,6 +485,23 @@ def report(results: dict[str, Any]) -> None:
         console.print(
             f"target (model latency costs almost no throughput): ratio >= 0.9: {bg['ratio']:.2f} "
             f"{'met' if bg['ratio'] >= 0.9 else 'MISSED'}"
+        )
+    if st := results.get("storage"):
+        before, after = st["kb_per_run_before"], st["kb_per_run_after"]
+        console.print(
+            f"storage per completed refund ({st['runs']} runs): {before['total']:.1f} KB (checkpoints"
+            f" {before['checkpoints']:.1f}, run and thread {before['records']:.1f}, audit {before['audit']:.1f})"
+            f" -> after retention {after['total']:.1f} KB (checkpoints {after['checkpoints']:.1f});"
+            f" target <= 12 KB: {'met' if after['total'] <= 12 else 'MISSED'}; sweep"
+            f" {st['sweep_threads_per_s']:.0f} threads/s"
+        )
+    if ap := results.get("approvals"):
+        console.print(
+            f"{ap['waiting']} runs waiting in one tenant: GET /approvals p50 {ap['approvals_p50_ms']:.1f} ms,"
+            f" /threads/search p50 {ap['search_p50_ms']:.1f} ms (target <= 20 ms:"
+            f" {'met' if max(ap['approvals_p50_ms'], ap['search_p50_ms']) <= 20 else 'MISSED'}); indexes used:"
+            f" {ap['indexes_used']} (plans in reports/bench-plans.txt); server RSS {ap['rss_mb_before']:.0f} MB"
+            f" -> {ap['rss_mb_after']:.0f} MB"
         )
     if "ping" not in results:
         return
