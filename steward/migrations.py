@@ -271,4 +271,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX threads_expiring ON steward.threads (expires_at) WHERE expires_at IS NOT NULL;
     CREATE INDEX threads_finished ON steward.threads (workflow, updated_at) WHERE status IN ('idle', 'error');
     """,
+    # 15: a tenant's approval inbox, oldest first, without reading other tenants' waiting threads
+    """
+    CREATE INDEX threads_inbox ON steward.threads (tenant, updated_at) WHERE status = 'interrupted';
+    """,
 ]
