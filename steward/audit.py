@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from steward import tracing
+from steward.pool import Pool
 
 EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final", "intent"]
 """``intent``: a write about to execute, recorded (and committed) before it runs; its ``tool_call`` follows."""
@@ -106,7 +106,7 @@ COLUMNS = (
 )
 
 
-async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[AuditEvent]) -> None:
+async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> None:
     """Append events in one round trip."""
     if not events:
         return
@@ -141,7 +141,7 @@ async def append(pool: AsyncConnectionPool, scope: AuditScope, events: list[Audi
         await cur.executemany(f"INSERT INTO steward.audit_events ({COLUMNS}) VALUES ({placeholders})", rows)
 
 
-async def events_for(pool: AsyncConnectionPool, thread_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
+async def events_for(pool: Pool, thread_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
     """A thread's events in order, as JSON-ready dicts (``tenant`` restricts to one tenant)."""
     query = f"SELECT id, ts, {COLUMNS} FROM steward.audit_events WHERE thread_id = %s"
     params: list[Any] = [thread_id]

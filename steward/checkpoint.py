@@ -29,6 +29,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from steward.pool import Pool
+
 PUT_CHECKPOINT = """
 WITH blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
@@ -56,9 +58,9 @@ def _columns(rows: list[tuple], width: int) -> list[list[Any]]:
 class PooledPostgresSaver(AsyncPostgresSaver):
     """``AsyncPostgresSaver`` on a pool: no process-wide lock, one round trip per write call."""
 
-    conn: AsyncConnectionPool
+    conn: Pool
 
-    def __init__(self, pool: AsyncConnectionPool, **kwargs: Any) -> None:
+    def __init__(self, pool: Pool, **kwargs: Any) -> None:
         if not isinstance(pool, AsyncConnectionPool):
             raise TypeError("PooledPostgresSaver needs an AsyncConnectionPool")
         super().__init__(pool, **kwargs)

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from steward.pool import Pool
 from steward.tool_errors import CapabilityExceeded, IdempotencyConflict, RecordNotFound, ToolInputError
 
 Kind = Literal["read", "write"]
@@ -56,7 +56,7 @@ class MaxCap:
 class ToolContext:
     """What a tool function may touch: the systems of record, scoped to one tenant and one run."""
 
-    pool: AsyncConnectionPool
+    pool: Pool
     tenant: str
     thread_id: str
     run_id: str | None = None

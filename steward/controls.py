@@ -28,11 +28,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from steward import webhooks
 from steward.errors import NotFound
+from steward.pool import Pool
 
 ALL = "*"
 CACHE_S = 1.0
@@ -88,7 +88,7 @@ class SpendCap(BaseModel):
 class Switchboard:
     """The switches, modes and spend caps in force, read from Postgres at most every :data:`CACHE_S` seconds."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self._switches: list[KillSwitch] = []
         self._modes: list[ModeSetting] = []
@@ -137,7 +137,7 @@ class Switchboard:
         return None
 
 
-async def list_modes(pool: AsyncConnectionPool, tenant: str | None = None) -> list[ModeSetting]:
+async def list_modes(pool: Pool, tenant: str | None = None) -> list[ModeSetting]:
     """Mode settings in force (those that reach ``tenant``, if given)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -148,7 +148,7 @@ async def list_modes(pool: AsyncConnectionPool, tenant: str | None = None) -> li
         return [ModeSetting.model_validate(row) for row in await cur.fetchall()]
 
 
-async def set_mode(pool: AsyncConnectionPool, setting: ModeSetting) -> ModeSetting:
+async def set_mode(pool: Pool, setting: ModeSetting) -> ModeSetting:
     """Set a workflow's mode for a tenant (or ``*``: every tenant without its own setting)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -160,7 +160,7 @@ async def set_mode(pool: AsyncConnectionPool, setting: ModeSetting) -> ModeSetti
         return ModeSetting.model_validate(await cur.fetchone())
 
 
-async def list_switches(pool: AsyncConnectionPool, tenant: str | None = None) -> list[KillSwitch]:
+async def list_switches(pool: Pool, tenant: str | None = None) -> list[KillSwitch]:
     """Switches in force (those that reach ``tenant``, if given: its own and the all-tenant ones)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -171,7 +171,7 @@ async def list_switches(pool: AsyncConnectionPool, tenant: str | None = None) ->
         return [KillSwitch.model_validate(row) for row in await cur.fetchall()]
 
 
-async def set_switch(pool: AsyncConnectionPool, switch: KillSwitch) -> KillSwitch:
+async def set_switch(pool: Pool, switch: KillSwitch) -> KillSwitch:
     """Turn a switch on (again: its reason and setter are replaced); the tenant's (every tenant's, for ``*``)
     webhook endpoints hear of it."""
     async with pool.connection() as conn, conn.transaction():
@@ -188,7 +188,7 @@ async def set_switch(pool: AsyncConnectionPool, switch: KillSwitch) -> KillSwitc
         return stored
 
 
-async def clear_switch(pool: AsyncConnectionPool, tenant: str, workflow: str, tool: str) -> None:
+async def clear_switch(pool: Pool, tenant: str, workflow: str, tool: str) -> None:
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "DELETE FROM steward.kill_switches WHERE tenant = %s AND workflow = %s AND tool = %s RETURNING 1",
@@ -200,7 +200,7 @@ async def clear_switch(pool: AsyncConnectionPool, tenant: str, workflow: str, to
         await webhooks.enqueue(conn, tenant, "kill_switch.changed", change)
 
 
-async def spent_today(pool: AsyncConnectionPool, tenant: str, workflow: str | None = None) -> Decimal:
+async def spent_today(pool: Pool, tenant: str, workflow: str | None = None) -> Decimal:
     """Model cost recorded for ``tenant`` (and ``workflow``) since midnight UTC."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -212,7 +212,7 @@ async def spent_today(pool: AsyncConnectionPool, tenant: str, workflow: str | No
         return (await cur.fetchone())["spent"]
 
 
-async def list_caps(pool: AsyncConnectionPool, tenant: str | None = None) -> list[SpendCap]:
+async def list_caps(pool: Pool, tenant: str | None = None) -> list[SpendCap]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT tenant, workflow, usd_per_day, set_by, set_at FROM steward.spend_caps"
@@ -222,7 +222,7 @@ async def list_caps(pool: AsyncConnectionPool, tenant: str | None = None) -> lis
         return [SpendCap.model_validate(row) for row in await cur.fetchall()]
 
 
-async def set_cap(pool: AsyncConnectionPool, cap: SpendCap) -> SpendCap:
+async def set_cap(pool: Pool, cap: SpendCap) -> SpendCap:
     """Set a tenant's daily cap (for all its workflows, or one)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -234,7 +234,7 @@ async def set_cap(pool: AsyncConnectionPool, cap: SpendCap) -> SpendCap:
         return SpendCap.model_validate(await cur.fetchone())
 
 
-async def clear_cap(pool: AsyncConnectionPool, tenant: str, workflow: str) -> None:
+async def clear_cap(pool: Pool, tenant: str, workflow: str) -> None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM steward.spend_caps WHERE tenant = %s AND workflow = %s RETURNING 1", (tenant, workflow)

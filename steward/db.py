@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import psycopg
 from psycopg import sql
@@ -22,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from steward import sandbox
 from steward.migrations import MIGRATIONS
+from steward.pool import Pool
 from steward.sandbox import SystemOfRecord
 from steward.settings import Settings
 
@@ -172,7 +174,7 @@ async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0) -> AsyncConnectionPool:
+async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0) -> Pool:
     """An open pool of autocommit, dict-row connections; those idle for a while are checked before use. Waiting
     for a connection gives up after ``timeout_s`` (a server that is down answers 503 quickly, not late)."""
     try:  # one direct attempt first: its error says why, where a pool timeout would not
@@ -192,7 +194,7 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_
         timeout=timeout_s,
     )
     await pool.open(wait=True, timeout=30)
-    return pool
+    return cast(Pool, pool)  # dict_row connections: what the pool's kwargs make
 
 
 async def migrate(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord] = ()) -> int:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, computed_field
 
 from steward.errors import Conflict, NotFound
+from steward.pool import Pool
 
 Status = Literal["open", "taken", "closed"]
 DENIALS_FOR_PEOPLE = frozenset(
@@ -75,7 +75,7 @@ def for_queue(status: str, error: str | None, outcome: dict[str, Any] | None) ->
 
 
 async def page(
-    pool: AsyncConnectionPool, tenant: str, *, status: Status | None = None, limit: int = 20, offset: int = 0
+    pool: Pool, tenant: str, *, status: Status | None = None, limit: int = 20, offset: int = 0
 ) -> list[Escalation]:
     """The tenant's queue, oldest first (``status`` None: everything not closed)."""
     where = "status = %(status)s" if status else "status <> 'closed'"
@@ -88,7 +88,7 @@ async def page(
         return [Escalation.model_validate(row) for row in await cur.fetchall()]
 
 
-async def get(pool: AsyncConnectionPool, tenant: str, escalation_id: int) -> Escalation:
+async def get(pool: Pool, tenant: str, escalation_id: int) -> Escalation:
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {COLUMNS} FROM steward.escalations WHERE id = %s AND tenant = %s", (escalation_id, tenant)
@@ -99,9 +99,7 @@ async def get(pool: AsyncConnectionPool, tenant: str, escalation_id: int) -> Esc
     return Escalation.model_validate(row)
 
 
-async def _change(
-    pool: AsyncConnectionPool, tenant: str, escalation_id: int, assignment: str, params: dict[str, Any]
-) -> Escalation:
+async def _change(pool: Pool, tenant: str, escalation_id: int, assignment: str, params: dict[str, Any]) -> Escalation:
     """Apply ``assignment`` to an escalation that is not closed; a closed one is a Conflict."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -116,17 +114,17 @@ async def _change(
     return Escalation.model_validate(row)
 
 
-async def take(pool: AsyncConnectionPool, tenant: str, escalation_id: int, by: str) -> Escalation:
+async def take(pool: Pool, tenant: str, escalation_id: int, by: str) -> Escalation:
     """Assign an open (or taken) escalation to ``by``."""
     return await _change(pool, tenant, escalation_id, "status = 'taken', assignee = %(by)s", {"by": by})
 
 
-async def add_note(pool: AsyncConnectionPool, tenant: str, escalation_id: int, by: str, text: str) -> Escalation:
+async def add_note(pool: Pool, tenant: str, escalation_id: int, by: str, text: str) -> Escalation:
     note = Jsonb([{"by": by, "text": text, "at": datetime.now().astimezone().isoformat()}])
     return await _change(pool, tenant, escalation_id, "notes = notes || %(note)s", {"note": note})
 
 
-async def close(pool: AsyncConnectionPool, tenant: str, escalation_id: int, by: str, resolution: str) -> Escalation:
+async def close(pool: Pool, tenant: str, escalation_id: int, by: str, resolution: str) -> Escalation:
     return await _change(
         pool,
         tenant,

@@ -10,9 +10,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from psycopg_pool import AsyncConnectionPool
-
 from steward.errors import Forbidden, InvalidRequest, NotFound
+from steward.pool import Pool
 
 KEY_CACHE_S = 1.0
 """How long a server trusts a key it looked up: a revoked key is refused everywhere within this."""
@@ -43,7 +42,7 @@ def mint() -> str:
     return "stw_" + secrets.token_urlsafe(32)
 
 
-async def create_key(pool: AsyncConnectionPool, *, tenant: str, roles: list[str], name: str | None = None) -> str:
+async def create_key(pool: Pool, *, tenant: str, roles: list[str], name: str | None = None) -> str:
     """Store a new key and return it: the only time the secret is visible."""
     if not tenant or not roles or any(role not in ROLES for role in roles):
         raise InvalidRequest(f"a key needs a tenant and roles among {', '.join(ROLES)}; got {roles}")
@@ -62,7 +61,7 @@ async def create_key(pool: AsyncConnectionPool, *, tenant: str, roles: list[str]
     return key
 
 
-async def lookup(pool: AsyncConnectionPool, key: str) -> Principal | None:
+async def lookup(pool: Pool, key: str) -> Principal | None:
     """The principal of a key that exists and is not revoked."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -73,7 +72,7 @@ async def lookup(pool: AsyncConnectionPool, key: str) -> Principal | None:
     return Principal(tenant=row["tenant"], identity=row["name"], roles=frozenset(row["roles"])) if row else None
 
 
-async def list_keys(pool: AsyncConnectionPool, tenant: str | None = None) -> list[dict[str, Any]]:
+async def list_keys(pool: Pool, tenant: str | None = None) -> list[dict[str, Any]]:
     """Keys (never their secrets) of one tenant, or of all: name, prefix, tenant, roles, created, revoked."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -84,7 +83,7 @@ async def list_keys(pool: AsyncConnectionPool, tenant: str | None = None) -> lis
         return await cur.fetchall()
 
 
-async def revoke(pool: AsyncConnectionPool, name_or_prefix: str, tenant: str | None = None) -> dict[str, Any]:
+async def revoke(pool: Pool, name_or_prefix: str, tenant: str | None = None) -> dict[str, Any]:
     """Revoke the one live key with this name or secret prefix (of ``tenant``, if given); returns it. Servers
     refuse it within a second (:data:`KEY_CACHE_S`)."""
     async with pool.connection() as conn, conn.transaction():
@@ -106,7 +105,7 @@ async def revoke(pool: AsyncConnectionPool, name_or_prefix: str, tenant: str | N
     return {k: found[0][k] for k in ("name", "prefix", "tenant")}
 
 
-async def ensure_admin_key(pool: AsyncConnectionPool) -> str | None:
+async def ensure_admin_key(pool: Pool) -> str | None:
     """On a database without keys, create a local admin key for tenant ``default`` and return it (else None)."""
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("LOCK TABLE steward.api_keys IN EXCLUSIVE MODE")

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+
+from steward.pool import Pool
 
 _TAKE = """
 INSERT INTO steward.rate_buckets AS b (tenant, tool, tokens, refilled_at)
@@ -36,7 +37,7 @@ SELECT least(%(burst)s, tokens + extract(epoch FROM clock_timestamp() - refilled
 """
 
 
-async def take_token(pool: AsyncConnectionPool, tenant: str, tool: str, rate_per_minute: int) -> float:
+async def take_token(pool: Pool, tenant: str, tool: str, rate_per_minute: int) -> float:
     """Take one call's token from the tenant's bucket for ``tool``. Returns 0 when taken, else how many seconds
     until a token is there (the caller may wait that long and try again)."""
     params = {"tenant": tenant, "tool": tool, "burst": float(rate_per_minute), "per_s": rate_per_minute / 60}
@@ -52,7 +53,7 @@ def args_hash(args: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def cached(pool: AsyncConnectionPool, tenant: str, tool: str, version: str, args: dict[str, Any]) -> Any:
+async def cached(pool: Pool, tenant: str, tool: str, version: str, args: dict[str, Any]) -> Any:
     """A read's cached output, or None."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -65,7 +66,7 @@ async def cached(pool: AsyncConnectionPool, tenant: str, tool: str, version: str
 
 
 async def remember(
-    pool: AsyncConnectionPool, tenant: str, tool: str, version: str, args: dict[str, Any], output: Any, ttl_s: float
+    pool: Pool, tenant: str, tool: str, version: str, args: dict[str, Any], output: Any, ttl_s: float
 ) -> None:
     """Keep a read's output for ``ttl_s`` seconds."""
     expires = datetime.now(UTC) + timedelta(seconds=ttl_s)

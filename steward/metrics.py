@@ -15,7 +15,8 @@ from decimal import Decimal
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from psycopg_pool import AsyncConnectionPool
+
+from steward.pool import Pool
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -80,7 +81,7 @@ class _Snapshot(Collector):
         yield from self.metrics
 
 
-async def state_gauges(pool: AsyncConnectionPool) -> list[Metric]:
+async def state_gauges(pool: Pool) -> list[Metric]:
     """Gauges of what is, across every process: read from Postgres in one statement."""
     async with pool.connection() as conn:
         row = await (await conn.execute(_STATE)).fetchone()
@@ -101,7 +102,7 @@ async def state_gauges(pool: AsyncConnectionPool) -> list[Metric]:
     return [pending, oldest, queue, open_items, switches]
 
 
-async def render(pool: AsyncConnectionPool) -> bytes:
+async def render(pool: Pool) -> bytes:
     """The exposition text: this process's (or every process's) counters, then the state gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         counted = CollectorRegistry()

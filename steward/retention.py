@@ -21,9 +21,9 @@ from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from steward.pool import Pool
 from steward.threads import CHECKPOINT_TABLES
 from steward.workflow import Catalog
 
@@ -64,7 +64,7 @@ async def _locked(
 
 
 async def delete_expired(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     catalog: Catalog,
     *,
     tenant: str | None = None,
@@ -115,7 +115,7 @@ SELECT (SELECT count(*) FROM points) AS checkpoints, (SELECT count(*) FROM blobs
 
 
 async def keep_latest_checkpoints(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     finished_for: timedelta,
     *,
     tenant: str | None = None,
@@ -145,7 +145,7 @@ async def keep_latest_checkpoints(
 
 
 async def prune(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     catalog: Catalog,
     finished_for: timedelta,
     *,

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from steward import escalations, metrics, threads
 from steward.approvals import ApprovalRequest, ApprovalResponse, check_response, parse_response
 from steward.errors import Conflict, InvalidRequest, NotFound
 from steward.jsonable import jsonable
+from steward.pool import Pool
 from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
 
 Strategy = Literal["reject", "enqueue"]
@@ -122,7 +122,7 @@ SELECT thread_id, tenant, workflow FROM steward.threads
 """
 
 
-async def expire_approvals(pool: AsyncConnectionPool, limit: int = 100) -> list[str]:
+async def expire_approvals(pool: Pool, limit: int = 100) -> list[str]:
     """Queue a run for each thread whose approval request expired unanswered (it escalates with
     ``approval.expired``); returns their thread ids. A decision that got there first wins."""
     async with pool.connection() as conn:
@@ -171,7 +171,7 @@ SELECT %(run)s, thread_id, %(tenant)s, %(workflow)s, %(status)s, %(payload)s, %(
 """
 
 
-async def _submit_fresh(pool: AsyncConnectionPool, params: dict[str, Any]) -> Run | None:
+async def _submit_fresh(pool: Pool, params: dict[str, Any]) -> Run | None:
     """The common case in one statement: a new input on a free thread that has not run yet. The thread row's
     status is the mutex (the UPDATE re-checks it on the latest row version). None: take the general path."""
     async with pool.connection() as conn:
@@ -182,7 +182,7 @@ async def _submit_fresh(pool: AsyncConnectionPool, params: dict[str, Any]) -> Ru
 
 
 async def submit(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     thread_id: str,
     tenant: str,
@@ -341,7 +341,7 @@ limits would also bound it, but leave capacity idle when only one tenant has wor
 _RUN_COLUMNS = ", ".join(f"runs.{c.strip()}" for c in COLUMNS.split(","))
 
 
-async def claim(pool: AsyncConnectionPool, worker: str, lease_s: float, run_id: str | None = None) -> Run | None:
+async def claim(pool: Pool, worker: str, lease_s: float, run_id: str | None = None) -> Run | None:
     """Take the next runnable pending run (or exactly ``run_id``, even before its grace period ends)."""
     query = (_NEXT_OWN if run_id else _NEXT_FAIR).format(columns=_RUN_COLUMNS)
     try:
@@ -353,7 +353,7 @@ async def claim(pool: AsyncConnectionPool, worker: str, lease_s: float, run_id: 
     return Run.model_validate(row) if row else None
 
 
-async def renew_lease(pool: AsyncConnectionPool, run_id: str, worker: str, lease_s: float) -> bool | None:
+async def renew_lease(pool: Pool, run_id: str, worker: str, lease_s: float) -> bool | None:
     """Extend a lease; returns whether cancellation was requested, or None if the run is no longer ours."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -365,7 +365,7 @@ async def renew_lease(pool: AsyncConnectionPool, run_id: str, worker: str, lease
     return None if row is None else row["cancel_requested"]
 
 
-async def requeue_expired(pool: AsyncConnectionPool) -> list[str]:
+async def requeue_expired(pool: Pool) -> list[str]:
     """Put runs whose lease lapsed back in the queue (or fail them after MAX_ATTEMPTS). Returns their ids."""
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
@@ -421,7 +421,7 @@ SELECT pg_notify(%(channel)s, %(note)s) FROM thread
 
 
 async def finish(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     run: Run,
     worker: str,
     *,
@@ -492,7 +492,7 @@ async def finish(
     return recorded
 
 
-async def trace_parent(pool: AsyncConnectionPool, thread_id: str) -> str | None:
+async def trace_parent(pool: Pool, thread_id: str) -> str | None:
     """The ``traceparent`` of the span of the thread's first traced run (its resumes continue that trace)."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT trace_parent FROM steward.threads WHERE thread_id = %s", (thread_id,))
@@ -500,7 +500,7 @@ async def trace_parent(pool: AsyncConnectionPool, thread_id: str) -> str | None:
     return row["trace_parent"] if row else None
 
 
-async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
+async def get(pool: Pool, thread_id: str, run_id: str, tenant: str) -> Run:
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {COLUMNS} FROM steward.runs WHERE run_id = %s AND thread_id = %s AND tenant = %s",
@@ -513,7 +513,7 @@ async def get(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: st
 
 
 async def list_for_thread(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     thread_id: str,
     tenant: str,
     *,
@@ -532,7 +532,7 @@ async def list_for_thread(
         return [Run.model_validate(row) for row in await cur.fetchall()]
 
 
-async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> Run:
+async def cancel(pool: Pool, thread_id: str, run_id: str, tenant: str) -> Run:
     """Cancel a run: a pending one ends now (``interrupted``); a running one is told at once (its executor
     stops within a moment, or at its next lease renewal if it missed the notification)."""
     run = await get(pool, thread_id, run_id, tenant)
@@ -557,7 +557,7 @@ async def cancel(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant:
     return await get(pool, thread_id, run_id, tenant)
 
 
-async def delete(pool: AsyncConnectionPool, thread_id: str, run_id: str, tenant: str) -> None:
+async def delete(pool: Pool, thread_id: str, run_id: str, tenant: str) -> None:
     run = await get(pool, thread_id, run_id, tenant)
     if run.status in ACTIVE:
         raise Conflict(f"run {run_id} is {run.status}; cancel it first")

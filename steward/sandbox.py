@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, ValidationError
 
 from steward.errors import InvalidRequest, explain
+from steward.pool import Pool
 
 
 class Record(BaseModel):
@@ -154,9 +154,7 @@ def _upsert(table: Table) -> tuple[str, list[str]]:
     return sql, fields
 
 
-async def load(
-    pool: AsyncConnectionPool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False
-) -> dict[str, int]:
+async def load(pool: Pool, seed: Seed, systems: Iterable[SystemOfRecord], *, reset: bool = False) -> dict[str, int]:
     """Write a seed in one transaction; returns the number of records per table it had records for."""
     tables = [table for system in systems for table in system.tables]
     counts: dict[str, int] = {}
@@ -182,7 +180,7 @@ async def load(
 
 
 async def show(
-    pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord], tenant: str | None = None
+    pool: Pool, systems: Iterable[SystemOfRecord], tenant: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Every sandbox record (of one tenant, if given), table by table."""
     result: dict[str, list[dict[str, Any]]] = {}

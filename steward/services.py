@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import SkipJsonSchema
 
@@ -28,6 +27,7 @@ from steward.checkpoint import PooledPostgresSaver
 from steward.controls import Switchboard
 from steward.models import ModelRouter
 from steward.notify import Notifier, PollingNotifier, Wakeups
+from steward.pool import Pool
 from steward.settings import Settings
 from steward.tape import Tape
 from steward.verdict import Policy
@@ -72,7 +72,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     """The workflows this process runs (from the ``workflows`` setting, or given to :meth:`open`)."""
-    pool: AsyncConnectionPool
+    pool: Pool
     checkpointer: PooledPostgresSaver
     models: ModelRouter
     switchboard: Switchboard

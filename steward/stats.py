@@ -17,9 +17,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from steward.errors import InvalidRequest
+from steward.pool import Pool
 
 
 def parse_window(text: str) -> timedelta:
@@ -93,7 +92,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 async def for_tenant(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     tenant: str,
     since: datetime,
     workflow: str | None = None,

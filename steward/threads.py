@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from steward.errors import Conflict, NotFound
+from steward.pool import Pool
 from steward.statuses import ThreadStatus
 
 THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -65,7 +65,7 @@ def new_thread_id() -> str:
 
 
 async def create(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     tenant: str,
     created_by: str,
@@ -95,7 +95,7 @@ async def create(
 
 
 async def update(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     thread_id: str,
     tenant: str,
     *,
@@ -113,9 +113,7 @@ async def update(
     return await get(pool, thread_id, tenant)
 
 
-async def get(
-    pool: AsyncConnectionPool | AsyncConnection, thread_id: str, tenant: str, *, for_update: bool = False
-) -> Thread:
+async def get(pool: Pool | AsyncConnection, thread_id: str, tenant: str, *, for_update: bool = False) -> Thread:
     """A thread of ``tenant``; another tenant's thread is reported as unknown."""
     lock = " FOR UPDATE" if for_update else ""
     query = f"SELECT {COLUMNS} FROM steward.threads WHERE thread_id = %s AND tenant = %s{lock}"
@@ -154,7 +152,7 @@ def _filters(
 
 
 async def search(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     tenant: str,
     *,
     status: str | None = None,
@@ -176,7 +174,7 @@ async def search(
 
 
 async def count(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     tenant: str,
     *,
     status: str | None = None,
@@ -195,7 +193,7 @@ CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
 """The checkpointer's tables (langgraph-checkpoint-postgres), each keyed by ``thread_id``."""
 
 
-async def delete(pool: AsyncConnectionPool, thread_id: str, tenant: str) -> None:
+async def delete(pool: Pool, thread_id: str, tenant: str) -> None:
     """Delete a thread, its runs and its checkpoints in one transaction, so a freed id never carries old state
     (its audit events stay). A busy thread is a Conflict."""
     async with pool.connection() as conn, conn.transaction():

@@ -27,10 +27,10 @@ from typing import Any, Literal
 import httpx
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from steward.errors import NotFound
+from steward.pool import Pool
 
 log = logging.getLogger(__name__)
 Event = Literal["run.ended", "approval.requested", "escalation.opened", "kill_switch.changed"]
@@ -65,7 +65,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def signing_secret(pool: AsyncConnectionPool, tenant: str, *, rotate: bool = False) -> str:
+async def signing_secret(pool: Pool, tenant: str, *, rotate: bool = False) -> str:
     """The tenant's signing secret (created on first use; ``rotate`` replaces it)."""
     fresh = "whsec_" + secrets.token_urlsafe(32)
     async with pool.connection() as conn:
@@ -77,7 +77,7 @@ async def signing_secret(pool: AsyncConnectionPool, tenant: str, *, rotate: bool
         return (await cur.fetchone())["secret"]
 
 
-async def register(pool: AsyncConnectionPool, tenant: str, url: str, events: list[str], by: str) -> Endpoint:
+async def register(pool: Pool, tenant: str, url: str, events: list[str], by: str) -> Endpoint:
     await signing_secret(pool, tenant)
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -88,7 +88,7 @@ async def register(pool: AsyncConnectionPool, tenant: str, url: str, events: lis
         return Endpoint.model_validate(await cur.fetchone())
 
 
-async def endpoints(pool: AsyncConnectionPool, tenant: str) -> list[Endpoint]:
+async def endpoints(pool: Pool, tenant: str) -> list[Endpoint]:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT id, url, events, created_by, created_at FROM steward.webhooks WHERE tenant = %s ORDER BY id",
@@ -97,7 +97,7 @@ async def endpoints(pool: AsyncConnectionPool, tenant: str) -> list[Endpoint]:
         return [Endpoint.model_validate(row) for row in await cur.fetchall()]
 
 
-async def remove(pool: AsyncConnectionPool, tenant: str, endpoint_id: int) -> None:
+async def remove(pool: Pool, tenant: str, endpoint_id: int) -> None:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM steward.webhooks WHERE id = %s AND tenant = %s RETURNING id", (endpoint_id, tenant)
@@ -106,7 +106,7 @@ async def remove(pool: AsyncConnectionPool, tenant: str, endpoint_id: int) -> No
             raise NotFound(f"no webhook endpoint {endpoint_id} in tenant {tenant!r}")
 
 
-async def deliveries(pool: AsyncConnectionPool, tenant: str, limit: int = 50) -> list[Delivery]:
+async def deliveries(pool: Pool, tenant: str, limit: int = 50) -> list[Delivery]:
     """The tenant's latest deliveries, newest first."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -141,7 +141,7 @@ RETURNING o.id, o.tenant, o.event, o.url, o.payload, o.attempts,
 """
 
 
-async def deliver_due(pool: AsyncConnectionPool, client: httpx.AsyncClient) -> int:
+async def deliver_due(pool: Pool, client: httpx.AsyncClient) -> int:
     """Attempt every due delivery once (in parallel); returns how many were attempted."""
     async with pool.connection() as conn:
         due = await (await conn.execute(_DUE, {"lease": TIMEOUT_S * 6, "batch": BATCH})).fetchall()
@@ -150,7 +150,7 @@ async def deliver_due(pool: AsyncConnectionPool, client: httpx.AsyncClient) -> i
     return len(due)
 
 
-async def _attempt(pool: AsyncConnectionPool, client: httpx.AsyncClient, row: dict[str, Any]) -> None:
+async def _attempt(pool: Pool, client: httpx.AsyncClient, row: dict[str, Any]) -> None:
     body = json.dumps(row["payload"], separators=(",", ":"), default=str).encode()
     headers = {
         "content-type": "application/json",
