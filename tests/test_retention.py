@@ -60,8 +60,9 @@ async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished
         )
         await asyncio.sleep(0.1)
 
+        # the served instance's sweeper may delete it first (it runs the same batches every few seconds)
         gone = await retention.delete_expired(services.pool, services.catalog, tenant=seeded)
-        assert gone.threads_deleted == 1 and gone.checkpoints_deleted > 0
+        assert gone.threads_deleted <= 1
         assert (await runner.get(f"/threads/{short}")).status_code == 404
         assert await rows(services, "checkpoints", short) == 0 and await rows(services, "steward.runs", short) == 0
         assert (await runner.get(f"/threads/{waiting}")).json()["status"] == "interrupted"  # never a waiting case
@@ -71,7 +72,8 @@ async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished
         updated = await runner.patch(f"/threads/{kept}", json={"ttl": 0.001})
         assert updated.status_code == 200 and updated.json()["expires_at"] is not None
         await asyncio.sleep(0.1)
-        assert (await retention.delete_expired(services.pool, services.catalog, tenant=seeded)).threads_deleted == 1
+        await retention.delete_expired(services.pool, services.catalog, tenant=seeded)
+        assert (await runner.get(f"/threads/{kept}")).status_code == 404
 
     ping_now = Catalog({**WORKFLOWS, "ping": replace(WORKFLOWS["ping"], thread_ttl=timedelta(0))})
     probe = await operations.start_run(services, "ping", {"n": 3}, tenant=seeded, user="ada")
