@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -106,12 +107,41 @@ COLUMNS = (
 )
 
 
-async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> None:
-    """Append events in one round trip."""
-    if not events:
-        return
+TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+    "text",
+    "text",
+    "text",
+    "float8",
+    "int",
+    "int",
+    "numeric",
+    "jsonb",
+    "text",
+)
+INSERT = f"""INSERT INTO steward.audit_events ({COLUMNS})
+SELECT * FROM unnest({", ".join(f"%s::{t}[]" for t in TYPES)})"""
+"""Many events in one statement: one array parameter per column."""
+PENDING: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("steward_pending_audit", default=None)
+"""A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them in the
+same statement as the step's checkpoint writes (atomic with them: a step replayed after a crash records its events
+once). Unset (e.g. ``langgraph dev``), events are written at once."""
+
+
+def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
+    """Events as table rows (redacted, with the current trace id)."""
     trace_id = tracing.trace_id()
-    rows = [
+    return [
         (
             scope.run_id,
             scope.thread_id,
@@ -136,9 +166,31 @@ async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> Non
         )
         for e in events
     ]
-    placeholders = ", ".join(["%s"] * 20)
-    async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.executemany(f"INSERT INTO steward.audit_events ({COLUMNS}) VALUES ({placeholders})", rows)
+
+
+def columns(table_rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column (the parameters of :data:`INSERT`)."""
+    return [list(column) for column in zip(*table_rows, strict=True)] if table_rows else [[] for _ in TYPES]
+
+
+async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> None:
+    """Append events in one statement."""
+    await write(pool, rows(scope, events))
+
+
+async def write(pool: Pool, table_rows: list[tuple[Any, ...]]) -> None:
+    if table_rows:
+        async with pool.connection() as conn:
+            await conn.execute(INSERT, columns(table_rows))
+
+
+def record(scope: AuditScope, events: list[AuditEvent]) -> bool:
+    """Hold events for the run's next checkpoint write (True), or say there is no run buffer (False)."""
+    pending = PENDING.get()
+    if pending is None:
+        return False
+    pending.extend(rows(scope, events))
+    return True
 
 
 async def events_for(pool: Pool, thread_id: str, tenant: str | None = None) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 ``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
-per call (one round trip, one commit).
+per call (one round trip, one commit). The audit events a run's step recorded go in the same statement as the
+step's writes (:data:`steward.audit.PENDING`).
 
 It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
 ``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
@@ -29,6 +30,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from steward import audit
 from steward.pool import Pool
 
 PUT_CHECKPOINT = """
@@ -41,7 +43,7 @@ VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
-PUT_WRITES = """
+PUT_WRITES = """{audit}
 INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
                      %s::text[], %s::bytea[])
@@ -110,5 +112,11 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes
         )
         action = OVERWRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else "NOTHING"
+        pending, events = audit.PENDING.get(), []
+        if pending:  # the run's audit events so far go in with these writes
+            events = list(pending)
+            pending.clear()
+        with_audit = f"WITH audit AS ({audit.INSERT})" if events else ""
+        params = [*audit.columns(events), *_columns(rows, 9)] if events else _columns(rows, 9)
         async with self.conn.connection() as conn:
-            await conn.execute(PUT_WRITES.format(action=action), _columns(rows, 9))
+            await conn.execute(PUT_WRITES.format(action=action, audit=with_audit), params)

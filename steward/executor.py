@@ -25,7 +25,7 @@ import psycopg
 from langgraph.types import Command
 from psycopg_pool import PoolTimeout
 
-from steward import metrics, runs, tracing
+from steward import audit, metrics, runs, tracing
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
@@ -142,6 +142,19 @@ async def execute_run(
 
 
 async def _execute(services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]) -> Finished:
+    pending = audit.PENDING.set([])  # the steps' audit events, written with their checkpoint writes
+    try:
+        return await _drive_and_record(services, run, worker, sink, modes)
+    finally:
+        leftover = audit.PENDING.get()
+        audit.PENDING.reset(pending)
+        if leftover:  # a step that failed outright wrote no checkpoint: its events still go in
+            await audit.write(services.pool, leftover)
+
+
+async def _drive_and_record(
+    services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]
+) -> Finished:
     lease = services.settings.run_lease_s
     config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id, "graph_id": run.workflow})
     drive = asyncio.create_task(_drive(services, run, config, sink, modes))

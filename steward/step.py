@@ -113,9 +113,10 @@ class Step:
     async def flush(self) -> None:
         if self.tape is not None:  # a replay writes nothing: its events stay on the tape
             self.tape.replayed.extend(self.events)
-        else:
+        elif self.events:
             scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
-            await audit.append(self.services.pool, scope, self.events)
+            if not audit.record(scope, self.events):  # no run buffer: write now
+                await audit.append(self.services.pool, scope, self.events)
         self.events = []
 
     def _unrecorded(self, exc: Unrecorded) -> Halt:
