@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,9 @@ from steward.notify import ANY_RUN
 
 STREAM_RECHECK_S = 5.0
 """The stream re-reads the inbox at least this often (a wake-up may be missed; a decision never is for long)."""
+STREAM_MIN_INTERVAL_S = 0.5
+"""...and at most this often: any run's end wakes every stream, so a busy server would otherwise re-read each open
+inbox for every run it finishes."""
 
 router = APIRouter(prefix="/approvals", tags=["governance"])
 
@@ -46,6 +50,7 @@ async def stream_approvals(request: Request, services: ServicesDep, caller: Prin
                 if current != last:
                     yield {"event": "approvals", "data": current}
                     last = current
+                await asyncio.sleep(STREAM_MIN_INTERVAL_S)
                 await woken.wait(STREAM_RECHECK_S)
 
     return EventSourceResponse(changes(), ping=15)
