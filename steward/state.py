@@ -21,6 +21,11 @@ from steward.outcome import Outcome
 from steward.verdict import PolicyVerdict
 
 
+def first_value(current: str | None, new: str | None) -> str | None:
+    """Reducer: the first value written stays."""
+    return current if current is not None else new
+
+
 class ProposedAction(BaseModel):
     """A write the agent proposes: the tool and its arguments (after an edit, the approver's version)."""
 
@@ -45,8 +50,9 @@ class GovernedState(BaseModel):
     """The policy's verdict on ``action`` (None again after an edit, until the edit is re-checked)."""
     approval: Approval | None = None
     """The latest human decision on ``action``, carrying everyone who approved exactly these arguments."""
-    mode: str | None = None
-    """The operating mode the run started in (pinned by its first step; see :mod:`steward.controls`)."""
+    mode: Annotated[str | None, first_value] = None
+    """The operating mode the run started in (pinned by its first step, and never changed after, even by steps
+    that start in parallel; see :mod:`steward.controls`)."""
     approval_expires_at: datetime | None = None
     """When the approval request for ``action`` expires (fixed when people are first asked, from the policy of
     that moment; None: never)."""
