@@ -71,7 +71,7 @@ async def submit(
         workflow=workflow.name,
         payload=payload,
         metadata=body.metadata,
-        strategy=body.multitask_strategy,
+        strategy="enqueue" if body.multitask_strategy == "enqueue" else "reject",  # the others were refused
         worker=worker,
         lease_s=services.settings.run_lease_s,
         grace_s=services.settings.inline_grace_s if inline else 0.0,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from steward.jsonable import jsonable
@@ -20,7 +22,7 @@ EMPTY_STATE = {
 }
 
 
-def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
+def checkpoint_ref(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not config:
         return None
     conf = config["configurable"]
@@ -32,13 +34,13 @@ def checkpoint_ref(config: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def within_thread(thread_id: str, selector: dict[str, Any] | None) -> dict[str, Any]:
+def within_thread(thread_id: str, selector: dict[str, Any] | None) -> RunnableConfig:
     """A checkpoint config for ``thread_id`` from a client's selector (``{checkpoint_id, checkpoint_ns}``, bare or
     under ``configurable``). Whatever thread id the selector names is ignored: the caller's path decides."""
     selector = selector or {}
     selector = selector.get("configurable", selector) if isinstance(selector.get("configurable"), dict) else selector
     picked = {k: str(selector[k]) for k in ("checkpoint_id", "checkpoint_ns") if selector.get(k) is not None}
-    return {"configurable": {**picked, "thread_id": thread_id}}
+    return RunnableConfig(configurable={**picked, "thread_id": thread_id})
 
 
 def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:

@@ -134,8 +134,8 @@ SELECT * FROM unnest({", ".join(f"%s::{t}[]" for t in TYPES)})"""
 """Many events in one statement: one array parameter per column."""
 PENDING: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("steward_pending_audit", default=None)
 """A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them in the
-same statement as the step's checkpoint writes (atomic with them: a step replayed after a crash records its events
-once). Unset (e.g. ``langgraph dev``), events are written at once."""
+same statement as the checkpoint that follows the steps that recorded them (atomic with it: a step replayed after
+a crash records its events once). Unset (e.g. ``langgraph dev``), events are written at once."""
 
 
 def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:

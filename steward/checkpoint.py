@@ -6,8 +6,9 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 ``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
-per call (one round trip, one commit). The audit events a run's step recorded go in the same statement as the
-step's writes (:data:`steward.audit.PENDING`).
+per call (one round trip, one commit). The audit events a run's steps recorded go in the same statement as the
+checkpoint that follows them (:data:`steward.audit.PENDING`): checkpoints are written one after another (with
+``durability="sync"`` each before the next step starts), so the audit trail keeps the steps' order.
 
 It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
 ``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
@@ -17,7 +18,7 @@ checked against, and ``tests/test_checkpoint_internals.py`` fails loudly when an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +35,7 @@ from steward import audit
 from steward.pool import Pool
 
 PUT_CHECKPOINT = """
-WITH blobs AS (
+WITH {audit}blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)
@@ -43,7 +44,7 @@ VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
-PUT_WRITES = """{audit}
+PUT_WRITES = """
 INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
                      %s::text[], %s::bytea[])
@@ -68,7 +69,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         super().__init__(pool, **kwargs)
 
     @asynccontextmanager
-    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncGenerator[AsyncCursor[DictRow]]:
         async with self.conn.connection() as conn:
             if pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
@@ -90,7 +91,12 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 blobs[channel] = inline.pop(channel)
         versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
         rows = self._dump_blobs(thread_id, namespace, blobs, versions)
+        pending, events = audit.PENDING.get(), []
+        if pending:  # the steps' audit events since the last checkpoint go in with this one
+            events = list(pending)
+            pending.clear()
         params = (
+            *audit.columns(events),
             *_columns(rows, 6),
             thread_id,
             namespace,
@@ -99,8 +105,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
         )
+        query = PUT_CHECKPOINT.format(audit=f"audit AS ({audit.INSERT}),\n" if events else "")
         async with self.conn.connection() as conn:
-            await conn.execute(PUT_CHECKPOINT, params)
+            await conn.execute(query, params if events else params[len(audit.TYPES) :])
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(
@@ -112,11 +119,5 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes
         )
         action = OVERWRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else "NOTHING"
-        pending, events = audit.PENDING.get(), []
-        if pending:  # the run's audit events so far go in with these writes
-            events = list(pending)
-            pending.clear()
-        with_audit = f"WITH audit AS ({audit.INSERT})" if events else ""
-        params = [*audit.columns(events), *_columns(rows, 9)] if events else _columns(rows, 9)
         async with self.conn.connection() as conn:
-            await conn.execute(PUT_WRITES.format(action=action, audit=with_audit), params)
+            await conn.execute(PUT_WRITES.format(action=action), _columns(rows, 9))

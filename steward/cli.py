@@ -171,6 +171,8 @@ async def cmd_keys_revoke(services: Services, args: argparse.Namespace) -> None:
 async def cmd_keys_create(services: Services, args: argparse.Namespace) -> None:
     key = await keys.create_key(services.pool, tenant=args.tenant, roles=args.role, name=args.name)
     principal = await keys.lookup(services.pool, key)
+    if principal is None:
+        raise RuntimeError("the key just created cannot be found")
     _print({"key": key, "name": principal.identity, "tenant": principal.tenant, "roles": sorted(principal.roles)})
     print("store the key now: only its hash is kept", file=sys.stderr)
 
@@ -391,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--reset", action="store_true", help="first empty the tenants the file names")
     load.set_defaults(handler=cmd_sandbox_load)
     for table in _aliased_tables():
-        alias = sub.add_parser(table.alias, help=f"the sandbox table {table.name}").add_subparsers(
+        alias = sub.add_parser(table.alias or table.name, help=f"the sandbox table {table.name}").add_subparsers(
             dest="action", required=True
         )
         load_alias = alias.add_parser("load", help=f"load {table.name} from a JSON lines file (one record a line)")

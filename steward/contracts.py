@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from steward.pool import Pool
+from steward.pool import Conn, Pool, one, trusted
 from steward.tool_errors import CapabilityExceeded, IdempotencyConflict, RecordNotFound, ToolInputError
 
 Kind = Literal["read", "write"]
@@ -68,15 +67,13 @@ class ToolContext:
 async def fetch_one(ctx: ToolContext, tool: str, what: str, query: str, params: Any) -> dict[str, Any]:
     """One row from a system of record, or :class:`RecordNotFound` saying there is no ``what`` in the tenant."""
     async with ctx.pool.connection() as conn:
-        row = await (await conn.execute(query, params)).fetchone()
+        row = await (await conn.execute(trusted(query), params)).fetchone()
     if row is None:
         raise RecordNotFound(tool, f"no {what} in tenant {ctx.tenant!r}")
     return row
 
 
-async def write_once(
-    conn: AsyncConnection, ctx: ToolContext, tool: str, table: str, values: dict[str, Any]
-) -> dict[str, Any]:
+async def write_once(conn: Conn, ctx: ToolContext, tool: str, table: str, values: dict[str, Any]) -> dict[str, Any]:
     """Insert one row of a write tool's ``writes_to`` table under the call's idempotency key, in the caller's
     transaction. A replay of the key returns the row first written (``deduplicated``); the same key with other
     values is an :class:`~steward.tool_errors.IdempotencyConflict`. The row carries ``thread_id`` and
@@ -84,7 +81,8 @@ async def write_once(
     if not ctx.idempotency_key:
         raise ToolInputError(tool, "a write needs an idempotency key")
     cur = await conn.execute(
-        f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND idempotency_key = %s", (ctx.tenant, ctx.idempotency_key)
+        trusted(f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND idempotency_key = %s"),
+        (ctx.tenant, ctx.idempotency_key),
     )
     if (existing := await cur.fetchone()) is not None:
         if any(_differs(existing.get(k), v) for k, v in values.items()):
@@ -93,10 +91,10 @@ async def write_once(
     row = {"tenant": ctx.tenant, **values, "thread_id": ctx.thread_id, "idempotency_key": ctx.idempotency_key}
     columns = ", ".join(row)
     cur = await conn.execute(
-        f"INSERT INTO sandbox.{table} ({columns}) VALUES ({', '.join(['%s'] * len(row))}) RETURNING *",
+        trusted(f"INSERT INTO sandbox.{table} ({columns}) VALUES ({', '.join(['%s'] * len(row))}) RETURNING *"),
         [Jsonb(v) if isinstance(v, (dict, list)) else v for v in row.values()],
     )
-    return {**(await cur.fetchone()), "deduplicated": False}
+    return {**(await one(cur)), "deduplicated": False}
 
 
 def _differs(stored: Any, given: Any) -> bool:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from steward import webhooks
 from steward.errors import NotFound
-from steward.pool import Pool
+from steward.pool import Pool, one
 
 ALL = "*"
 CACHE_S = 1.0
@@ -181,7 +181,7 @@ async def set_switch(pool: Pool, switch: KillSwitch) -> KillSwitch:
             " set_at = now() RETURNING tenant, workflow, tool, reason, set_by, set_at",
             (switch.tenant, switch.workflow, switch.tool, switch.reason, switch.set_by),
         )
-        stored = KillSwitch.model_validate(await cur.fetchone())
+        stored = KillSwitch.model_validate(await one(cur))
         await webhooks.enqueue(
             conn, stored.tenant, "kill_switch.changed", {"change": "set", **stored.model_dump(mode="json")}
         )
@@ -209,7 +209,7 @@ async def spent_today(pool: Pool, tenant: str, workflow: str | None = None) -> D
             " AND (%(w)s::text IS NULL OR workflow = %(w)s)",
             {"t": tenant, "w": workflow},
         )
-        return (await cur.fetchone())["spent"]
+        return (await one(cur))["spent"]
 
 
 async def list_caps(pool: Pool, tenant: str | None = None) -> list[SpendCap]:

@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from steward import sandbox
 from steward.migrations import MIGRATIONS
-from steward.pool import Pool
+from steward.pool import Pool, one, trusted
 from steward.sandbox import SystemOfRecord
 from steward.settings import Settings
 
@@ -130,7 +130,7 @@ REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON steward.audit_events FRO
 """What the service role may do: data, not schema; and on the audit log only INSERT and SELECT."""
 
 
-async def grant_service_role(pool: AsyncConnectionPool, owner_url: str, role: str, service_url: str | None) -> str:
+async def grant_service_role(pool: Pool, owner_url: str, role: str, service_url: str | None) -> str:
     """The URL the service connects with: ``service_url``'s role, or ``role`` (created here, LOGIN, no other
     rights) when the owner may create roles. Either way the grants are (re)applied after migrations. When the
     owner may not create roles and no service URL is set, the service runs as the owner (logged: the append-only
@@ -140,7 +140,7 @@ async def grant_service_role(pool: AsyncConnectionPool, owner_url: str, role: st
             cur = await conn.execute(
                 "SELECT rolsuper OR rolcreaterole AS can FROM pg_roles WHERE rolname = current_user"
             )
-            if not (await cur.fetchone())["can"]:
+            if not (await one(cur))["can"]:
                 log.warning(
                     "the database owner may not create roles and STEWARD_SERVICE_DATABASE_URL is unset:"
                     " the service runs as the owner of the audit log"
@@ -154,7 +154,7 @@ async def grant_service_role(pool: AsyncConnectionPool, owner_url: str, role: st
             )
             service_url = make_conninfo(owner_url, user=role, password="")
         else:
-            role = conninfo_to_dict(service_url).get("user") or role
+            role = str(conninfo_to_dict(service_url).get("user") or role)
         async with conn.transaction():
             await conn.execute(sql.SQL(SERVICE_GRANTS).format(role=sql.Identifier(role)))
     return service_url
@@ -166,7 +166,7 @@ it: langgraph issue 5675); checking every checkout would cost a round trip each 
 
 
 async def _mark_returned(conn: psycopg.AsyncConnection) -> None:
-    conn._steward_returned_at = time.monotonic()
+    setattr(conn, "_steward_returned_at", time.monotonic())  # noqa: B010 (a mark on a psycopg object)
 
 
 async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
@@ -197,7 +197,7 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_
     return cast(Pool, pool)  # dict_row connections: what the pool's kwargs make
 
 
-async def migrate(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord] = ()) -> int:
+async def migrate(pool: Pool, systems: Iterable[SystemOfRecord] = ()) -> int:
     """Apply pending migrations in order, once, even with several processes starting together: the kernel's,
     then each system of record's own."""
     async with pool.connection() as conn, conn.transaction():
@@ -208,10 +208,10 @@ async def migrate(pool: AsyncConnectionPool, systems: Iterable[SystemOfRecord] =
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM steward.schema_migrations")
-        current = (await cur.fetchone())["v"]
+        current = (await one(cur))["v"]
         for version, statement in enumerate(MIGRATIONS, start=1):
             if version > current:
-                await conn.execute(statement)
+                await conn.execute(trusted(statement))
                 await conn.execute("INSERT INTO steward.schema_migrations (version) VALUES (%s)", (version,))
                 log.info("applied migration %d", version)
         await sandbox.migrate(conn, systems)

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, computed_field
 
 from steward.errors import Conflict, NotFound
-from steward.pool import Pool
+from steward.pool import Pool, trusted
 
 Status = Literal["open", "taken", "closed"]
 DENIALS_FOR_PEOPLE = frozenset(
@@ -103,8 +103,10 @@ async def _change(pool: Pool, tenant: str, escalation_id: int, assignment: str, 
     """Apply ``assignment`` to an escalation that is not closed; a closed one is a Conflict."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            f"UPDATE steward.escalations SET {assignment}, updated_at = now()"
-            f" WHERE id = %(id)s AND tenant = %(tenant)s AND status <> 'closed' RETURNING {COLUMNS}",
+            trusted(
+                f"UPDATE steward.escalations SET {assignment}, updated_at = now()"
+                f" WHERE id = %(id)s AND tenant = %(tenant)s AND status <> 'closed' RETURNING {COLUMNS}"
+            ),
             {"id": escalation_id, "tenant": tenant, **params},
         )
         row = await cur.fetchone()

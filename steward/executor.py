@@ -19,10 +19,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
-from langgraph.types import Command
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StreamMode
 from psycopg_pool import PoolTimeout
 
 from steward import audit, metrics, runs, tracing
@@ -73,7 +74,7 @@ def context_for(services: Services, run: Run) -> StewardContext:
     )
 
 
-async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> Any:
+async def _graph_input(services: Services, run: Run, config: RunnableConfig) -> Any:
     """What to drive the graph with: None to continue a crashed attempt, else the input or resume command."""
     latest = None  # only a retry or a run queued behind another can find a checkpoint already there
     if run.attempt > 1 or ("input" in run.payload and run.multitask_strategy == "enqueue"):
@@ -88,7 +89,7 @@ async def _graph_input(services: Services, run: Run, config: dict[str, Any]) -> 
 
 
 async def _drive(
-    services: Services, run: Run, config: dict[str, Any], sink: Sink | None, modes: Sequence[str]
+    services: Services, run: Run, config: RunnableConfig, sink: Sink | None, modes: Sequence[str]
 ) -> dict[str, Any]:
     graph = services.graph(run.workflow)
     payload = await _graph_input(services, run, config)
@@ -105,10 +106,14 @@ async def _drive(
     wanted = {STREAM_MODES[m] for m in modes}
     values: dict[str, Any] = {}
     async for mode, chunk in graph.astream(
-        payload, config, context=context_for(services, run), stream_mode=sorted({"values", *wanted}), durability="sync"
+        payload,
+        config,
+        context=context_for(services, run),
+        stream_mode=cast(list[StreamMode], sorted({"values", *wanted})),
+        durability="sync",
     ):
         if mode == "values":
-            values = chunk
+            values = cast(dict[str, Any], chunk)
         if sink is not None and mode in wanted:
             await sink(mode, chunk)
     return values
@@ -221,7 +226,7 @@ async def _drive_and_record(
     return Finished(run=final, values=state_values, interrupts=interrupts)
 
 
-async def _pending_interrupts(services: Services, run: Run, config: dict[str, Any]) -> dict[str, Any]:
+async def _pending_interrupts(services: Services, run: Run, config: RunnableConfig) -> dict[str, Any]:
     state = await services.graph(run.workflow).aget_state(config)
     return {task.id: jsonable(list(task.interrupts)) for task in state.tasks if task.interrupts}
 

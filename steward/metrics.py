@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from steward.pool import Pool
+from steward.pool import Pool, one
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -84,7 +84,7 @@ class _Snapshot(Collector):
 async def state_gauges(pool: Pool) -> list[Metric]:
     """Gauges of what is, across every process: read from Postgres in one statement."""
     async with pool.connection() as conn:
-        row = await (await conn.execute(_STATE)).fetchone()
+        row = await one(await conn.execute(_STATE))
     pending = GaugeMetricFamily("steward_approvals_pending", "Runs waiting for a human decision", labels=["workflow"])
     oldest = GaugeMetricFamily(
         "steward_approval_oldest_age_seconds", "Age of the oldest pending approval", labels=["workflow"]

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 import psycopg
@@ -60,7 +60,7 @@ class PollingNotifier:
     pushes = False
 
     @contextlib.asynccontextmanager
-    async def watching(self, key: str) -> AsyncIterator[Waiter]:
+    async def watching(self, key: str) -> AsyncGenerator[Waiter]:
         yield Waiter()
 
     async def wait_queued(self, timeout: float) -> None:
@@ -122,7 +122,7 @@ class Notifier:
             event.set()
 
     @contextlib.asynccontextmanager
-    async def watching(self, key: str) -> AsyncIterator[Waiter]:
+    async def watching(self, key: str) -> AsyncGenerator[Waiter]:
         """Watch a run or thread id: register first, then check the database, then wait (no lost wake-up)."""
         event = asyncio.Event()
         self._waiters[key].add(event)

@@ -20,10 +20,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from psycopg import AsyncConnection
 from pydantic import BaseModel
 
-from steward.pool import Pool
+from steward.pool import Conn, Pool, one, trusted
 from steward.threads import CHECKPOINT_TABLES
 from steward.workflow import Catalog
 
@@ -51,13 +50,13 @@ def _expired(catalog: Catalog) -> tuple[str, dict[str, Any]]:
     return " OR ".join(terms), params
 
 
-async def _locked(
-    conn: AsyncConnection, where: str, params: dict[str, Any], limit: int, tenant: str | None
-) -> list[str]:
+async def _locked(conn: Conn, where: str, params: dict[str, Any], limit: int, tenant: str | None) -> list[str]:
     cur = await conn.execute(
-        f"SELECT thread_id FROM steward.threads WHERE status IN ('idle', 'error') AND ({where})"
-        " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s) ORDER BY updated_at LIMIT %(limit)s"
-        " FOR UPDATE SKIP LOCKED",
+        trusted(
+            f"SELECT thread_id FROM steward.threads WHERE status IN ('idle', 'error') AND ({where})"
+            " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s) ORDER BY updated_at LIMIT %(limit)s"
+            " FOR UPDATE SKIP LOCKED"
+        ),
         {**params, "limit": limit, "tenant": tenant},
     )
     return [row["thread_id"] for row in await cur.fetchall()]
@@ -80,7 +79,8 @@ async def delete_expired(
             return Pruned(threads_deleted=len(ids))
         counts = {}
         for table in CHECKPOINT_TABLES:
-            counts[table] = (await conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)", (ids,))).rowcount
+            query = trusted(f"DELETE FROM {table} WHERE thread_id = ANY(%s)")
+            counts[table] = (await conn.execute(query, (ids,))).rowcount
         await conn.execute("DELETE FROM steward.runs WHERE thread_id = ANY(%s)", (ids,))
         await conn.execute("DELETE FROM steward.threads WHERE thread_id = ANY(%s)", (ids,))
     return Pruned(
@@ -139,8 +139,8 @@ async def keep_latest_checkpoints(
             cur = await conn.execute(
                 "SELECT count(*) - count(DISTINCT thread_id) AS n FROM checkpoints WHERE thread_id = ANY(%s)", (ids,)
             )
-            return Pruned(checkpoints_deleted=(await cur.fetchone())["n"])
-        row = await (await conn.execute(_OLD_CHECKPOINTS, {"ids": ids})).fetchone()
+            return Pruned(checkpoints_deleted=(await one(cur))["n"])
+        row = await one(await conn.execute(_OLD_CHECKPOINTS, {"ids": ids}))
     return Pruned(checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"], writes_deleted=row["writes"])
 
 

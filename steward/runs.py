@@ -228,7 +228,7 @@ async def submit(
         InvalidRequest: a malformed resume, or overrides that differ from the thread's.
         Forbidden: the decider may not approve (the requester, or an approver deciding twice).
     """
-    labels = Jsonb({"graph_id": workflow, **(labels or {})})
+    thread_labels = Jsonb({"graph_id": workflow, **(labels or {})})
     response = None
     if "command" in payload:
         payload, response = _resume_payload(payload, user)
@@ -248,7 +248,7 @@ async def submit(
                 "worker": worker,
                 "lease": lease_s if worker else None,
                 "grace": grace_s,
-                "labels": labels,
+                "labels": thread_labels,
                 "webhook": webhook,
             },
         )
@@ -304,7 +304,7 @@ async def submit(
         await conn.execute(
             "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
             " metadata = metadata || %s WHERE thread_id = %s",
-            (workflow, labels, thread_id),
+            (workflow, thread_labels, thread_id),
         )
         if not run_now:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))

@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field, ValidationError
 
 from steward.errors import InvalidRequest, explain
-from steward.pool import Pool
+from steward.pool import Conn, Pool, one, trusted
 
 
 class Record(BaseModel):
@@ -163,7 +163,7 @@ async def load(pool: Pool, seed: Seed, systems: Iterable[SystemOfRecord], *, res
             if reset:
                 for table in reversed(tables):
                     await conn.execute(
-                        f"DELETE FROM sandbox.{table.name} WHERE tenant = ANY(%s)", (list(seed.tenants()),)
+                        trusted(f"DELETE FROM sandbox.{table.name} WHERE tenant = ANY(%s)"), (list(seed.tenants()),)
                     )
             for table in tables:
                 records = seed.rows.get(table.name, [])
@@ -171,7 +171,7 @@ async def load(pool: Pool, seed: Seed, systems: Iterable[SystemOfRecord], *, res
                 rows = [(r.tenant or seed.tenant, *(_value(getattr(r, f)) for f in fields)) for r in records]
                 if rows:
                     async with conn.cursor() as cur:
-                        await cur.executemany(sql, rows)
+                        await cur.executemany(trusted(sql), rows)
                     counts[table.name] = len(rows)
     except psycopg.errors.IntegrityError as exc:
         detail = exc.diag.message_detail or exc.diag.message_primary
@@ -188,13 +188,13 @@ async def show(
         for table in (t for system in systems for t in system.tables):
             where = " WHERE tenant = %s" if tenant else ""
             cur = await conn.execute(
-                f"SELECT * FROM sandbox.{table.name}{where} ORDER BY 1, 2", (tenant,) if tenant else ()
+                trusted(f"SELECT * FROM sandbox.{table.name}{where} ORDER BY 1, 2"), (tenant,) if tenant else ()
             )
             result[table.name] = await cur.fetchall()
     return result
 
 
-async def migrate(conn: psycopg.AsyncConnection, systems: Iterable[SystemOfRecord]) -> None:
+async def migrate(conn: Conn, systems: Iterable[SystemOfRecord]) -> None:
     """Apply each system of record's pending migrations (the caller holds the migration lock)."""
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS steward.system_migrations (system text NOT NULL,"
@@ -205,10 +205,10 @@ async def migrate(conn: psycopg.AsyncConnection, systems: Iterable[SystemOfRecor
         cur = await conn.execute(
             "SELECT coalesce(max(version), 0) AS v FROM steward.system_migrations WHERE system = %s", (system.name,)
         )
-        current = (await cur.fetchone())["v"]
+        current = (await one(cur))["v"]
         for version, statement in enumerate(system.migrations, start=1):
             if version > current:
-                await conn.execute(statement)
+                await conn.execute(trusted(statement))
                 await conn.execute(
                     "INSERT INTO steward.system_migrations (system, version) VALUES (%s, %s)", (system.name, version)
                 )

@@ -11,11 +11,12 @@ import dataclasses
 import enum
 import logging
 import typing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SETUP_LOCK = 0x5737_0002
 
 
-def _model_types(root: type, found: set[type]) -> set[type]:
+def _model_types(root: Any, found: set[type]) -> set[type]:
     """Every pydantic model and enum reachable from a type annotation (for the checkpoint allowlist)."""
     if isinstance(root, type) and issubclass(root, (BaseModel, enum.Enum)) and root not in found:
         found.add(root)
@@ -59,11 +60,11 @@ class StewardContext:
     """The tenant whose systems of record the run may touch."""
     user: str = "anonymous"
     """Who is acting: the requester when a run starts, the approver when it resumes."""
-    services: Annotated[Services | None, SkipJsonSchema()] = None
+    services: SkipJsonSchema[Services | None] = None
     budget: BudgetOverride | None = None
     models: dict[str, str] = field(default_factory=dict)
     """Per-run tier overrides, e.g. ``{"small": "openai:gpt-4o-mini"}``."""
-    tape: Annotated[Tape | None, SkipJsonSchema()] = None
+    tape: SkipJsonSchema[Tape | None] = None
     """A replay's recorded answers: when set, tools and models answer from it and nothing is written."""
 
 
@@ -82,7 +83,7 @@ class Services:
     notifier: Wakeups = field(default_factory=PollingNotifier)
     """Wakes waiters when runs end (a LISTEN connection in servers and workers; polling otherwise)."""
     _policies: dict[str, Policy] = field(default_factory=dict)
-    _graphs: dict[str, CompiledStateGraph] = field(default_factory=dict)
+    _graphs: dict[str, CompiledStateGraph[Any, StewardContext, Any, Any]] = field(default_factory=dict)
 
     @classmethod
     @asynccontextmanager
@@ -93,7 +94,7 @@ class Services:
         url: str | None = None,
         listen: bool = False,
         catalog: Catalog | None = None,
-    ) -> AsyncIterator[Services]:
+    ) -> AsyncGenerator[Services]:
         """Connect (starting embedded PostgreSQL if no URL is configured), migrate, and yield. ``listen``
         starts a LISTEN connection so waits for runs wake at once instead of polling. ``catalog``: the
         workflows to run (default: loaded from ``settings.workflows``)."""
@@ -119,16 +120,16 @@ class Services:
                 switchboard=Switchboard(pool),
             )
             await services._pin_policies()
-            notifier = Notifier(url) if listen else PollingNotifier()
-            if listen:
-                await notifier.start()
-            services.notifier = notifier
+            listener = Notifier(url) if listen else None
+            if listener is not None:
+                await listener.start()
+                services.notifier = listener
             try:
                 yield services
             finally:
                 await models.aclose()
-                if listen:
-                    await notifier.stop()
+                if listener is not None:
+                    await listener.stop()
         finally:
             await pool.close()
 
@@ -184,19 +185,19 @@ class Services:
             self._policies[workflow] = source.load(self.settings.policy_dir)
         return self._policies[workflow]
 
-    def graph(self, workflow: str) -> CompiledStateGraph:
+    def graph(self, workflow: str) -> CompiledStateGraph[Any, StewardContext, Any, Any]:
         """The workflow's graph compiled with the Postgres checkpointer (compiled once)."""
         if workflow not in self._graphs:
-            self._graphs[workflow] = (
-                self.workflow(workflow).make_graph().compile(checkpointer=self.checkpointer, name=workflow)
-            )
+            compiled = self.workflow(workflow).make_graph().compile(checkpointer=self.checkpointer, name=workflow)
+            self._graphs[workflow] = cast(CompiledStateGraph[Any, StewardContext, Any, Any], compiled)
         return self._graphs[workflow]
 
-    def run_config(self, thread_id: str, run_id: str, **extra: Any) -> dict[str, Any]:
+    def run_config(self, thread_id: str, run_id: str, **extra: Any) -> RunnableConfig:
         """LangGraph config for one invocation, with the recursion limit set explicitly."""
-        return {
+        config = {
             "configurable": {"thread_id": thread_id},
-            "run_id": run_id,
+            "run_id": run_id,  # a string: LangGraph records it as given
             "recursion_limit": self.settings.recursion_limit,
             **extra,
         }
+        return cast(RunnableConfig, config)

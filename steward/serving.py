@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import httpx
 import uvicorn
@@ -31,11 +32,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def serve_in_thread(app: object) -> tuple[uvicorn.Server, str]:
+def serve_in_thread(app: Any) -> tuple[uvicorn.Server, str]:
     """Serve an ASGI app on a free loopback port from a background thread (stand-in services for tests and
     ``make bench``); returns the server (set ``should_exit`` to stop it) and its URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:

@@ -68,8 +68,8 @@ class Step:
         info = runtime.execution_info
         self.name, self.workflow, self.services = name, workflow, services
         self.tenant, self.user, self.model_overrides = context.tenant, context.user, context.models
-        self.thread_id = info.thread_id or "no-thread"
-        self.run_id = str(info.run_id) if info.run_id else None
+        self.thread_id: str = info.thread_id if info is not None and info.thread_id else "no-thread"
+        self.run_id = str(info.run_id) if info and info.run_id else None
         self.budget = budget.tightened(context.budget)
         self.before: Usage = state.usage
         self.delta = Usage()
@@ -171,7 +171,7 @@ class Step:
             raise escalate(exc.code, exc.message) from None
         key = self.idempotency_key(tool, action or tool) if spec.kind == "write" else None
         started = time.perf_counter()
-        if spec.facts is None:
+        if spec.facts is None or spec.facts_model is None:
             facts = {}
         elif self.tape is not None:
             try:
@@ -296,6 +296,8 @@ class Step:
     def approval_request(self, state: GovernedState, description: str) -> ApprovalRequest:
         """The request people see for the state's proposed write (quorum so far included)."""
         action, verdict, previous = state.action, state.verdict, state.approval
+        if action is None or verdict is None:
+            raise ValueError("an approval request needs the state's proposed action and its verdict (run the gate)")
         spec = self._spec(action.name)
         return ApprovalRequest(
             action_requests=[ActionRequest(name=action.name, args=action.args, description=description)],
@@ -629,11 +631,12 @@ class Step:
             tokens_out=usage["output_tokens"],
             cost_usd=cost,
         )
-        base["detail"] |= {"model": model_name, "response": calls[0]["args"] if calls else reply.text}
+        detail: dict[str, Any] = base["detail"]
+        detail |= {"model": model_name, "response": calls[0]["args"] if calls else reply.text}
         try:
             answer = schema.model_validate(calls[0]["args"]) if calls else None
         except ValidationError as exc:
-            answer, base["detail"]["errors"] = None, exc.errors(include_url=False, include_context=False)
+            answer, detail["errors"] = None, exc.errors(include_url=False, include_context=False)
         if answer is None:
             self.record("model_call", "invalid_output", **base, **fields, rule_id="model.invalid_output")
             raise escalate("model.invalid_output", f"the {tier} model did not answer with a valid {schema.__name__}")
@@ -642,6 +645,8 @@ class Step:
 
     def _recorded_answer(self, tier: str, schema: type[M]) -> M:
         """A replay's model call: the recorded answer (or the recorded failure) of the original run."""
+        if self.tape is None:
+            raise ValueError("a recorded answer needs a replay's tape")
         try:
             recorded = self.tape.model_answer()
         except Unrecorded as exc:
@@ -675,14 +680,16 @@ def governed(
     """
 
     def wrap(fn: NodeFn) -> Callable[..., Awaitable[dict[str, Any]]]:
+        name: str = getattr(fn, "__name__", "node")
+
         async def node(state: Any, runtime: Runtime[StewardContext]) -> dict[str, Any]:
             context = runtime.context or StewardContext()
             services = context.services or await default_services()
-            step = Step(fn.__name__, workflow, budget, state, runtime, services)
+            step = Step(name, workflow, budget, state, runtime, services)
             started = time.perf_counter()
             pin = {"mode": await step._mode()} if isinstance(state, GovernedState) and state.mode is None else {}
-            attributes = {"steward.node": fn.__name__, "steward.workflow": workflow, "steward.tenant": step.tenant}
-            with tracing.span(f"node {fn.__name__}", attributes) as node_span:
+            attributes = {"steward.node": name, "steward.workflow": workflow, "steward.tenant": step.tenant}
+            with tracing.span(f"node {name}", attributes) as node_span:
                 try:
                     if enforce_budget:
                         step._check_budget(step=True)
@@ -697,7 +704,7 @@ def governed(
             step.delta.elapsed_ms += (time.perf_counter() - started) * 1000
             return {**pin, **update, "usage": step.delta, "trajectory": step.trajectory}
 
-        node.__name__ = node.__qualname__ = fn.__name__
+        node.__name__ = node.__qualname__ = name
         node.__doc__ = fn.__doc__
         return node
 

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from steward.errors import Conflict, NotFound
-from steward.pool import Pool
+from steward.pool import Conn, Pool, one, trusted
 from steward.statuses import ThreadStatus
 
 THREAD_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -113,10 +113,10 @@ async def update(
     return await get(pool, thread_id, tenant)
 
 
-async def get(pool: Pool | AsyncConnection, thread_id: str, tenant: str, *, for_update: bool = False) -> Thread:
+async def get(pool: Pool | Conn, thread_id: str, tenant: str, *, for_update: bool = False) -> Thread:
     """A thread of ``tenant``; another tenant's thread is reported as unknown."""
     lock = " FOR UPDATE" if for_update else ""
-    query = f"SELECT {COLUMNS} FROM steward.threads WHERE thread_id = %s AND tenant = %s{lock}"
+    query = trusted(f"SELECT {COLUMNS} FROM steward.threads WHERE thread_id = %s AND tenant = %s{lock}")
     if isinstance(pool, AsyncConnection):
         row = await (await pool.execute(query, (thread_id, tenant))).fetchone()
     else:
@@ -135,7 +135,8 @@ def _filters(
     ids: list[str] | None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (and its parameters) selecting a tenant's threads by status, containment and ids."""
-    where, params = ["tenant = %s"], [tenant]
+    where: list[str] = ["tenant = %s"]
+    params: list[Any] = [tenant]
     if status:
         where.append("status = %s")
         params.append(status)
@@ -167,7 +168,9 @@ async def search(
     """A tenant's threads filtered by status, metadata / values containment and ids."""
     where, params = _filters(tenant, status, metadata, values, ids)
     order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}" if sort_by in SORTABLE else "created_at DESC"
-    query = f"SELECT {COLUMNS} FROM steward.threads WHERE {where} ORDER BY {order}, thread_id LIMIT %s OFFSET %s"
+    query = trusted(
+        f"SELECT {COLUMNS} FROM steward.threads WHERE {where} ORDER BY {order}, thread_id LIMIT %s OFFSET %s"
+    )
     async with pool.connection() as conn:
         rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
     return [Thread.model_validate(row) for row in rows]
@@ -185,7 +188,7 @@ async def count(
     """How many of a tenant's threads :func:`search` would find without paging."""
     where, params = _filters(tenant, status, metadata, values, ids)
     async with pool.connection() as conn:
-        row = await (await conn.execute(f"SELECT count(*) AS n FROM steward.threads WHERE {where}", params)).fetchone()
+        row = await one(await conn.execute(trusted(f"SELECT count(*) AS n FROM steward.threads WHERE {where}"), params))
     return row["n"]
 
 

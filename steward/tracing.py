@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -64,7 +64,7 @@ def span(
     *,
     kind: SpanKind = SpanKind.INTERNAL,
     parent: str | None = None,
-) -> Iterator[Span]:
+) -> Generator[Span]:
     """A span, current inside the block. ``parent``: a W3C ``traceparent`` to continue (and link to)."""
     context, links = None, None
     if parent and enabled():

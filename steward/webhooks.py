@@ -25,12 +25,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from steward.errors import NotFound
-from steward.pool import Pool
+from steward.pool import Conn, Pool, one, trusted
 
 log = logging.getLogger(__name__)
 Event = Literal["run.ended", "approval.requested", "escalation.opened", "kill_switch.changed"]
@@ -69,12 +68,15 @@ async def signing_secret(pool: Pool, tenant: str, *, rotate: bool = False) -> st
     """The tenant's signing secret (created on first use; ``rotate`` replaces it)."""
     fresh = "whsec_" + secrets.token_urlsafe(32)
     async with pool.connection() as conn:
+        keep = "EXCLUDED.secret" if rotate else "webhook_secrets.secret"
         cur = await conn.execute(
-            "INSERT INTO steward.webhook_secrets (tenant, secret) VALUES (%s, %s) ON CONFLICT (tenant) DO UPDATE"
-            f" SET secret = {'EXCLUDED.secret' if rotate else 'webhook_secrets.secret'} RETURNING secret",
+            trusted(
+                "INSERT INTO steward.webhook_secrets (tenant, secret) VALUES (%s, %s) ON CONFLICT (tenant) DO UPDATE"
+                f" SET secret = {keep} RETURNING secret"
+            ),
             (tenant, fresh),
         )
-        return (await cur.fetchone())["secret"]
+        return (await one(cur))["secret"]
 
 
 async def register(pool: Pool, tenant: str, url: str, events: list[str], by: str) -> Endpoint:
@@ -125,7 +127,7 @@ SELECT w.tenant, %(event)s, w.url, %(payload)s FROM steward.webhooks w
 """Queue ``event`` for every endpoint of ``tenant`` (``*``: of every tenant) that subscribes to it."""
 
 
-async def enqueue(conn: AsyncConnection, tenant: str, event: Event, payload: dict[str, Any]) -> None:
+async def enqueue(conn: Conn, tenant: str, event: Event, payload: dict[str, Any]) -> None:
     """Queue an event for the tenant's endpoints, in the caller's transaction."""
     await conn.execute(ENQUEUE_FOR_ENDPOINTS, {"tenant": tenant, "event": event, "payload": Jsonb(payload)})
 

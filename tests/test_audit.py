@@ -109,3 +109,14 @@ async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
     model = next(e for e in events if e["type"] == "model_call")
     assert model["detail"]["provider"] == "rules" and model["cost_usd"] == "0"
     assert json.dumps(events)  # JSON-ready as stored
+
+
+async def test_the_trail_keeps_the_steps_order_though_events_are_written_with_checkpoints(services, seeded):
+    """Events go to Postgres with the checkpoint after their step (one statement), so their ids must still follow
+    the steps: every run's trail ends with its final event, and a step's events never follow a later step's."""
+    order = ["intake", "lookup_invoice", "propose", "validate", "policy_gate", "execute", "verify", "respond"]
+    for ticket in ("T-AUTO", "T-FULL", "T-NOINV", "T-UNKNOWN") * 3:
+        result = await operations.start_run(services, "refund", {"ticket_id": ticket}, tenant=seeded, user="ada")
+        steps = [e["step"] for e in await audit.events_for(services.pool, result.thread_id, seeded)]
+        assert steps[-1] == "respond" and steps.count("respond") == 1, steps
+        assert steps == sorted(steps, key=order.index), steps

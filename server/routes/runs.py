@@ -35,7 +35,7 @@ async def _run_here(
     services: Services,
     caller: Principal,
     run: Run,
-    worker: str | None,
+    worker: str,
     body: RunCreate,
     stateless: bool,
     sink: Sink | None = None,
@@ -52,6 +52,7 @@ async def _wait(
     request: Request, services: Services, caller: Principal, thread_id: str | None, body: RunCreate
 ) -> Response:
     run, worker = await submit(services, caller, thread_id, body, inline=True)
+    assert worker is not None  # an inline submission names this process's worker
     finished = await asyncio.shield(detach(request, _run_here(services, caller, run, worker, body, thread_id is None)))
     return _json(final_values(finished), location(run))
 
@@ -60,6 +61,7 @@ async def _stream(
     request: Request, services: Services, caller: Principal, thread_id: str | None, body: RunCreate
 ) -> EventSourceResponse:
     run, worker = await submit(services, caller, thread_id, body, inline=True)
+    assert worker is not None  # an inline submission names this process's worker
     queue: asyncio.Queue = asyncio.Queue()
 
     async def sink(mode: str, chunk: Any) -> None:
