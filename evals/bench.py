@@ -30,13 +30,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph.state import CompiledStateGraph
 from langgraph_sdk import get_client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -48,6 +50,7 @@ from evals.scoreboard import percentile
 from graphs import WORKFLOWS
 from steward import db, keys, retention, sandbox, tracing
 from steward.checkpoint import PooledPostgresSaver
+from steward.pool import one, trusted
 from steward.services import Services, StewardContext
 from steward.serving import free_port, serve_in_thread, wait_until_up
 from steward.settings import load_settings
@@ -114,11 +117,12 @@ async def timed(run: Callable[[], Awaitable[Any]]) -> float:
 async def raw(services: Services, workflow: str, saver_cls: type, make_input) -> dict[str, float]:
     """Raw LangGraph in this process: the graph compiled with ``saver_cls`` on its own pool."""
     saver = saver_cls(services.pool)
-    graph = WORKFLOWS[workflow].make_graph().compile(checkpointer=saver)
+    compiled = WORKFLOWS[workflow].make_graph().compile(checkpointer=saver)
+    graph = cast(CompiledStateGraph[Any, StewardContext, Any, Any], compiled)
     context = StewardContext(tenant=TENANT, user="bench", services=services)
 
     async def one(i: int) -> None:
-        config = {"configurable": {"thread_id": str(uuid.uuid4())}, "recursion_limit": 64}
+        config = RunnableConfig(configurable={"thread_id": str(uuid.uuid4())}, recursion_limit=64)
         result = await graph.ainvoke(make_input(i), config, context=context, durability="sync")
         assert "__interrupt__" not in result and result.get("outcome", {"status": "completed"})
 
@@ -231,7 +235,7 @@ class _Drop(SpanExporter):
 
 
 @contextlib.contextmanager
-def traced() -> Iterator[None]:
+def traced() -> Generator[None]:
     """Tracing on in this process, every span made and handed to an exporter that drops it: what tracing costs
     beyond the no-op tracer Steward runs with by default."""
     provider = TracerProvider()
@@ -264,7 +268,8 @@ async def background(url: str, key: str, make_input, database_url: str) -> dict[
                     "SELECT count(*) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
-                peak = max(peak, (await cur.fetchone())[0])
+                row = await cur.fetchone()
+                peak = max(peak, row[0] if row else 0)
                 await asyncio.sleep(0.1)
 
     async with get_client(url=url, api_key=key, timeout=600) as client:
@@ -336,11 +341,11 @@ async def storage(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
     finally:
         stop_server(proc)
     async with Services.open(load_settings(), url=url) as services, services.pool.connection() as conn:
-        before = await (await conn.execute(_ROW_BYTES, {"ids": ids})).fetchone()
+        before = await one(await conn.execute(_ROW_BYTES, {"ids": ids}))
         started = time.perf_counter()
         pruned = await retention.prune(services.pool, services.catalog, timedelta(0), tenant=TENANT)
         seconds = time.perf_counter() - started
-        after = await (await conn.execute(_ROW_BYTES, {"ids": ids})).fetchone()
+        after = await one(await conn.execute(_ROW_BYTES, {"ids": ids}))
     per_run = {k: v / len(ids) / 1024 for k, v in before.items()}, {k: v / len(ids) / 1024 for k, v in after.items()}
     return {
         "runs": len(ids),
@@ -373,7 +378,7 @@ async def approvals_at_scale(url: str, key: str, log: Path) -> dict[str, Any]:
                 await conn.execute("ANALYZE steward.threads")
                 plans = {}
                 for name, query in PLANNED.items():
-                    cur = await conn.execute("EXPLAIN " + query, {"tenant": TENANT})
+                    cur = await conn.execute(trusted("EXPLAIN " + query), {"tenant": TENANT})
                     plans[name] = "\n".join(row[0] for row in await cur.fetchall())
             inbox = [await timed(lambda: client.http.get("/approvals?limit=50")) for _ in range(100)]
             search = [await timed(lambda: client.threads.search(status="interrupted", limit=10)) for _ in range(100)]

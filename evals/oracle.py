@@ -16,8 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from steward.contracts import ToolContext, ToolSpec
+from steward.pool import trusted
 from steward.services import Services
 from steward.workflow import Workflow
+
+WRITTEN_BY_RUNS = "WHERE tenant = %s AND thread_id IS NOT NULL ORDER BY idempotency_key"
 
 
 def _checked(workflow: Workflow) -> list[ToolSpec]:
@@ -30,7 +33,7 @@ async def writes(services: Services, workflow: Workflow, tenant: str) -> dict[st
     async with services.pool.connection() as conn:
         for table in dict.fromkeys(spec.writes_to for spec in _checked(workflow)):
             cur = await conn.execute(
-                f"SELECT * FROM sandbox.{table} WHERE tenant = %s AND thread_id IS NOT NULL ORDER BY idempotency_key",
+                trusted(f"SELECT * FROM sandbox.{table} {WRITTEN_BY_RUNS}"),
                 (tenant,),
             )
             found[str(table)] = await cur.fetchall()

@@ -29,6 +29,7 @@ from evals import evaluators, oracle
 from evals.cases import Case
 from steward import audit, operations, sandbox, threads
 from steward.errors import InvalidRequest, StewardError
+from steward.pool import trusted
 from steward.services import Services
 from steward.settings import Settings
 from steward.workflow import Catalog
@@ -109,7 +110,7 @@ async def table_rows(services: Services, tenant: str, tables: list[str]) -> dict
     found = {}
     async with services.pool.connection() as conn:
         for table in tables:
-            cur = await conn.execute(f"SELECT * FROM sandbox.{table} WHERE tenant = %s", (tenant,))
+            cur = await conn.execute(trusted(f"SELECT * FROM sandbox.{table} WHERE tenant = %s"), (tenant,))
             found[table] = await cur.fetchall()
     return found
 
@@ -120,7 +121,7 @@ async def forget_tenants(services: Services, prefix: str) -> None:
     tables = [table.name for system in services.catalog.systems for table in system.tables]
     async with services.pool.connection() as conn, conn.transaction():
         for table in reversed(tables):
-            await conn.execute(f"DELETE FROM sandbox.{table} WHERE tenant LIKE %s", (pattern,))
+            await conn.execute(trusted(f"DELETE FROM sandbox.{table} WHERE tenant LIKE %s"), (pattern,))
         cur = await conn.execute("DELETE FROM steward.threads WHERE tenant LIKE %s RETURNING thread_id", (pattern,))
         gone = [row["thread_id"] for row in await cur.fetchall()]
         for table in threads.CHECKPOINT_TABLES:
@@ -161,6 +162,12 @@ class Loop:
         self._stack = Services.open(self.settings, catalog=self.catalog)
         self.services = self.run(self._stack.__aenter__())
         return self
+
+    def opened(self) -> Services:
+        """The services, once the loop has opened them."""
+        if self.services is None:
+            raise RuntimeError("the loop is not open")
+        return self.services
 
     def run(self, coro: Coroutine) -> Any:
         """Run ``coro`` on the loop and wait. It starts in an empty context: LangSmith's tracing context from
@@ -236,10 +243,11 @@ def evaluate_cases(
     tag = uuid.uuid4().hex[:6]
     workflows = "-".join(sorted({c.workflow for c in cases}))
     with Loop(settings, catalog) as loop:
+        services = loop.opened()
 
         def target(inputs: dict[str, Any]) -> dict[str, Any]:
             case = Case.model_validate(inputs["case"])
-            return loop.run(run_case(loop.services, case, tag=tag, models=models or {}))
+            return loop.run(run_case(services, case, tag=tag, models=models or {}))
 
         examples = _examples(cases, client, upload, f"steward-{workflows}")
         with warnings.catch_warnings():
@@ -258,13 +266,16 @@ def evaluate_cases(
             rows = list(results)
         experiment = results.experiment_name if upload else None
         if not keep:
-            loop.run(forget_tenants(loop.services, f"eval-{tag}-"))
+            loop.run(forget_tenants(services, f"eval-{tag}-"))
     if upload:
         client.flush()
     by_id = {(case.workflow, case.id): case for case in cases}  # ids are unique within a workflow
     runs = []
     for row in rows:
-        stored = row["example"].inputs["case"]
+        example = row["example"]
+        if example is None:
+            raise RuntimeError("LangSmith returned an evaluation without its example")
+        stored = (example.inputs or {})["case"]
         case = by_id[(stored["workflow"], stored["id"])]
         outputs = row["run"].outputs or failed_outputs(str(row["run"].error))
         verdicts = {r.key: (bool(r.score), r.comment or "") for r in row["evaluation_results"]["results"]}

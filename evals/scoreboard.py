@@ -49,7 +49,7 @@ def metrics(results: list[CaseRun]) -> dict[str, Any]:
     n = len(results) or 1
     outcomes = Counter(r.outputs["status"] for r in results)
     completed = outcomes["completed"]
-    total_cost = sum(Decimal(r.outputs["cost_usd"]) for r in results)
+    total_cost = sum((Decimal(r.outputs["cost_usd"]) for r in results), Decimal(0))
     latencies = [r.outputs["latency_ms"] for r in results]
     return {
         "cases": len(results),

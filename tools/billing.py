@@ -15,6 +15,7 @@ import psycopg
 from pydantic import BaseModel, Field, model_validator
 
 from steward.contracts import READ_RETRY, MaxCap, ToolContext, fetch_one, tool_contract
+from steward.pool import one
 from steward.sandbox import Record, SystemOfRecord, Table
 from steward.tool_errors import IdempotencyConflict, RecordNotFound, ToolInputError
 from tools.guards import injection_markers
@@ -252,7 +253,7 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
             " WHERE tenant = %s AND invoice_id = %s",
             (ctx.tenant, args.invoice_id),
         )
-        balance = invoice["amount_usd"] - (await cur.fetchone())["refunded"]
+        balance = invoice["amount_usd"] - (await one(cur))["refunded"]
         if args.amount_usd > balance:
             raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the unrefunded balance {balance}")
         try:
@@ -273,7 +274,7 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
             )
         except psycopg.errors.UniqueViolation:  # same key, concurrently, on another invoice
             raise IdempotencyConflict("create_refund", "key used concurrently for another refund") from None
-        return await cur.fetchone()
+        return await one(cur)
 
 
 @tool_contract(

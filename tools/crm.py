@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -27,14 +27,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
 """The fields an agent may change, per record type."""
 HIGH_RISK = ("owner", "stage", "amount_usd", "close_date")
 """Fields that move money or responsibility: changing one needs a human approval."""
-STAGES = ("prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost")
+Stage = Literal["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
+STAGES: tuple[str, ...] = get_args(Stage)
 
 
 class AccountRecord(Record):
     id: Id
     name: str = Field(min_length=1)
     owner: str
-    stage: Literal[STAGES] = "prospecting"  # type: ignore[valid-type]  # a Literal of the picklist
+    stage: Stage = "prospecting"
     amount_usd: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=2)
     close_date: dt.date | None = None
     phone: str | None = None
@@ -226,7 +227,7 @@ async def change_facts(args: ChangeInput, ctx: ToolContext) -> ChangeFacts:
     allowed = FIELDS[args.record_type]
     return ChangeFacts(
         record_found=row is not None,
-        current_version=row and row["version"],
+        current_version=row["version"] if row else None,
         unknown_fields=sorted(set(args.changes) - set(allowed)),
         high_risk_fields=sorted(set(args.changes) & set(HIGH_RISK)),
         owner_known="owner" not in args.changes or bool(user),

@@ -350,10 +350,10 @@ async def remediation_facts(args: RemediationInput, ctx: ToolContext) -> Remedia
     }[args.action]
     return RemediationFacts(
         service_found=service is not None,
-        environment=service and service["environment"],
+        environment=service["environment"] if service else None,
         target_known=known,
         rollback_target_age_h=age if args.action == "rollback" else None,
-        current_replicas=service and service["replicas"],
+        current_replicas=service["replicas"] if service else None,
     )
 
 
