@@ -34,7 +34,12 @@ def describe(workflow: Workflow) -> dict[str, Any]:
         "description": workflow.description,
         "config": {},
         "context": {},
-        "metadata": {"created_by": "system"},
+        "metadata": {
+            "created_by": "system",
+            "mode": workflow.mode,
+            "scopes": list(workflow.scopes),
+            "tools": [spec.describe() for spec in workflow.tools],  # the contracts the workflow runs under
+        },
         "version": 1,
         "created_at": SINCE,
         "updated_at": SINCE,

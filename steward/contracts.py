@@ -153,17 +153,6 @@ class ToolSpec:
         for cap in self.caps:
             cap.check(self.name, args)
 
-    def as_model_tool(self) -> dict[str, Any]:
-        """The OpenAI function-tool description a model sees."""
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": self.input_model.model_json_schema(),
-            },
-        }
-
     def describe(self) -> dict[str, Any]:
         """The contract as data (for docs, audit pinning and the API)."""
         return {

@@ -125,10 +125,15 @@ class Step:
 
     # -- tools ----------------------------------------------------------------------------------------------
     def _spec(self, tool: str) -> ToolSpec:
-        spec = self.services.workflow(self.workflow).tool(tool)
+        declared = self.services.workflow(self.workflow)
+        spec = declared.tool(tool)
         if spec is None:
             self.record("policy", "deny", tool=tool, decision="deny", rule_id="policy.unknown_tool")
             raise Halt("denied", "policy.unknown_tool", f"{tool} is not a tool of the {self.workflow} workflow")
+        if spec.scope not in declared.scopes:
+            reason = f"{tool} needs scope {spec.scope}, which the {self.workflow} workflow is not granted"
+            self.record("policy", "deny", tool=tool, decision="deny", rule_id="policy.scope_not_granted", reason=reason)
+            raise Halt("denied", "policy.scope_not_granted", reason)
         return spec
 
     def _tool_context(self, idempotency_key: str | None = None, approval: Approval | None = None) -> ToolContext:

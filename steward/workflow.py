@@ -50,6 +50,10 @@ class Workflow:
     budget: Budget = field(default_factory=Budget)
     tools: tuple[ToolSpec, ...] = ()
     """The contracts this workflow may call; names are unique within the workflow."""
+    scopes: tuple[str, ...] = ()
+    """The access this workflow is granted (e.g. ``billing:refunds:write``): every tool's ``scope`` must be among
+    them, so a tool added to ``tools`` without a grant is refused when the workflow is declared and, should a
+    catalog be assembled otherwise, denied at call time (``policy.scope_not_granted``)."""
     systems: tuple[SystemOfRecord, ...] = ()
     """The sandbox systems of record its tools act on."""
     skills: Mapping[str, Skill] = field(default_factory=dict)
@@ -78,6 +82,8 @@ class Workflow:
                     f"workflow {self.name}: checked write {name!r} must be one of its write tools"
                     " with writes_to declared"
                 )
+        if ungranted := sorted({spec.scope for spec in self.tools} - set(self.scopes)):
+            raise ValueError(f"workflow {self.name}: its tools need scopes it is not granted: {ungranted}")
         if self.tools and self.policy is None:
             raise ValueError(f"workflow {self.name}: a workflow that calls tools needs a policy")
 

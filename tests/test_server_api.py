@@ -21,7 +21,14 @@ async def test_assistants_are_the_workflows_with_graph_and_schemas(sdk):
     ]
     assert [a["graph_id"] for a in await client.assistants.search(limit=1, offset=3)] == ["refund"]
     assert (await client.assistants.get("refund"))["assistant_id"] == assistant_id("refund")
-    assert (await client.assistants.get(assistant_id("refund")))["graph_id"] == "refund"
+    refund = await client.assistants.get(assistant_id("refund"))
+    assert refund["graph_id"] == "refund" and "billing:refunds:write" in refund["metadata"]["scopes"]
+    contract = next(t for t in refund["metadata"]["tools"] if t["name"] == "create_refund")
+    assert (contract["kind"], contract["owner"], contract["caps"]) == (
+        "write",
+        "billing-platform",
+        {"max_amount_usd": "1000.00"},
+    )
     assert await client.assistants.search(graph_id="payroll") == []
 
     graph = await client.assistants.get_graph("refund", xray=True)

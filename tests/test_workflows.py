@@ -188,6 +188,8 @@ def test_a_declaration_refuses_what_the_kernel_could_not_govern():
         replace(base, checked_writes=("lookup_invoice",))
     with pytest.raises(ValueError, match="needs a policy"):
         replace(base, policy=None)
+    with pytest.raises(ValueError, match=r"scopes it is not granted: \['billing:refunds:write'\]"):
+        replace(base, scopes=tuple(s for s in base.scopes if s != "billing:refunds:write"))
     assert (
         Workflow(
             name="x",
@@ -210,3 +212,16 @@ def test_registries_are_derived_from_the_declarations():
 
         impostor = SystemOfRecord(name="helpdesk", tables=(), migrations=())
         _ = Catalog({**WORKFLOWS, "x": replace(WORKFLOWS["ping"], name="x", systems=(impostor,))}).systems
+
+
+async def test_a_tool_whose_scope_was_not_granted_is_denied_at_call_time(services, seeded):
+    """A catalog assembled without the declaration's check (here: the grant removed afterwards) still cannot
+    reach a tool outside the workflow's grants."""
+    refund = WORKFLOWS["refund"]
+    ungranted = replace(refund, tools=(), checked_writes=())  # declared without tools, then given them unchecked
+    object.__setattr__(ungranted, "tools", refund.tools)
+    object.__setattr__(ungranted, "scopes", tuple(s for s in refund.scopes if s != "billing:refunds:write"))
+    async with Services.open(services.settings, catalog=Catalog({**WORKFLOWS, "refund": ungranted})) as narrowed:
+        result = await operations.start_run(narrowed, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="u")
+    assert (result.status, result.outcome.reason_code) == ("denied", "policy.scope_not_granted")
+    assert await rows(services, "SELECT * FROM sandbox.refunds WHERE tenant = %s", seeded) == []

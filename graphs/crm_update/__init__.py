@@ -16,6 +16,7 @@ WORKFLOW = Workflow(
     state_schema=graph.CrmState,
     budget=graph.BUDGET,
     tools=(crm.get_record, crm_undo.get_change, crm.apply_changes, crm_undo.undo_change),
+    scopes=("crm:records:read", "crm:changes:read", "crm:records:write"),
     policy=shipped(graph.NAME),
     systems=(crm.CRM,),
     skills=skills.SKILLS,

@@ -16,6 +16,7 @@ WORKFLOW = Workflow(
     state_schema=graph.IncidentState,
     budget=graph.BUDGET,
     tools=(ops.observe_service, ops.open_incident, ops.remediate),
+    scopes=("ops:telemetry:read", "ops:incidents:write", "ops:services:remediate"),
     policy=shipped(graph.NAME),
     systems=(ops.OPS,),
     skills=skills.SKILLS,

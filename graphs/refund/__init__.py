@@ -15,6 +15,7 @@ WORKFLOW = Workflow(
     state_schema=graph.RefundState,
     budget=graph.BUDGET,
     tools=(helpdesk.get_ticket, billing.lookup_invoice, billing.create_refund, billing.get_refund),
+    scopes=("helpdesk:tickets:read", "billing:invoices:read", "billing:refunds:write", "billing:refunds:read"),
     policy=shipped(graph.NAME),
     systems=(helpdesk.HELPDESK, billing.BILLING),
     skills=skills.SKILLS,
