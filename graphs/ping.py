@@ -8,7 +8,7 @@ It checks that a server executes graphs end to end with durable checkpoints, and
 """
 
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
@@ -48,11 +48,11 @@ async def odd(state: PingState) -> dict:
     return {"reply": f"{state.n} is odd"}
 
 
-def by_parity(state: PingState) -> str:
+def by_parity(state: PingState) -> str | None:
     return state.parity
 
 
-def make_graph() -> StateGraph:
+def make_graph() -> StateGraph[Any, Any, Any, Any]:
     builder = StateGraph(PingState, input_schema=PingInput)
     for node in (receive, classify, even, odd):
         builder.add_node(node)

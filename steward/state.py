@@ -69,7 +69,7 @@ def proceed_to(next_node: str, end: str = "respond") -> Callable[[GovernedState]
 
 
 def add_gate_edges(
-    builder: StateGraph,
+    builder: StateGraph[Any, Any, Any, Any],
     *,
     act: str,
     revalidate: str,

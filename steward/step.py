@@ -264,9 +264,11 @@ class Step:
         return {"outcome": outcome, "response": response}
 
     # -- approvals ------------------------------------------------------------------------------------------
-    async def gate(self, action: ProposedAction, *, approval: Approval | None = None) -> dict[str, Any]:
+    async def gate(self, action: ProposedAction | None, *, approval: Approval | None = None) -> dict[str, Any]:
         """Ask the policy about a proposed write, as a state update: ``verdict``, plus a ``denied`` outcome, and
         an ``approval requested`` audit event when people must decide and have not yet."""
+        if action is None:
+            raise ValueError("the gate needs the state's proposed action (the node proposing it runs first)")
         verdict, _ = await self.check_policy(action.name, action.args)
         if self.tape is None and await self._mode() == "shadow":
             return {

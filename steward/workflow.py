@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.graph import StateGraph
 from pydantic import BaseModel
@@ -42,7 +42,7 @@ class Workflow:
     version: str
     """Recorded with every run, so a replay can tell whether the workflow changed since."""
     description: str
-    make_graph: Callable[[], StateGraph]
+    make_graph: Callable[[], StateGraph[Any, Any, Any, Any]]
     input_schema: type[BaseModel]
     state_schema: type[BaseModel]
     policy: PolicySource | None = None

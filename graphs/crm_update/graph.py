@@ -245,7 +245,7 @@ def start(state: CrmState) -> str:
     return "read_change" if state.undo else "read_record"
 
 
-def make_graph(**variants: Callable[..., Any]) -> StateGraph:
+def make_graph(**variants: Callable[..., Any]) -> StateGraph[Any, Any, Any, Any]:
     """The crm_update workflow, uncompiled; ``variants`` replace nodes by name."""
     nodes = {
         n.__name__: n

@@ -103,7 +103,9 @@ async def summarize(state: IncidentState, step: Step) -> dict[str, Any]:
     return {"summary": summary}
 
 
-def evidence_ids(observed: Observations) -> set[str]:
+def evidence_ids(observed: Observations | None) -> set[str]:
+    if observed is None:
+        return set()
     return {line.id for line in observed.logs} | {f"metric:{m.series}" for m in observed.metrics}
 
 
@@ -228,7 +230,7 @@ async def respond(state: IncidentState, step: Step) -> dict[str, Any]:
 CHAIN = ["observe", "summarize", "check_evidence", "open_incident", "propose", "check_remediation", "policy_gate"]
 
 
-def make_graph(**variants: Callable[..., Any]) -> StateGraph:
+def make_graph(**variants: Callable[..., Any]) -> StateGraph[Any, Any, Any, Any]:
     """The incident workflow, uncompiled; ``variants`` replace nodes by name."""
     nodes = {
         n.__name__: n

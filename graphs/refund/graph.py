@@ -210,7 +210,7 @@ async def respond(state: RefundState, step: Step) -> dict[str, Any]:
     return step.finish(state, outcome, response, input_model=RefundInput, version=VERSION)
 
 
-def make_graph(**variants: Callable[..., Any]) -> StateGraph:
+def make_graph(**variants: Callable[..., Any]) -> StateGraph[Any, Any, Any, Any]:
     """The refund workflow, uncompiled (the caller chooses the checkpointer). ``variants`` replace nodes by
     name, e.g. ``make_graph(propose=other_propose)`` to evaluate a change before it ships."""
     nodes = {

@@ -39,7 +39,8 @@ def _amounts(text: str) -> list[Decimal]:
 def extract_refund_request(messages: list[BaseMessage]) -> dict[str, Any]:
     """Pull the invoice id, amount and reason out of the ticket text."""
     text = last_human_text(messages)
-    ticket = (_TICKET.search(text) or re.search(r"(?P<body>.*)", text, re.S))["body"]
+    found = _TICKET.search(text)
+    ticket = found["body"] if found else text
     invoices = list(dict.fromkeys(m.upper() for m in _INVOICE.findall(ticket)))
     amounts = _amounts(ticket)
     subject = _SUBJECT.search(ticket)

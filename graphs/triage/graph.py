@@ -258,7 +258,7 @@ CHAIN = [
 ]
 
 
-def make_graph(**variants: Callable[..., Any]) -> StateGraph:
+def make_graph(**variants: Callable[..., Any]) -> StateGraph[Any, Any, Any, Any]:
     """The triage workflow, uncompiled; ``variants`` replace nodes by name."""
     nodes = {
         n.__name__: n

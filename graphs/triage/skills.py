@@ -60,7 +60,8 @@ _ARTICLE_ID = re.compile(r"\bKB-\d+\b")
 def classify_ticket(messages: list[BaseMessage]) -> dict[str, Any]:
     """Intent by keywords, urgency by alarm words, confidence by how clear-cut the match is."""
     text = last_human_text(messages)
-    ticket = (_TICKET.search(text) or re.search(r"(?P<body>.*)", text, re.S))["body"]
+    found = _TICKET.search(text)
+    ticket = found["body"] if found else text
     lowered = ticket.lower()
     hits = {intent: sum(lowered.count(word) for word in words) for intent, words in INTENT_WORDS.items()}
     matched = sorted((n, intent) for intent, n in hits.items() if n)
