@@ -29,6 +29,7 @@ from evals import evaluators, oracle
 from evals.cases import Case
 from steward import audit, operations, sandbox, threads
 from steward.errors import InvalidRequest, StewardError
+from steward.jsonable import jsonable
 from steward.pool import trusted
 from steward.services import Services
 from steward.settings import Settings
@@ -89,15 +90,15 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
     events = await audit.events_for(services.pool, out["thread_id"], tenant) if out["thread_id"] else []
     if out["thread_id"]:
         state = await services.graph(case.workflow).aget_state({"configurable": {"thread_id": out["thread_id"]}})
-        out["values"] = audit.as_json(state.values)
+        out["values"] = jsonable(state.values)
     created = await oracle.writes(services, workflow, tenant)
     out |= {
         "tool_calls": [e["tool"] for e in events if e["type"] == "tool_call"],
         "cost_usd": str(sum((Decimal(e["cost_usd"] or "0") for e in events), Decimal("0")).normalize()),
         "tokens": sum(e["tokens"] or 0 for e in events),
-        "writes": audit.as_json(created),
+        "writes": jsonable(created),
         "violations": await oracle.violations(services, workflow, tenant, created, events),
-        "rows": audit.as_json(await table_rows(services, tenant, list(case.expect.rows or {}))),
+        "rows": jsonable(await table_rows(services, tenant, list(case.expect.rows or {}))),
     }
     return out
 

@@ -6,11 +6,9 @@ numbers are redacted from every free-text field (arguments, reason, details) bef
 
 from __future__ import annotations
 
-import json
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -18,6 +16,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from steward import tracing
+from steward.jsonable import jsonable
 from steward.pool import Pool
 
 EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final", "intent"]
@@ -54,21 +53,6 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()  # ISO 8601 with a T, as the API answers
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, Decimal):
-        return format(value.normalize() if value == 0 else value, "f")
-    return str(value)
-
-
-def as_json(value: Any) -> Any:
-    """JSON-ready: Decimals as plain strings, models dumped, everything else via str."""
-    return json.loads(json.dumps(value, default=_encode))
 
 
 class AuditEvent(BaseModel):
@@ -152,7 +136,7 @@ def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
             e.type,
             e.tool,
             e.tool_version,
-            Jsonb(redact(as_json(e.args))) if e.args is not None else None,
+            Jsonb(redact(jsonable(e.args))) if e.args is not None else None,
             e.status,
             e.decision,
             e.rule_id,
@@ -161,7 +145,7 @@ def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
             e.tokens_in,
             e.tokens_out,
             e.cost_usd,
-            Jsonb(redact(as_json(e.detail))),
+            Jsonb(redact(jsonable(e.detail))),
             trace_id,
         )
         for e in events
@@ -205,4 +189,4 @@ async def events_for(pool: Pool, thread_id: str, tenant: str | None = None) -> l
         rows = await cur.fetchall()
     for row in rows:
         row["tokens"] = (row["tokens_in"] or 0) + (row["tokens_out"] or 0) if row["tokens_in"] is not None else None
-    return as_json(rows)
+    return jsonable(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -12,6 +13,8 @@ from pydantic_core import to_jsonable_python
 def _default(obj: Any) -> Any:
     if isinstance(obj, Interrupt):
         return {"value": obj.value, "id": obj.id}
+    if isinstance(obj, Decimal):  # as written, but a zero as "0" (not "0E-8")
+        return format(obj.normalize() if obj == 0 else obj, "f")
     return to_jsonable_python(obj, fallback=str)
 
 

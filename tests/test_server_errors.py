@@ -119,6 +119,14 @@ async def thread_id(http) -> str:
         ("get", "/assistants/payroll/graph", None, 404, "unknown assistant"),
         ("post", "/approvals/{t}", {"decision": {"type": "approve"}, "decisions": []}, 422, "send one of"),
         ("post", "/approvals/{t}", {"decision": {"type": "approve"}}, 422, "never run a workflow"),
+        (
+            "post",
+            "/threads/{t}/runs/00000000-0000-0000-0000-000000000000/cancel?action=rollback",
+            None,
+            422,
+            "governed writes are not undone",
+        ),
+        ("post", "/threads/{t}/runs/00000000-0000-0000-0000-000000000000/cancel?action=undo", None, 422, "action"),
     ],
 )
 async def test_mistakes_are_4xx_with_a_message_and_write_nothing(

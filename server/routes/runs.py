@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
@@ -13,6 +13,7 @@ from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach, final_values, forget_if_stateless, location, metadata_event, sse_events, submit
 from server.schemas import Limit, Offset, RunCreate
 from steward import operations, runs, threads
+from steward.errors import InvalidRequest
 from steward.executor import Finished, Sink, wait_until_done
 from steward.jsonable import dumps
 from steward.keys import Principal
@@ -174,10 +175,15 @@ async def cancel_run(
     services: ServicesDep,
     caller: PrincipalDep,
     wait: bool = False,
-    action: str = "interrupt",
+    action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    """Cancel a run: a queued one at once, a running one at its next heartbeat (``wait=1`` waits for that)."""
+    """Cancel a run: a queued one at once, a running one at its next heartbeat (``wait=1`` waits for that).
+    ``rollback`` is refused: a governed write that happened stays in the system of record and the audit trail."""
     caller.require("runner")
+    if action == "rollback":
+        raise InvalidRequest(
+            "cancel action 'rollback' is not supported: governed writes are not undone; use 'interrupt'"
+        )
     run = await runs.cancel(services.pool, thread_id, run_id, caller.tenant)
     if wait:
         run = await wait_until_done(services, run, services.notifier, timeout=services.settings.run_lease_s)
