@@ -13,7 +13,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
@@ -107,8 +107,12 @@ ToolFn = Callable[[Any, ToolContext], Awaitable[dict[str, Any]]]
 FactsFn = Callable[[Any, ToolContext], Awaitable[BaseModel]]
 
 
+Out = TypeVar("Out", bound=BaseModel)
+"""A tool's output model."""
+
+
 @dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(Generic[Out]):
     """One tool's contract. Build it with :func:`tool_contract`."""
 
     name: str
@@ -119,7 +123,7 @@ class ToolSpec:
     owner: str
     description: str
     input_model: type[BaseModel]
-    output_model: type[BaseModel]
+    output_model: type[Out]
     fn: ToolFn
     timeout_s: float
     retry: RetryPolicy = RetryPolicy()
@@ -178,7 +182,7 @@ def tool_contract(
     scope: str,
     risk: Risk,
     owner: str,
-    output: type[BaseModel],
+    output: type[Out],
     timeout_s: float,
     retry: RetryPolicy = RetryPolicy(),
     caps: tuple[MaxCap, ...] = (),
@@ -186,12 +190,12 @@ def tool_contract(
     writes_to: str | None = None,
     rate_per_minute: int | None = None,
     cache_ttl_s: float | None = None,
-) -> Callable[[ToolFn], ToolSpec]:
+) -> Callable[[ToolFn], ToolSpec[Out]]:
     """Declare a tool. The input model is the annotation of the function's first parameter, the
     description its docstring; the function returns the backend's raw record, which the executor
     validates against ``output``. A workflow lists the contracts it may call in its declaration."""
 
-    def declare(fn: ToolFn) -> ToolSpec:
+    def declare(fn: ToolFn) -> ToolSpec[Out]:
         first_param = next(iter(inspect.signature(fn).parameters))
         input_model = typing.get_type_hints(fn)[first_param]
         return ToolSpec(

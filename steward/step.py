@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 import openai
@@ -35,7 +35,7 @@ from steward.approvals import (
 )
 from steward.audit import AuditEvent, AuditScope
 from steward.budget import Budget, Usage
-from steward.contracts import ToolContext, ToolSpec
+from steward.contracts import Out, ToolContext, ToolSpec
 from steward.errors import StewardError
 from steward.outcome import Halt, Outcome, escalate
 from steward.services import Services, StewardContext
@@ -382,9 +382,42 @@ class Step:
             return {"approval": record, "action": ProposedAction(name=action.name, args=args), "verdict": None}
         return {"approval": record}
 
+    @overload
+    async def call_tool(
+        self,
+        tool: ToolSpec[Out],
+        args: dict[str, Any] | BaseModel,
+        *,
+        approval: Approval | None = None,
+        action: str | None = None,
+        missing_ok: Literal[False] = False,
+    ) -> Out: ...
+
+    @overload
+    async def call_tool(
+        self,
+        tool: ToolSpec[Out],
+        args: dict[str, Any] | BaseModel,
+        *,
+        approval: Approval | None = None,
+        action: str | None = None,
+        missing_ok: Literal[True],
+    ) -> Out | None: ...
+
+    @overload
     async def call_tool(
         self,
         tool: str,
+        args: dict[str, Any] | BaseModel,
+        *,
+        approval: Approval | None = None,
+        action: str | None = None,
+        missing_ok: bool = False,
+    ) -> Any: ...
+
+    async def call_tool(
+        self,
+        tool: ToolSpec[Any] | str,
         args: dict[str, Any] | BaseModel,
         *,
         approval: Approval | None = None,
@@ -400,7 +433,8 @@ class Step:
         limit waits for the tenant's next token while the run's deadline allows.
 
         Args:
-            tool: a tool name the workflow declares.
+            tool: a contract the workflow declares (then the result has its output type), or its name (the name is
+                what the workflow's allowlist and policy check either way).
             args: the arguments, as a dict or the tool's input model.
             approval: the human approval a ``require_approval`` verdict needs: it must cover exactly these
                 arguments with as many distinct approvers as the verdict asks.
@@ -415,6 +449,7 @@ class Step:
                 arguments, missing approval, tool errors, ``control.rate_limited``) or ``shadowed`` (shadow mode).
                 The node wrapper turns it into the run's outcome.
         """
+        tool = tool if isinstance(tool, str) else tool.name
         self._check_budget(tool=True)
         spec, parsed, key, verdict = await self._gate(tool, args, action)
         if verdict.verdict == "deny":

@@ -27,6 +27,7 @@ from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
 from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
+from tools import crm, crm_undo
 from tools.crm import FIELDS, STAGES, Change, CrmRecord
 
 NAME = "crm_update"
@@ -81,7 +82,7 @@ PROPOSE_SYSTEM = (
 async def read_record(state: CrmState, step: Step) -> dict[str, Any]:
     """Read the contact the note is about, or else the account."""
     kind, record_id = ("contact", state.contact_id) if state.contact_id else ("account", state.account_id)
-    record = await step.call_tool("get_record", {"record_type": kind, "record_id": record_id})
+    record = await step.call_tool(crm.get_record, {"record_type": kind, "record_id": record_id})
     if kind == "contact" and record.fields.get("account_id") != state.account_id:
         raise escalate("validation.other_record", f"contact {record_id} is not on account {state.account_id}")
     return {"record": record, "requested_by": step.user}
@@ -112,8 +113,8 @@ async def propose(state: CrmState, step: Step) -> dict[str, Any]:
 @node
 async def read_change(state: CrmState, step: Step) -> dict[str, Any]:
     """Read the change to undo (it must be on this account or one of its contacts)."""
-    change = await step.call_tool("get_change", {"change_id": state.undo})
-    record = await step.call_tool("get_record", {"record_type": change.record_type, "record_id": change.record_id})
+    change = await step.call_tool(crm_undo.get_change, {"change_id": state.undo})
+    record = await step.call_tool(crm.get_record, {"record_type": change.record_type, "record_id": change.record_id})
     account = record.id if record.record_type == "account" else record.fields.get("account_id")
     if account != state.account_id:
         raise escalate("validation.other_record", f"change {change.id} is not on account {state.account_id}")

@@ -26,6 +26,7 @@ from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
 from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
+from tools import ops
 from tools.ops import Action, Incident, Observations, Remediation
 
 NAME = "incident"
@@ -87,7 +88,7 @@ PLAN_SYSTEM = (
 @node
 async def observe(state: IncidentState, step: Step) -> dict[str, Any]:
     """Read the service's recent logs, metrics and deploys."""
-    observed = await step.call_tool("observe_service", {"service_id": state.service_id})
+    observed = await step.call_tool(ops.observe_service, {"service_id": state.service_id})
     return {"observed": observed, "requested_by": step.user}
 
 
@@ -210,7 +211,7 @@ async def approval(state: IncidentState, step: Step) -> dict[str, Any]:
 @node
 async def remediate(state: IncidentState, step: Step) -> dict[str, Any]:
     """Apply the remediation; the policy is asked again now, and the approvals must cover exactly these args."""
-    return {"remediation": await step.call_tool("remediate", state.action.args, approval=state.approval)}
+    return {"remediation": await step.call_tool(ops.remediate, state.action.args, approval=state.approval)}
 
 
 @final_node

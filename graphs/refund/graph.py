@@ -24,6 +24,7 @@ from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
 from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
+from tools import billing, helpdesk
 from tools.billing import Invoice, Refund
 from tools.helpdesk import Ticket
 
@@ -82,7 +83,7 @@ PROPOSE_SYSTEM = (
 @node
 async def intake(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the ticket and extract the request with the small model."""
-    ticket = await step.call_tool("get_ticket", {"ticket_id": state.ticket_id})
+    ticket = await step.call_tool(helpdesk.get_ticket, {"ticket_id": state.ticket_id})
     prompt = f'<ticket id="{ticket.id}">\nSubject: {ticket.subject}\n\n{ticket.body}\n</ticket>'
     request = await step.ask_model("small", system=INTAKE_SYSTEM, prompt=prompt, schema=RefundRequest)
     return {"ticket": ticket, "request": request, "requested_by": step.user}
@@ -93,7 +94,7 @@ async def lookup_invoice(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the invoice the request names (absent is not an error yet: validation and policy decide)."""
     if not state.request.invoice_id:
         return {}
-    invoice = await step.call_tool("lookup_invoice", {"invoice_id": state.request.invoice_id}, missing_ok=True)
+    invoice = await step.call_tool(billing.lookup_invoice, {"invoice_id": state.request.invoice_id}, missing_ok=True)
     return {"invoice": invoice}
 
 
@@ -161,14 +162,14 @@ async def approval(state: RefundState, step: Step) -> dict[str, Any]:
 @node
 async def execute(state: RefundState, step: Step) -> dict[str, Any]:
     """Write the refund; the policy is asked again at this moment, and the approval must match exactly."""
-    refund = await step.call_tool("create_refund", state.action.args, approval=state.approval)
+    refund = await step.call_tool(billing.create_refund, state.action.args, approval=state.approval)
     return {"refund": refund}
 
 
 @node
 async def verify(state: RefundState, step: Step) -> dict[str, Any]:
     """Read the refund back from billing and reconcile it with what was approved."""
-    stored = await step.call_tool("get_refund", {"refund_id": state.refund.id})
+    stored = await step.call_tool(billing.get_refund, {"refund_id": state.refund.id})
     want = state.action.args
     mismatches = [
         f"{field}: wanted {want[field]}, billing has {getattr(stored, field)}"

@@ -26,6 +26,7 @@ from steward.outcome import Outcome, escalate
 from steward.services import StewardContext
 from steward.state import GovernedState, ProposedAction, add_gate_edges, proceed_to
 from steward.step import Step, governed
+from tools import helpdesk, knowledge
 from tools.helpdesk import Customer, Queue, Reply, Route, Ticket
 from tools.knowledge import Article
 
@@ -97,8 +98,8 @@ DRAFT_SYSTEM = (
 @node
 async def intake(state: TriageState, step: Step) -> dict[str, Any]:
     """Read the ticket and its customer, and classify the ticket with the small model."""
-    ticket = await step.call_tool("get_ticket", {"ticket_id": state.ticket_id})
-    customer = await step.call_tool("get_customer", {"customer_id": ticket.customer_id})
+    ticket = await step.call_tool(helpdesk.get_ticket, {"ticket_id": state.ticket_id})
+    customer = await step.call_tool(helpdesk.get_customer, {"customer_id": ticket.customer_id})
     prompt = f'<ticket id="{ticket.id}">\nSubject: {ticket.subject}\n\n{ticket.body}\n</ticket>'
     classification = await step.ask_model("small", system=CLASSIFY_SYSTEM, prompt=prompt, schema=Classification)
     return {"ticket": ticket, "customer": customer, "classification": classification, "requested_by": step.user}
@@ -107,7 +108,7 @@ async def intake(state: TriageState, step: Step) -> dict[str, Any]:
 @node
 async def retrieve(state: TriageState, step: Step) -> dict[str, Any]:
     """Search the knowledge base; drop any article that carries instructions aimed at the agent."""
-    found = await step.call_tool("search_kb", {"query": state.classification.search, "limit": 3})
+    found = await step.call_tool(knowledge.search_kb, {"query": state.classification.search, "limit": 3})
     flagged = {a.id: a.injection_markers for a in found.articles if a.injection_markers}
     step.record(
         "validator",
@@ -122,7 +123,7 @@ async def retrieve(state: TriageState, step: Step) -> dict[str, Any]:
 @node
 async def choose_route(state: TriageState, step: Step) -> dict[str, Any]:
     """List the queues and have the medium model choose one and a priority."""
-    queues = (await step.call_tool("list_queues", {})).queues
+    queues = (await step.call_tool(helpdesk.list_queues, {})).queues
     facts = json.dumps(
         {"classification": state.classification.model_dump(mode="json"), "queues": [q.model_dump() for q in queues]}
     )
@@ -224,7 +225,7 @@ async def approval(state: TriageState, step: Step) -> dict[str, Any]:
 @node
 async def post_reply(state: TriageState, step: Step) -> dict[str, Any]:
     """Post the reply; the policy is asked again now, and an approval must match exactly."""
-    return {"reply": await step.call_tool("post_reply", state.action.args, approval=state.approval)}
+    return {"reply": await step.call_tool(helpdesk.post_reply, state.action.args, approval=state.approval)}
 
 
 @final_node
