@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +20,15 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Serialise ``obj`` to JSON bytes (Decimals as strings, models dumped in JSON mode)."""
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    """Serialise ``obj`` to JSON bytes (Decimals as strings, models dumped in JSON mode). orjson stops at 64-bit
+    integers; a larger one (say a model's answer, kept in the audit trail) goes through the standard library."""
+    try:
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, default=_default, separators=(",", ":")).encode()
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` as plain JSON types."""
-    return orjson.loads(dumps(obj))
+    """``obj`` as plain JSON types (read back by the standard library: orjson would turn an integer beyond 64 bits
+    into a float)."""
+    return json.loads(dumps(obj))

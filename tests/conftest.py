@@ -52,6 +52,20 @@ async def services(settings: Settings):
 
 
 @pytest.fixture
+async def fresh_services(server_url: str, settings: Settings):
+    """Services on a database of the test's own (for what the session's shared database and served instance
+    would disturb: queue order, a first start)."""
+    name = f"steward_own_{uuid.uuid4().hex[:8]}"
+    db.create_database(server_url, name, exist_ok=False)
+    try:
+        url = db.with_database(server_url, name)
+        async with Services.open(settings.model_copy(update={"database_url": url}), listen=True) as opened:
+            yield opened
+    finally:
+        db.drop_database(server_url, name)
+
+
+@pytest.fixture
 def tenant() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 

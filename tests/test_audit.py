@@ -108,7 +108,8 @@ async def test_the_trail_alone_explains_an_approved_refund(services, seeded):
     assert write["detail"]["output"]["amount_usd"] == "120.00" and write["latency_ms"] > 0
     model = next(e for e in events if e["type"] == "model_call")
     assert model["detail"]["provider"] == "rules" and model["cost_usd"] == "0"
-    assert json.dumps(events)  # JSON-ready as stored
+    assert json.loads(json.dumps(events)) == events  # plain JSON values only (no tuples, Decimals, datetimes)
+    assert isinstance(events[0]["ts"], str) and isinstance(events[0]["detail"], dict)
 
 
 async def test_the_trail_keeps_the_steps_order_though_events_are_written_with_checkpoints(services, seeded):
@@ -120,3 +121,14 @@ async def test_the_trail_keeps_the_steps_order_though_events_are_written_with_ch
         steps = [e["step"] for e in await audit.events_for(services.pool, result.thread_id, seeded)]
         assert steps[-1] == "respond" and steps.count("respond") == 1, steps
         assert steps == sorted(steps, key=order.index), steps
+
+
+def test_json_of_any_size_of_integer_decimal_and_model():
+    from decimal import Decimal
+
+    from steward.jsonable import dumps, jsonable
+
+    value = {"huge": 10**40, "cost": Decimal("0E-8"), "amount": Decimal("38.50"), 3: (1, 2)}
+    assert jsonable(value) == {"huge": 10**40, "cost": "0", "amount": "38.50", "3": [1, 2]}
+    assert jsonable({"small": 5, "cost": Decimal("0E-8")}) == {"small": 5, "cost": "0"}
+    assert dumps([10**40]) == b"[10000000000000000000000000000000000000000]"

@@ -1,30 +1,16 @@
 """Background runs: many in flight per process (they wait on I/O, not on each other), claimed fairly by tenant.
 
-Each test has a database of its own: the session's served instance would otherwise claim the queued runs."""
+Each test has a database of its own (``fresh_services``): the session's served instance would otherwise claim the
+queued runs."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
-import pytest
-
-from steward import db, runs, threads
+from steward import runs, threads
 from steward.services import Services
 from steward.worker import WorkerPool
 from tests.seeds import load_seed, refund_seed
-
-
-@pytest.fixture
-async def own_services(server_url, settings):
-    name = f"steward_capacity_{uuid.uuid4().hex[:8]}"
-    db.create_database(server_url, name, exist_ok=False)
-    try:
-        url = db.with_database(server_url, name)
-        async with Services.open(settings.model_copy(update={"database_url": url}), listen=True) as services:
-            yield services
-    finally:
-        db.drop_database(server_url, name)
 
 
 async def queue(services: Services, tenant: str, n: int, workflow: str = "ping") -> list[runs.Run]:
@@ -45,15 +31,15 @@ async def queue(services: Services, tenant: str, n: int, workflow: str = "ping")
     return queued
 
 
-async def test_one_process_holds_many_runs_in_flight(own_services):
+async def test_one_process_holds_many_runs_in_flight(fresh_services):
     tenant = "capacity"
-    await load_seed(own_services, refund_seed(tenant))
+    await load_seed(fresh_services, refund_seed(tenant))
     await load_seed(
-        own_services,
+        fresh_services,
         {"tenant": tenant, "faults": [{"tool": "get_ticket", "mode": "delay", "times": 24, "delay_ms": 1500}]},
     )
-    queued = await queue(own_services, tenant, 24, "refund")
-    pool = WorkerPool(own_services, concurrency=16)
+    queued = await queue(fresh_services, tenant, 24, "refund")
+    pool = WorkerPool(fresh_services, concurrency=16)
     await pool.start()
     try:
         peak = 0
@@ -61,10 +47,10 @@ async def test_one_process_holds_many_runs_in_flight(own_services):
             peak = max(peak, pool.in_flight)
             await asyncio.sleep(0.02)
         assert pool.in_flight <= 16  # never more than its limit: the other 8 stay queued in Postgres
-        async with own_services.pool.connection() as conn:
+        async with fresh_services.pool.connection() as conn:
             cur = await conn.execute("SELECT count(*) AS n FROM steward.runs WHERE status = 'pending'")
             assert (await cur.fetchone())["n"] == 8
-        ended = [await asyncio.wait_for(_ended(own_services, run), 60) for run in queued]
+        ended = [await asyncio.wait_for(_ended(fresh_services, run), 60) for run in queued]
     finally:
         await pool.stop()
     assert {run.status for run in ended} == {"success"}
@@ -76,10 +62,10 @@ async def _ended(services: Services, run: runs.Run) -> runs.Run:
     return run
 
 
-async def test_a_flooding_tenant_does_not_starve_another(own_services):
-    flood = await queue(own_services, "flooder", 30)
-    other = await queue(own_services, "quiet", 1)
-    order = [await runs.claim(own_services.pool, "test-worker", 30.0) for _ in range(4)]
+async def test_a_flooding_tenant_does_not_starve_another(fresh_services):
+    flood = await queue(fresh_services, "flooder", 30)
+    other = await queue(fresh_services, "quiet", 1)
+    order = [await runs.claim(fresh_services.pool, "test-worker", 30.0) for _ in range(4)]
     # the oldest run first; then the tenant with fewer runs executing, although 29 older runs wait
     assert [run.tenant for run in order] == ["flooder", "quiet", "flooder", "flooder"]
     assert order[0].run_id == flood[0].run_id and order[1].run_id == other[0].run_id
