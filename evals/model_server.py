@@ -18,6 +18,28 @@ from langchain_core.messages import convert_to_messages
 from steward.models.rules import RulesChatModel, Skill
 
 
+def chat_completion(
+    number: int, model: str, tool_calls: list[tuple[str, str, dict[str, Any]]], text: str | None, usage: tuple[int, int]
+) -> dict[str, Any]:
+    """An OpenAI chat-completion body: ``tool_calls`` as ``(id, name, arguments)``, ``usage`` as (prompt,
+    completion) tokens."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(args, default=str)}}
+            for call_id, name, args in tool_calls
+        ]
+    prompt, completion = usage
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
 def model_server(skills: dict[str, Skill], latency_s: float) -> FastAPI:
     """The app: ``POST /v1/chat/completions`` with a forced tool choice, answered by the skill of that name."""
     app = FastAPI()
@@ -34,29 +56,8 @@ def model_server(skills: dict[str, Skill], latency_s: float) -> FastAPI:
         answer = model.invoke(convert_to_messages(body["messages"]), tools=body.get("tools"), tool_choice=name)
         served += 1
         usage = answer.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
-        message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
-        if answer.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": json.dumps(call["args"], default=str)},
-                }
-                for call in answer.tool_calls
-            ]
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{served}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                "usage": {
-                    "prompt_tokens": usage["input_tokens"],
-                    "completion_tokens": usage["output_tokens"],
-                    "total_tokens": usage["input_tokens"] + usage["output_tokens"],
-                },
-            }
-        )
+        calls = [(call["id"] or f"call_{served}", call["name"], call["args"]) for call in answer.tool_calls]
+        tokens = (usage["input_tokens"], usage["output_tokens"])
+        return JSONResponse(chat_completion(served, body["model"], calls, answer.text or None, tokens))
 
     return app

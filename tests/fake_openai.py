@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from evals.model_server import chat_completion
 from steward.serving import serve_in_thread
 
 
@@ -43,32 +42,9 @@ class FakeOpenAI:
             if isinstance(fault, tuple):
                 await asyncio.sleep(fault[1])
             name = body["tool_choice"]["function"]["name"]
-            message = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": f"call_{len(self.requests)}",
-                        "type": "function",
-                        "function": {"name": name, "arguments": json.dumps(self.answers[name])},
-                    }
-                ],
-            }
-            prompt, completion = self.usage
-            return JSONResponse(
-                {
-                    "id": f"chatcmpl-{len(self.requests)}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                    "usage": {
-                        "prompt_tokens": prompt,
-                        "completion_tokens": completion,
-                        "total_tokens": prompt + completion,
-                    },
-                }
-            )
+            number = len(self.requests)
+            calls = [(f"call_{number}", name, self.answers[name])]
+            return JSONResponse(chat_completion(number, body["model"], calls, None, self.usage))
 
         return app
 
