@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from steward.errors import NotFound
-from steward.workflow import Catalog, Workflow
+from steward.workflow import Catalog, Workflow, assistant_id
 
-NAMESPACE = uuid.UUID("6b1f1f0e-5c7a-4c55-9a8e-7e3a2f9d0c11")
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def assistant_id(workflow: str) -> str:
-    """The stable assistant id of a workflow (the same on every server)."""
-    return str(uuid.uuid5(NAMESPACE, f"steward:{workflow}"))
 
 
 def resolve(catalog: Catalog, assistant: str) -> Workflow:

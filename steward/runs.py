@@ -24,6 +24,7 @@ from steward.errors import Conflict, InvalidRequest, NotFound
 from steward.jsonable import jsonable
 from steward.pool import Pool
 from steward.statuses import RUN_ACTIVE, RUN_ENDED, RunStatus
+from steward.workflow import assistant_id
 
 Strategy = Literal["reject", "enqueue"]
 TERMINAL = RUN_ENDED
@@ -61,12 +62,12 @@ class Run(BaseModel):
     webhook: str | None = None
     """Where the run's record is POSTed when it ends (see :mod:`steward.webhooks`)."""
 
-    def public(self, assistant_id: str) -> dict[str, Any]:
+    def public(self) -> dict[str, Any]:
         """The run as the LangGraph SDK reads it."""
         return {
             "run_id": self.run_id,
             "thread_id": self.thread_id,
-            "assistant_id": assistant_id,
+            "assistant_id": assistant_id(self.workflow),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "status": self.status,
@@ -441,7 +442,7 @@ async def finish(
     statement."""
     queue = None if refused else escalations.for_queue(status, error, outcome)
     ended = run.model_copy(update={"status": status, "error": error, "outcome": outcome, "trace_id": trace_id})
-    payloads: dict[str, Any] = {"run.ended": ended.public(run.workflow)}
+    payloads: dict[str, Any] = {"run.ended": ended.public()}
     if interrupts and not refused:
         payloads["approval.requested"] = {
             "thread_id": run.thread_id,

@@ -13,6 +13,7 @@ The kernel never imports a workflow: :func:`load_catalog` reads the module named
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,14 @@ from steward.verdict import PolicySource
 Mode = Literal["autopilot", "suggest", "shadow"]
 """``autopilot``: the policy decides; ``suggest``: every write needs a human approval whatever the policy says;
 ``shadow``: the run plans and records the verdict each write would get, writes nothing, and ends ``shadowed``."""
+
+
+ASSISTANTS = uuid.UUID("6b1f1f0e-5c7a-4c55-9a8e-7e3a2f9d0c11")
+
+
+def assistant_id(workflow: str) -> str:
+    """The stable assistant id of a workflow (the same on every server): what the API and webhooks call it."""
+    return str(uuid.uuid5(ASSISTANTS, f"steward:{workflow}"))
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ async def test_a_run_is_one_trace_of_node_model_tool_and_policy_spans(spans, ser
     hex_id = format(trace, "032x")
     assert {e["trace_id"] for e in await audit.events_for(services.pool, paused.thread_id, seeded)} == {hex_id}
     run = await runs.get(services.pool, paused.thread_id, done.run_id, seeded)
-    assert run.trace_id == hex_id and run.public("refund")["trace_id"] == hex_id
+    assert run.trace_id == hex_id and run.public()["trace_id"] == hex_id
 
 
 async def test_tracing_is_off_by_default_and_records_nothing(services, seeded):

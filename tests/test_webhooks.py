@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 
 from steward.serving import serve_in_thread
+from steward.workflow import assistant_id
 
 
 class Receiver:
@@ -76,6 +77,7 @@ async def test_endpoints_hear_of_approvals_escalations_switches_and_a_run_webhoo
             [ended] = await receiver.wait_for("run.ended")
             assert ended["path"] == "run-done"
             record = json.loads(ended["body"])
+            assert record["assistant_id"] == assistant_id("refund")  # the id the API gives the run
             assert (record["run_id"], record["status"], record["outcome"]["status"]) == (
                 run["run_id"],
                 "success",

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
 
-from server.assistants import assistant_id
 from server.deps import PrincipalDep, ServicesDep
 from server.run_requests import detach, final_values, forget_if_stateless, location, metadata_event, sse_events, submit
 from server.schemas import Limit, Offset, RunCreate
@@ -29,7 +28,7 @@ def _json(data: Any, headers: dict[str, str] | None = None, status_code: int = 2
 
 async def _background(services: Services, caller: Principal, thread_id: str | None, body: RunCreate) -> Response:
     run, _ = await submit(services, caller, thread_id, body, inline=False)
-    return _json(run.public(assistant_id(run.workflow)), location(run))
+    return _json(run.public(), location(run))
 
 
 async def _run_here(
@@ -133,13 +132,13 @@ async def list_runs(
     found = await runs.list_for_thread(
         services.pool, thread_id, caller.tenant, limit=limit, offset=offset, status=status
     )
-    return _json([run.public(assistant_id(run.workflow)) for run in found])
+    return _json([run.public() for run in found])
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
 async def get_run(thread_id: str, run_id: str, services: ServicesDep, caller: PrincipalDep) -> Response:
     run = await runs.get(services.pool, thread_id, run_id, caller.tenant)
-    return _json(run.public(assistant_id(run.workflow)))
+    return _json(run.public())
 
 
 async def _joined(services: Services, caller: Principal, thread_id: str, run_id: str) -> dict[str, Any]:
@@ -187,7 +186,7 @@ async def cancel_run(
     run = await runs.cancel(services.pool, thread_id, run_id, caller.tenant)
     if wait:
         run = await wait_until_done(services, run, services.notifier, timeout=services.settings.run_lease_s)
-    return _json(run.public(assistant_id(run.workflow)))
+    return _json(run.public())
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
