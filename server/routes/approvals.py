@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from server.run_requests import detach
 from server.schemas import DecisionBody, Limit, Offset
 from steward import operations
 from steward.errors import InvalidRequest
+from steward.jsonable import dumps
 from steward.notify import ANY_RUN
 
 STREAM_RECHECK_S = 5.0
@@ -42,13 +42,14 @@ async def stream_approvals(request: Request, services: ServicesDep, caller: Prin
     caller.require("approver")
 
     async def changes() -> AsyncIterator[dict[str, str]]:
-        last = None
+        last: list[tuple[str, str, int]] | None = None
         while not await request.is_disconnected():
             async with services.notifier.watching(ANY_RUN) as woken:
                 pending = await operations.pending_approvals(services, caller.tenant, limit=200)
-                current = json.dumps(pending, default=str)
+                # what changes the inbox: requests arriving, decided, or gaining approvers (not their growing age)
+                current = [(p["thread_id"], p["interrupt_id"], p["quorum"]["approved"]) for p in pending]
                 if current != last:
-                    yield {"event": "approvals", "data": current}
+                    yield {"event": "approvals", "data": dumps(pending).decode()}
                     last = current
                 await asyncio.sleep(STREAM_MIN_INTERVAL_S)
                 await woken.wait(STREAM_RECHECK_S)
