@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := steward graphs tools server evals tests examples
 
-.PHONY: install test test-unit serve demo bench lint eval clean
+.PHONY: install test test-unit serve demo bench bench-quick lint eval clean
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ eval: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+bench-quick: install  # every scenario small: within a minute, figures indicative only
+	$(BIN)/python -m evals.bench --quick
 
 lint: install
 	$(BIN)/ruff check $(CODE)

@@ -9,22 +9,26 @@ Two graphs: ``ping`` (4 plain nodes, one conditional edge, no model) and ``refun
   sequentially and runs/s with 200 concurrent clients.
 
 Then the capacity scenarios of :mod:`evals.bench_capacity`: background runs waiting on a model, storage per run
-before and after retention, and the approval inbox with 10,000 runs waiting; BENCH_SCENARIOS picks among ``sdk``,
-``background``, ``storage`` and ``approvals`` (default: all).
+before and after retention, and the approval inbox with 10,000 runs waiting.
 
-Every configuration uses durable checkpoints (``durability="sync"``). Numbers land in ``reports/bench.json``.
-Sizes: BENCH_SEQUENTIAL (default 200), BENCH_CLIENTS (200), BENCH_RUNS_PER_CLIENT (5); the server runs one
+Every configuration uses durable checkpoints (``durability="sync"``). Numbers land in ``reports/bench.json``,
+the served processes' output in ``reports/bench-server.log`` (an error logged there fails the bench). Sizes: see
+:class:`evals.bench_harness.Sizes`; ``--quick`` runs every scenario small, within a minute. The server runs one
 process per CPU unless STEWARD_SERVER_PROCESSES says otherwise.
+
+Usage: ``python -m evals.bench [--quick] [--scenarios sdk,background,storage,approvals]`` (``make bench``,
+``make bench-quick``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import os
 import statistics
-import tempfile
+import sys
 import time
 import uuid
 from collections.abc import Generator
@@ -40,8 +44,23 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from rich.table import Table
 
-from evals.bench_capacity import BACKGROUND, STORAGE_RUNS, approvals_at_scale, model_bound, report_capacity, storage
-from evals.bench_harness import TENANT, Tickets, console, inputs_for, seed, start_server, stop_server, timed
+from evals.bench_capacity import approvals_at_scale, model_bound, report_capacity, storage
+from evals.bench_harness import (
+    LOG,
+    TENANT,
+    Served,
+    ServerErrors,
+    Sizes,
+    Tickets,
+    console,
+    inputs_for,
+    progress,
+    seed,
+    stage,
+    start_server,
+    stop_server,
+    timed,
+)
 from evals.scoreboard import percentile
 from graphs import WORKFLOWS
 from steward import db, keys, tracing
@@ -49,22 +68,13 @@ from steward.checkpoint import PooledPostgresSaver
 from steward.services import Services, StewardContext
 from steward.settings import load_settings
 
-SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", 200))
-
-
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200))
-
-
-PER_CLIENT = int(os.environ.get("BENCH_RUNS_PER_CLIENT", 5))
-
-
-SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "sdk,background,storage,approvals").split(","))
+SCENARIOS = ("sdk", "background", "storage", "approvals")
 """``sdk`` (raw LangGraph against Steward through the SDK), ``background`` (runs waiting on a model), ``storage``
 (bytes per completed run before and after retention, and the sweeper's rate) and ``approvals`` (the inbox and
 thread search with 10,000 runs waiting for people)."""
 
 
-async def raw(services: Services, workflow: str, saver_cls: type, make_input) -> dict[str, float]:
+async def raw(services: Services, workflow: str, saver_cls: type, make_input, sizes: Sizes, label: str) -> dict:
     """Raw LangGraph in this process: the graph compiled with ``saver_cls`` on its own pool."""
     saver = saver_cls(services.pool)
     compiled = WORKFLOWS[workflow].make_graph().compile(checkpointer=saver)
@@ -76,12 +86,19 @@ async def raw(services: Services, workflow: str, saver_cls: type, make_input) ->
         result = await graph.ainvoke(make_input(i), config, context=context, durability="sync")
         assert "__interrupt__" not in result and result.get("outcome", {"status": "completed"})
 
-    for i in range(10):  # warm up
-        await one(i)
-    sequential = [await timed(lambda i=i: one(i)) for i in range(SEQUENTIAL)]
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(CLIENTS * PER_CLIENT)))
-    throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
+    concurrent = sizes.clients * sizes.per_client
+    with stage(f"{workflow}: {label}", 10 + sizes.sequential + concurrent) as advance:
+
+        async def counted(i: int) -> None:
+            await one(i)
+            advance()
+
+        for i in range(10):  # warm up
+            await counted(i)
+        sequential = [await timed(lambda i=i: counted(i)) for i in range(sizes.sequential)]
+        started = time.perf_counter()
+        await asyncio.gather(*(counted(i) for i in range(concurrent)))
+        throughput = concurrent / (time.perf_counter() - started)
     return {
         "p50_ms": percentile(sequential, 0.5),
         "p95_ms": percentile(sequential, 0.95),
@@ -90,34 +107,39 @@ async def raw(services: Services, workflow: str, saver_cls: type, make_input) ->
     }
 
 
-async def served(url: str, key: str, workflow: str, make_input) -> dict[str, float]:
-    """Steward through the SDK: sequential runs.wait, then CLIENTS clients each waiting on its own runs."""
+async def served(url: str, key: str, workflow: str, make_input, sizes: Sizes) -> dict[str, float]:
+    """Steward through the SDK: sequential runs.wait, then ``sizes.clients`` clients each waiting on its own runs."""
 
     async def fresh_threads(client, n: int) -> list[str]:
         return [(await client.threads.create())["thread_id"] for _ in range(n)]
 
-    async with get_client(url=url, api_key=key) as client:
-        threads = await fresh_threads(client, SEQUENTIAL + 10)
-        for thread in threads[:10]:  # warm up
-            await client.runs.wait(thread, workflow, input=make_input(0))
-        sequential = [
-            await timed(lambda t=t, i=i: client.runs.wait(t, workflow, input=make_input(i)))
-            for i, t in enumerate(threads[10:])
-        ]
-    clients = [get_client(url=url, api_key=key) for _ in range(CLIENTS)]
-    try:
-        work = [await fresh_threads(c, PER_CLIENT) for c in clients]
+    concurrent = sizes.clients * sizes.per_client
+    with stage(f"{workflow}: Steward via langgraph-sdk", 10 + sizes.sequential + concurrent) as advance:
 
-        async def drive(client, mine: list[str]) -> None:
-            for i, thread in enumerate(mine):
-                result = await client.runs.wait(thread, workflow, input=make_input(i))
-                assert "__error__" not in result and "__interrupt__" not in result, result
+        async def wait(client, thread: str, i: int) -> dict[str, Any]:
+            result = await client.runs.wait(thread, workflow, input=make_input(i))
+            assert "__error__" not in result and "__interrupt__" not in result, result
+            advance()
+            return result
 
-        started = time.perf_counter()
-        await asyncio.gather(*(drive(c, mine) for c, mine in zip(clients, work, strict=True)))
-        throughput = CLIENTS * PER_CLIENT / (time.perf_counter() - started)
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+        async with get_client(url=url, api_key=key) as client:
+            threads = await fresh_threads(client, sizes.sequential + 10)
+            for thread in threads[:10]:  # warm up
+                await wait(client, thread, 0)
+            sequential = [await timed(lambda t=t, i=i: wait(client, t, i)) for i, t in enumerate(threads[10:])]
+        clients = [get_client(url=url, api_key=key) for _ in range(sizes.clients)]
+        try:
+            work = [await fresh_threads(c, sizes.per_client) for c in clients]
+
+            async def drive(client, mine: list[str]) -> None:
+                for i, thread in enumerate(mine):
+                    await wait(client, thread, i)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(drive(c, mine) for c, mine in zip(clients, work, strict=True)))
+            throughput = concurrent / (time.perf_counter() - started)
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
     return {
         "p50_ms": percentile(sequential, 0.5),
         "p95_ms": percentile(sequential, 0.95),
@@ -172,60 +194,57 @@ def traced() -> Generator[None]:
         tracing.use(None)
 
 
-async def main() -> dict[str, Any]:
+async def main(sizes: Sizes, scenarios: set[str]) -> dict[str, Any]:
     settings = load_settings()
     server = settings.database_url or db.start_embedded_postgres(settings.data_dir)
     name = f"steward_bench_{uuid.uuid4().hex[:8]}"
     db.create_database(server, name, exist_ok=False)
     url = db.with_database(server, name)
     results: dict[str, Any] = {
-        "sequential_runs": SEQUENTIAL,
-        "clients": CLIENTS,
-        "runs_per_client": PER_CLIENT,
+        "sequential_runs": sizes.sequential,
+        "clients": sizes.clients,
+        "runs_per_client": sizes.per_client,
         "cpus": os.cpu_count(),
         "durability": "sync",
     }
-    proc = None
+    sdk: Served | None = None
     try:
         async with Services.open(settings.model_copy(update={"pool_max_size": 40}), url=url) as services:
-            runs_needed = 4 * (SEQUENTIAL + 20 + CLIENTS * PER_CLIENT) + 2 * BACKGROUND + STORAGE_RUNS
+            concurrent = sizes.clients * sizes.per_client
+            runs_needed = 4 * (sizes.sequential + 20 + concurrent) + 2 * sizes.background + sizes.storage_runs
             await seed(services, runs_needed)
             key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")
             # the checkpoint tables exist: Services.open migrated them as the owner (the service role may not)
             tickets = Tickets()
-            for workflow in ("ping", "refund") if "sdk" in SCENARIOS else ():
+            for workflow in ("ping", "refund") if "sdk" in scenarios else ():
                 make_input = tickets if workflow == "refund" else inputs_for(workflow)
-                console.print(f"[bold]{workflow}[/]: raw LangGraph + stock AsyncPostgresSaver ...")
-                stock = await raw(services, workflow, AsyncPostgresSaver, make_input)
-                console.print(f"[bold]{workflow}[/]: raw LangGraph + Steward's pooled saver ...")
-                pooled = await raw(services, workflow, PooledPostgresSaver, make_input)
+                stock = await raw(services, workflow, AsyncPostgresSaver, make_input, sizes, "raw, stock saver")
+                pooled = await raw(services, workflow, PooledPostgresSaver, make_input, sizes, "raw, pooled saver")
                 results[workflow] = {"raw_stock_saver": stock, "raw_pooled_saver": pooled}
-            if "sdk" in SCENARIOS:
+            if "sdk" in scenarios:
                 results["refund"]["statements_per_run"] = await statements_per_run(services, tickets)
-                console.print("[bold]refund[/]: the same with OpenTelemetry tracing on (spans made, dropped) ...")
                 with traced():
                     results["refund"]["raw_pooled_saver_traced"] = await raw(
-                        services, "refund", PooledPostgresSaver, tickets
+                        services, "refund", PooledPostgresSaver, tickets, sizes, "raw, pooled saver, traced"
                     )
         # this process's pool is closed before the servers start: they need the connections
-        log = Path(tempfile.gettempdir()) / "steward-bench-server.log"
-        if "sdk" in SCENARIOS:
-            proc, base = start_server(url, log)
+        if "sdk" in scenarios:
+            sdk = start_server(url)
             for workflow in ("ping", "refund"):
                 make_input = tickets if workflow == "refund" else inputs_for(workflow)
-                console.print(f"[bold]{workflow}[/]: Steward via langgraph-sdk ...")
-                results[workflow]["steward_sdk"] = await served(base, key, workflow, make_input)
-            stop_server(proc)
-            proc = None
-        if "background" in SCENARIOS:
-            results["background"] = await model_bound(url, key, tickets, log)
-        if "storage" in SCENARIOS:
-            results["storage"] = await storage(url, key, tickets, log)
-        if "approvals" in SCENARIOS:
-            results["approvals"] = await approvals_at_scale(url, key, log)
+                results[workflow]["steward_sdk"] = await served(sdk.url, key, workflow, make_input, sizes)
+            sdk, running = None, sdk
+            stop_server(running)
+        if "background" in scenarios:
+            results["background"] = await model_bound(url, key, tickets, sizes)
+        if "storage" in scenarios:
+            results["storage"] = await storage(url, key, tickets, sizes)
+        if "approvals" in scenarios:
+            results["approvals"] = await approvals_at_scale(url, key, sizes)
     finally:
-        if proc is not None:
-            stop_server(proc)
+        if sdk is not None:
+            with contextlib.suppress(ServerErrors):  # the error in flight says more
+                stop_server(sdk)
         db.drop_database(server, name)
     return results
 
@@ -276,8 +295,42 @@ def report(results: dict[str, Any]) -> None:
     )
 
 
-if __name__ == "__main__":
-    measured = asyncio.run(main())
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every scenario small: within a minute, indicative")
+    parser.add_argument(
+        "--scenarios",
+        default=os.environ.get("BENCH_SCENARIOS", ",".join(SCENARIOS)),
+        help=f"comma-separated, among {', '.join(SCENARIOS)} (default: all, or BENCH_SCENARIOS)",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; choose among {', '.join(SCENARIOS)}")
+    return args
+
+
+def run(argv: list[str]) -> int:
+    args = parse_args(argv)
     Path("reports").mkdir(exist_ok=True)
+    LOG.write_text("")
+    started = time.perf_counter()
+    try:
+        with progress:
+            measured = asyncio.run(main(Sizes.from_env(quick=args.quick), set(args.scenarios.split(","))))
+    except ServerErrors as exc:
+        console.print(f"[bold red]bench failed[/]: {exc}")
+        return 1
+    measured["seconds"] = time.perf_counter() - started
+    measured["quick"] = args.quick
     Path("reports/bench.json").write_text(json.dumps(measured, indent=2))
     report(measured)
+    console.print(
+        f"bench took {measured['seconds']:.0f} s{' (--quick: figures indicative only)' if args.quick else ''};"
+        f" figures in reports/bench.json, server output in {LOG}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

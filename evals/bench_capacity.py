@@ -14,7 +14,7 @@ import psycopg
 from langgraph_sdk import get_client
 from rich.table import Table
 
-from evals.bench_harness import TENANT, console, peak_rss_mb, start_server, stop_server, timed
+from evals.bench_harness import TENANT, Sizes, console, peak_rss_mb, stage, start_server, stop_server, timed
 from evals.model_server import model_server
 from evals.scoreboard import percentile
 from steward import retention
@@ -24,20 +24,9 @@ from steward.serving import serve_in_thread
 from steward.settings import load_settings
 from steward.workflow import load_catalog
 
-BACKGROUND = int(os.environ.get("BENCH_BACKGROUND_RUNS", 200))
 
-
-MODEL_LATENCY_MS = int(os.environ.get("BENCH_MODEL_LATENCY_MS", 300))
-
-
-STORAGE_RUNS = int(os.environ.get("BENCH_STORAGE_RUNS", 200))
-
-
-WAITING = int(os.environ.get("BENCH_WAITING", 10_000))
-
-
-async def background(url: str, key: str, make_input, database_url: str) -> dict[str, float]:
-    """BACKGROUND refund runs created at once and joined; peak connections to the database while they run."""
+async def background(url: str, key: str, make_input, database_url: str, runs: int, label: str) -> dict[str, float]:
+    """``runs`` refund runs created at once and joined; peak connections to the database while they run."""
     peak = 0
     done = asyncio.Event()
 
@@ -54,25 +43,32 @@ async def background(url: str, key: str, make_input, database_url: str) -> dict[
                 await asyncio.sleep(0.1)
 
     async with get_client(url=url, api_key=key, timeout=600) as client:
-        threads = [(await client.threads.create())["thread_id"] for _ in range(BACKGROUND)]
+        threads = [(await client.threads.create())["thread_id"] for _ in range(runs)]
         sampler = asyncio.create_task(sample_connections())
-        started = time.perf_counter()
-        created = await asyncio.gather(
-            *(client.runs.create(t, "refund", input=make_input(i)) for i, t in enumerate(threads))
-        )
-        ended = await asyncio.gather(*(client.runs.join(t, r["run_id"]) for t, r in zip(threads, created, strict=True)))
-        elapsed = time.perf_counter() - started
+        with stage(f"refund: {runs} background runs, {label}", runs) as advance:
+
+            async def join(thread: str, run_id: str) -> dict[str, Any]:
+                ended = await client.runs.join(thread, run_id)
+                advance()
+                return ended
+
+            started = time.perf_counter()
+            created = await asyncio.gather(
+                *(client.runs.create(t, "refund", input=make_input(i)) for i, t in enumerate(threads))
+            )
+            ended = await asyncio.gather(*(join(t, r["run_id"]) for t, r in zip(threads, created, strict=True)))
+            elapsed = time.perf_counter() - started
         done.set()
         await sampler
     statuses = {(r.get("outcome") or {}).get("status") for r in ended}
     assert statuses == {"completed"}, statuses
-    return {"runs": BACKGROUND, "seconds": elapsed, "runs_per_s": BACKGROUND / elapsed, "peak_connections": peak}
+    return {"runs": runs, "seconds": elapsed, "runs_per_s": runs / elapsed, "peak_connections": peak}
 
 
-async def model_bound(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
+async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any]:
     """The background scenario on one server process: rules model, then the same behind a slow model server."""
     one = {"STEWARD_SERVER_PROCESSES": "1", "STEWARD_WORKERS": os.environ.get("STEWARD_WORKERS", "64")}
-    model, model_url = serve_in_thread(model_server(load_catalog("graphs").skills, MODEL_LATENCY_MS / 1000))
+    model, model_url = serve_in_thread(model_server(load_catalog("graphs").skills, sizes.model_latency_ms / 1000))
     slow = {
         "STEWARD_OPENAI_BASE_URL": f"{model_url}/v1",
         "STEWARD_OPENAI_API_KEY": "bench",
@@ -80,16 +76,15 @@ async def model_bound(url: str, key: str, make_input, log: Path) -> dict[str, An
         "STEWARD_MODEL_MEDIUM": "openai:bench-model",
         "STEWARD_MODEL_LARGE": "openai:bench-model",
     }
-    results: dict[str, Any] = {"model_latency_ms": MODEL_LATENCY_MS}
+    results: dict[str, Any] = {"model_latency_ms": sizes.model_latency_ms}
     try:
         for label, extra in (("rules_model", {}), ("slow_model", slow)):
-            console.print(f"[bold]refund[/]: {BACKGROUND} background runs on one server process, {label} ...")
-            proc, base = start_server(url, log, **one, **extra)
+            server = start_server(url, **one, **extra)
             try:
-                results[label] = await background(base, key, make_input, url)
-                results[label]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+                results[label] = await background(server.url, key, make_input, url, sizes.background, label)
+                results[label]["peak_rss_mb"] = peak_rss_mb(server.proc.pid)
             finally:
-                stop_server(proc)
+                stop_server(server)
     finally:
         model.should_exit = True
     results["ratio"] = results["slow_model"]["runs_per_s"] / results["rules_model"]["runs_per_s"]
@@ -109,18 +104,24 @@ SELECT (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoints t WHERE th
 """
 
 
-async def storage(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
-    """STORAGE_RUNS refunds through the SDK; the bytes their rows hold (checkpoints, run and thread records,
-    audit events) per completed run, before and after retention keeps the latest checkpoint; the sweep's rate."""
-    console.print(f"[bold]refund[/]: {STORAGE_RUNS} runs, then retention (latest checkpoint kept) ...")
-    proc, base = start_server(url, log)
+async def storage(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any]:
+    """``sizes.storage_runs`` refunds through the SDK; the bytes their rows hold (checkpoints, run and thread
+    records, audit events) per completed run, before and after retention keeps the latest checkpoint; the sweep's
+    rate."""
+    server = start_server(url)
     try:
-        async with get_client(url=base, api_key=key) as client:
-            ids = [(await client.threads.create())["thread_id"] for _ in range(STORAGE_RUNS)]
-            for i in range(0, len(ids), 20):
-                await asyncio.gather(*(client.runs.wait(t, "refund", input=make_input(0)) for t in ids[i : i + 20]))
+        async with get_client(url=server.url, api_key=key) as client:
+            ids = [(await client.threads.create())["thread_id"] for _ in range(sizes.storage_runs)]
+            with stage(f"refund: {len(ids)} runs for storage, then retention", len(ids)) as advance:
+
+                async def run(thread: str) -> None:
+                    await client.runs.wait(thread, "refund", input=make_input(0))
+                    advance()
+
+                for i in range(0, len(ids), 20):
+                    await asyncio.gather(*(run(t) for t in ids[i : i + 20]))
     finally:
-        stop_server(proc)
+        stop_server(server)
     async with Services.open(load_settings(), url=url) as services, services.pool.connection() as conn:
         before = await one(await conn.execute(_ROW_BYTES, {"ids": ids}))
         started = time.perf_counter()
@@ -137,16 +138,16 @@ async def storage(url: str, key: str, make_input, log: Path) -> dict[str, Any]:
     }
 
 
-async def approvals_at_scale(url: str, key: str, log: Path) -> dict[str, Any]:
-    """WAITING runs waiting for approval in one tenant (copies of a real paused refund's thread row): p50 of the
-    first page of GET /approvals and of POST /threads/search by status, their plans, and the server's RSS."""
-    console.print(f"[bold]approvals[/]: {WAITING} runs waiting for people in one tenant ...")
-    proc, base = start_server(url, log, STEWARD_SERVER_PROCESSES="1")
+async def approvals_at_scale(url: str, key: str, sizes: Sizes) -> dict[str, Any]:
+    """``sizes.waiting`` runs waiting for approval in one tenant (copies of a real paused refund's thread row): p50
+    of the first page of GET /approvals and of POST /threads/search by status, their plans, and the server's
+    RSS."""
+    server = start_server(url, STEWARD_SERVER_PROCESSES="1")
     try:
-        async with get_client(url=base, api_key=key) as client:
+        async with get_client(url=server.url, api_key=key) as client:
             thread = await client.threads.create()
             await client.runs.wait(thread["thread_id"], "refund", input={"ticket_id": "T-B-BIG"})
-            rss_before = peak_rss_mb(proc.pid)
+            rss_before = peak_rss_mb(server.proc.pid)
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(
                     "INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, status,"
@@ -154,22 +155,29 @@ async def approvals_at_scale(url: str, key: str, log: Path) -> dict[str, Any]:
                     " SELECT gen_random_uuid()::text, tenant, workflow, created_by, metadata, status, state_values,"
                     " interrupts, overrides, now() - make_interval(secs => g) FROM steward.threads,"
                     " generate_series(1, %s) g WHERE thread_id = %s",
-                    (WAITING, thread["thread_id"]),
+                    (sizes.waiting, thread["thread_id"]),
                 )
                 await conn.execute("ANALYZE steward.threads")
                 plans = {}
                 for name, query in PLANNED.items():
                     cur = await conn.execute(trusted("EXPLAIN " + query), {"tenant": TENANT})
                     plans[name] = "\n".join(row[0] for row in await cur.fetchall())
-            inbox = [await timed(lambda: client.http.get("/approvals?limit=50")) for _ in range(100)]
-            search = [await timed(lambda: client.threads.search(status="interrupted", limit=10)) for _ in range(100)]
-            rss_after = peak_rss_mb(proc.pid)
+            with stage(f"approvals: inbox and search with {sizes.waiting} runs waiting", 200) as advance:
+
+                async def read(request) -> float:
+                    elapsed = await timed(request)
+                    advance()
+                    return elapsed
+
+                inbox = [await read(lambda: client.http.get("/approvals?limit=50")) for _ in range(100)]
+                search = [await read(lambda: client.threads.search(status="interrupted", limit=10)) for _ in range(100)]
+            rss_after = peak_rss_mb(server.proc.pid)
     finally:
-        stop_server(proc)
+        stop_server(server)
     Path("reports").mkdir(exist_ok=True)
     Path("reports/bench-plans.txt").write_text("\n\n".join(f"-- {k}\n{v}" for k, v in plans.items()))
     return {
-        "waiting": WAITING,
+        "waiting": sizes.waiting,
         "approvals_p50_ms": percentile(inbox, 0.5),
         "search_p50_ms": percentile(search, 0.5),
         "indexes_used": all("Index" in plan for plan in plans.values()),
@@ -189,7 +197,9 @@ PLANNED = {
 def report_capacity(results: dict[str, Any]) -> None:
     """Print the capacity scenarios' figures that ``results`` holds, each with its target."""
     if bg := results.get("background"):
-        table = Table(title=f"{BACKGROUND} background refund runs, one server process, STEWARD_WORKERS in flight")
+        table = Table(
+            title=f"{bg['rules_model']['runs']} background refund runs, one server process, STEWARD_WORKERS in flight"
+        )
         for column in ("model", "seconds", "runs/s", "peak RSS MB", "peak connections"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for label, name in (

@@ -1,16 +1,21 @@
-"""What the benchmarks share: the bench tenant and its sandbox, timing, and ``steward serve`` processes."""
+"""What the benchmarks share: the sizes, the bench tenant and its sandbox, timing, progress, and ``steward serve``
+processes whose log is checked for errors when they stop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from steward import sandbox
 from steward.services import Services
@@ -19,7 +24,66 @@ from steward.serving import free_port, wait_until_up
 TENANT = "bench"
 
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+LOG = Path("reports/bench-server.log")
+"""Every served process of a bench run appends here (truncated when the bench starts)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each scenario does. ``--quick`` shrinks every size so the whole bench ends within a minute
+    (figures then indicative only); each size may also be set by its BENCH_* variable."""
+
+    sequential: int
+    """BENCH_SEQUENTIAL: runs timed one after another per configuration."""
+    clients: int
+    """BENCH_CLIENTS: concurrent clients in the throughput runs."""
+    per_client: int
+    """BENCH_RUNS_PER_CLIENT: runs each of those clients makes."""
+    background: int
+    """BENCH_BACKGROUND_RUNS: background refund runs in the model-latency scenario."""
+    model_latency_ms: int
+    """BENCH_MODEL_LATENCY_MS: how long the local model server waits before it answers."""
+    storage_runs: int
+    """BENCH_STORAGE_RUNS: completed refunds measured for storage."""
+    waiting: int
+    """BENCH_WAITING: runs waiting for approval in the inbox scenario."""
+
+    @classmethod
+    def from_env(cls, *, quick: bool) -> Sizes:
+        defaults = (
+            dict(sequential=20, clients=10, per_client=3, background=30, storage_runs=20, waiting=1000)
+            if quick
+            else dict(sequential=200, clients=200, per_client=5, background=200, storage_runs=200, waiting=10_000)
+        )
+        names = {
+            "sequential": "BENCH_SEQUENTIAL",
+            "clients": "BENCH_CLIENTS",
+            "per_client": "BENCH_RUNS_PER_CLIENT",
+            "background": "BENCH_BACKGROUND_RUNS",
+            "storage_runs": "BENCH_STORAGE_RUNS",
+            "waiting": "BENCH_WAITING",
+        }
+        values = {field: int(os.environ.get(env, defaults[field])) for field, env in names.items()}
+        return cls(**values, model_latency_ms=int(os.environ.get("BENCH_MODEL_LATENCY_MS", 300)))
+
+
+progress = Progress(
+    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+)
+"""The bench's progress bars: one per stage, advanced per run."""
+
+
+@contextlib.contextmanager
+def stage(description: str, total: int) -> Generator[Callable[[], None]]:
+    """A progress bar for one stage of ``total`` steps; yields the function that advances it by one."""
+    task = progress.add_task(description, total=total)
+    try:
+        yield lambda: progress.advance(task)
+    finally:
+        progress.update(task, completed=progress.tasks[task].completed)
 
 
 class Tickets:
@@ -65,7 +129,25 @@ async def timed(run: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def start_server(url: str, log: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+class ServerErrors(RuntimeError):
+    """A served process logged errors during a bench stage: its figures are not to be trusted."""
+
+
+SERVER_ERROR = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback|too many clients")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A ``steward serve`` process of the bench."""
+
+    proc: subprocess.Popen
+    url: str
+    log_start: int
+    """Where its output begins in :data:`LOG`."""
+
+
+def start_server(url: str, **settings: str) -> Served:
+    """``steward serve`` on a free port against ``url``, its output appended to :data:`LOG`."""
     port = free_port()
     env = {
         **os.environ,
@@ -75,27 +157,40 @@ def start_server(url: str, log: Path, **settings: str) -> tuple[subprocess.Popen
         "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1)),
         **settings,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "steward.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    LOG.parent.mkdir(exist_ok=True)
+    with LOG.open("a") as log:
+        log.write(f"--- steward serve on port {port}: {sorted(settings.items())}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "steward.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        start = log.tell()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, proc)
     except RuntimeError:
         proc.kill()
-        raise RuntimeError(f"server did not start; see {log}") from None
-    return proc, base
+        raise RuntimeError(f"server did not start; see {LOG}") from None
+    return Served(proc, base, start)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(server: Served) -> None:
+    """Stop a served process, then fail loudly if it logged errors (connection exhaustion, tracebacks)."""
+    proc = server.proc
     proc.terminate()
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    with LOG.open() as log:
+        log.seek(server.log_start)
+        errors = [line.rstrip() for line in log if SERVER_ERROR.search(line)]
+    if errors:
+        shown = "\n  ".join(errors[:10])
+        raise ServerErrors(f"the server logged {len(errors)} error line(s) (see {LOG}):\n  {shown}")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from evals.scoreboard import STATUSES
+from evals.scoreboard import STATUSES, percentile
 
 COLORS = {
     "completed": "#2e7d32",
@@ -50,30 +50,51 @@ def outcome_bars(board: dict[str, Any]) -> str:
     return "".join(parts) + "</svg>"
 
 
-def histogram(values: list[float], label: str, bins: int = 12) -> str:
-    """A histogram of ``values`` as an SVG."""
+def _edges(low: float, high: float, bins: int, log: bool) -> list[float]:
+    """Bin edges from ``low`` to ``high``: evenly spaced, or evenly on a log scale."""
+    if log:
+        return [low * (high / low) ** (i / bins) for i in range(bins + 1)]
+    return [low + (high - low) * i / bins for i in range(bins + 1)]
+
+
+def histogram(values: list[float], label: str, *, bins: int = 12) -> str:
+    """A histogram of ``values`` as an SVG, every bin labelled with its range, and p50 / p95 / max beside it.
+
+    Values spanning more than a factor of 20 get log-scale bins, so one slow outlier does not squash the rest into
+    a single bar. Values without spread (all the same, e.g. every cost 0 on the rules model) get a sentence, not a
+    chart of one bar."""
     if not values:
         return f"<p>No {escape(label)} values.</p>"
     low, high = min(values), max(values)
-    step = (high - low) / bins or 1.0
+    summary = (
+        f"<p>{len(values)} runs: p50 {percentile(values, 0.5):.4g}, p95 {percentile(values, 0.95):.4g},"
+        f" max {high:.4g} {escape(label)}</p>"
+    )
+    if high == low:
+        return f"<p>All {len(values)} runs: {low:.4g} {escape(label)} (no spread, so no chart).</p>"
+    log = low > 0 and high / low > 20
+    edges = _edges(low, high, bins, log)
     counts = [0] * bins
     for value in values:
-        counts[min(bins - 1, int((value - low) / step))] += 1
-    top, width, height = max(counts), 36, 140
-    parts = [f'<svg width="{bins * width + 60}" height="{height + 50}" role="img" aria-label="{escape(label)}">']
+        index = next((i for i in range(bins) if value < edges[i + 1]), bins - 1)
+        counts[index] += 1
+    top, width, height = max(counts), 44, 140
+    scale = "log scale" if log else "linear scale"
+    parts = [f'<svg width="{bins * width + 60}" height="{height + 90}" role="img" aria-label="{escape(label)}">']
     for i, count in enumerate(counts):
         h = height * count / top
+        x = 40 + i * width
         parts.append(
-            f'<rect x="{40 + i * width}" y="{height - h + 10:.1f}" width="{width - 4}" height="{h:.1f}"'
-            f' fill="#1565c0"><title>{low + i * step:.4g}–{low + (i + 1) * step:.4g}: {count}</title>'
-            f"</rect>"
+            f'<rect x="{x}" y="{height - h + 10:.1f}" width="{width - 4}" height="{h:.1f}" fill="#1565c0">'
+            f"<title>{edges[i]:.4g}–{edges[i + 1]:.4g}: {count}</title></rect>"
         )
-    parts.append(
-        f'<text x="40" y="{height + 28}">{low:.4g}</text>'
-        f'<text x="{bins * width}" y="{height + 28}">{high:.4g}</text>'
-        f'<text x="40" y="{height + 44}">{escape(label)} (cases per bin, max {top})</text>'
-    )
-    return "".join(parts) + "</svg>"
+        if count:
+            parts.append(f'<text class="n" x="{x + 2}" y="{height - h + 6:.1f}">{count}</text>')
+        parts.append(
+            f'<text x="{x + 4}" y="{height + 16}" transform="rotate(45 {x + 4} {height + 16})">{edges[i]:.3g}</text>'
+        )
+    parts.append(f'<text x="40" y="{height + 84}">{escape(label)} per bin ({scale}; lower edge shown)</text>')
+    return summary + "".join(parts) + "</svg>"
 
 
 def render(board: dict[str, Any], *, title: str, gate_problems: list[str] | None = None) -> str:
@@ -91,7 +112,8 @@ def render(board: dict[str, Any], *, title: str, gate_problems: list[str] | None
     )
     cases = "".join(
         f"<tr class='{'pass' if c['passed'] else 'fail'}'><td>{escape(c['workflow'])}/{escape(c['id'])}</td>"
-        f"<td>{c['dataset']}</td><td>{c['status']}</td><td>{escape(str(c['reason_code']))}</td>"
+        f"<td>{'pass' if c['passed'] else 'FAIL'}</td><td>{c['dataset']}</td><td>{c['status']}</td>"
+        f"<td>{escape(c['reason_code'] or '—')}</td>"
         f"<td>{c['tool_calls']}</td><td>{c['cost_usd']}</td><td>{c['latency_ms']}</td><td style='text-align:left'>"
         + "<br>".join(
             f"{'✓' if v['passed'] else '✗'} {escape(k)}: {escape(v['comment'])}"
@@ -118,6 +140,6 @@ def render(board: dict[str, Any], *, title: str, gate_problems: list[str] | None
         f"<h2>Outcomes per workflow</h2>{outcome_bars(board)}"
         f"<h2>Cost per run (USD)</h2>{histogram([float(c['cost_usd']) for c in board['cases']], 'cost USD')}"
         f"<h2>Latency per run (ms)</h2>{histogram([c['latency_ms'] for c in board['cases']], 'latency ms')}"
-        "<h2>Cases</h2><table><tr><th>case</th><th>dataset</th><th>status</th><th>reason</th><th>tools</th>"
+        "<h2>Cases</h2><table><tr><th>case</th><th>result</th><th>dataset</th><th>status</th><th>reason</th><th>tools</th>"
         f"<th>USD</th><th>ms</th><th>failed checks</th></tr>{cases}</table></body></html>"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -128,7 +129,22 @@ def test_gate_catches_a_silent_failure_and_an_ungoverned_write(settings, tmp_pat
     assert "refund: 1 policy violation(s)" in scoreboard.gate(ungoverned, baseline)
 
     html = report.render(truncated, title="t", gate_problems=problems)
-    assert html.count("<svg") == 3 and "auto-small" in html and "Gate failed" in html
+    # the rules model costs nothing: outcomes and latency are charts, cost is a sentence
+    assert html.count("<svg") == 2 and "runs: 0 cost USD (no spread, so no chart)" in html
+    assert "auto-small</td><td>FAIL</td>" in html and "Gate failed" in html and ">None<" not in html
+
+
+def test_histogram_labels_every_bin_and_goes_log_scale_for_an_outlier():
+    latencies = [40.0 + i for i in range(30)] + [6000.0]
+    chart = report.histogram(latencies, "ms")
+    assert "log scale" in chart and "p50 55, p95 69, max 6000 ms" in chart
+    labels = re.findall(r'rotate\(45 [^)]*\)">([^<]+)<', chart)
+    assert len(labels) == 12 and labels[0] == "40" and float(labels[-1]) < 6000
+    # on a linear scale the 30 fast runs would share one bar; on a log scale they spread over several
+    bars = [int(n) for n in re.findall(r'<text class="n"[^>]*>(\d+)<', chart)]
+    assert sum(bars) == 31 and max(bars) < 30
+    assert "linear scale" in report.histogram([1.0, 2.0, 3.0], "USD")
+    assert "<svg" not in report.histogram([0.0, 0.0], "USD")
 
 
 def test_without_a_key_evaluate_makes_no_network_call(settings, monkeypatch):
