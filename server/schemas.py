@@ -137,6 +137,12 @@ class HistoryRequest(Body):
     select: list[str] | None = None
 
 
+class StateAtCheckpoint(Body):
+    checkpoint: dict[str, Any] = Field(default_factory=dict)
+    """``{"checkpoint_id": ..., "checkpoint_ns": ...}`` within the path's thread (a thread id here is ignored)."""
+    subgraphs: bool = False
+
+
 class RunCommand(Body):
     resume: Any = None
     goto: Any = None

@@ -17,7 +17,9 @@ EMPTY_STATE = {
     "metadata": {},
     "created_at": None,
     "checkpoint": None,
+    "checkpoint_id": None,
     "parent_checkpoint": None,
+    "parent_checkpoint_id": None,
     "interrupts": [],
 }
 
@@ -44,7 +46,9 @@ def within_thread(thread_id: str, selector: dict[str, Any] | None) -> RunnableCo
 
 
 def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
-    """One snapshot as ``{values, next, tasks, metadata, created_at, checkpoint, parent_checkpoint, interrupts}``."""
+    """One snapshot as LangGraph Server's ThreadState: values, next, tasks, metadata, created_at, checkpoint (and
+    its id), parent_checkpoint (and its id), interrupts."""
+    checkpoint, parent = checkpoint_ref(snapshot.config), checkpoint_ref(snapshot.parent_config)
     return jsonable(
         {
             "values": snapshot.values,
@@ -53,6 +57,7 @@ def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
                 {
                     "id": task.id,
                     "name": task.name,
+                    "path": list(task.path),
                     "error": str(task.error) if task.error else None,
                     "interrupts": list(task.interrupts),
                     "checkpoint": None,
@@ -63,8 +68,10 @@ def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
             ],
             "metadata": snapshot.metadata or {},
             "created_at": snapshot.created_at,
-            "checkpoint": checkpoint_ref(snapshot.config),
-            "parent_checkpoint": checkpoint_ref(snapshot.parent_config),
+            "checkpoint": checkpoint,
+            "checkpoint_id": checkpoint and checkpoint["checkpoint_id"],
+            "parent_checkpoint": parent,
+            "parent_checkpoint_id": parent and parent["checkpoint_id"],
             "interrupts": list(snapshot.interrupts),
         }
     )

@@ -33,6 +33,7 @@ from steward.jsonable import jsonable
 from steward.notify import Wakeups
 from steward.runs import Run
 from steward.services import Services, StewardContext
+from steward.workflow import assistant_id
 
 log = logging.getLogger(__name__)
 Sink = Callable[[str, Any], Awaitable[None]]
@@ -157,11 +158,25 @@ async def _execute(services: Services, run: Run, worker: str, sink: Sink | None,
             await audit.write(services.pool, leftover)
 
 
+def checkpoint_metadata(run: Run) -> dict[str, Any]:
+    """What each checkpoint of ``run`` records beside LangGraph's own fields, as LangGraph Server records it: the
+    run's metadata, its assistant and graph, the attempt and who asked (LangGraph keeps only scalar values)."""
+    return {
+        **run.metadata,
+        "run_id": run.run_id,
+        "assistant_id": assistant_id(run.workflow),
+        "graph_id": run.workflow,
+        "run_attempt": run.attempt,
+        "user_id": run.created_by,
+        "created_by": run.created_by,
+    }
+
+
 async def _drive_and_record(
     services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]
 ) -> Finished:
     lease = services.settings.run_lease_s
-    config = services.run_config(run.thread_id, run.run_id, metadata={"run_id": run.run_id, "graph_id": run.workflow})
+    config = services.run_config(run.thread_id, run.run_id, metadata=checkpoint_metadata(run))
     drive = asyncio.create_task(_drive(services, run, config, sink, modes))
     stop: dict[str, str] = {}
 

@@ -63,15 +63,31 @@ class Run(BaseModel):
     """Where the run's record is POSTed when it ends (see :mod:`steward.webhooks`)."""
 
     def public(self) -> dict[str, Any]:
-        """The run as the LangGraph SDK reads it."""
+        """The run as the LangGraph SDK reads it. As LangGraph Server does, its metadata names the assistant and
+        graph and who created it, and ``kwargs`` holds what it was started with (the decision of a resume
+        included, its decider set by Steward)."""
+        assistant = assistant_id(self.workflow)
         return {
             "run_id": self.run_id,
             "thread_id": self.thread_id,
-            "assistant_id": assistant_id(self.workflow),
+            "assistant_id": assistant,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "status": self.status,
-            "metadata": self.metadata,
+            "metadata": {
+                "assistant_id": assistant,
+                "graph_id": self.workflow,
+                "created_by": self.created_by,
+                **self.metadata,
+            },
+            "kwargs": {
+                "input": self.payload.get("input"),
+                "command": self.payload.get("command"),
+                "config": {"configurable": {}},
+                "context": self.overrides,
+                "webhook": self.webhook,
+            },
+            "langsmith_session_name": None,
             "multitask_strategy": self.multitask_strategy,
             "attempt": self.attempt,
             "error": self.error,

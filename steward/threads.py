@@ -55,7 +55,8 @@ class Thread(BaseModel):
             "values": self.state_values or {},
             "interrupts": self.interrupts,
             "error": self.error,
-            "config": {},
+            "config": {"configurable": {}},
+            "state_updated_at": self.updated_at,
             "expires_at": self.expires_at,
         }
 

@@ -222,3 +222,31 @@ async def test_studio_can_reach_the_server_from_the_browser(server, sdk):
     assert (await client.threads.get(thread["thread_id"]))["metadata"]["graph_id"] == "ping"
     assert await client.threads.count(metadata={"graph_id": "ping"}) >= 1
     assert await client.assistants.count() == 5 and await client.assistants.count(graph_id="refund") == 1
+
+
+async def test_state_at_a_checkpoint_is_read_within_the_path_thread_only(sdk):
+    client = sdk()
+    mine, other = (await client.threads.create())["thread_id"], (await client.threads.create())["thread_id"]
+    await client.runs.wait(mine, "ping", input={"n": 2})
+    await client.runs.wait(other, "ping", input={"n": 3})
+    history = await client.threads.get_history(mine)
+    middle = history[2]
+    assert middle["checkpoint_id"] == middle["checkpoint"]["checkpoint_id"]
+    assert middle["parent_checkpoint_id"] == history[3]["checkpoint_id"]
+    at = await client.threads.get_state(mine, checkpoint_id=middle["checkpoint_id"])
+    assert at["checkpoint_id"] == middle["checkpoint_id"] and at["values"] == middle["values"]
+    assert at["metadata"]["graph_id"] == "ping" and at["metadata"]["run_attempt"] == 1
+    assert at["tasks"][0]["path"] and at["metadata"]["assistant_id"] == assistant_id("ping")
+    picked = await client.threads.get_state(mine, checkpoint={"checkpoint_id": middle["checkpoint_id"]})
+    assert picked["checkpoint_id"] == middle["checkpoint_id"]
+
+    theirs = (await client.threads.get_history(other))[0]["checkpoint_id"]
+    for attempt in (
+        client.threads.get_state(mine, checkpoint_id=theirs),
+        client.threads.get_state(mine, checkpoint={"checkpoint_id": theirs, "thread_id": other}),
+    ):
+        try:
+            await attempt
+            raise AssertionError("another thread's checkpoint was served")
+        except httpx.HTTPStatusError as exc:
+            assert exc.response.status_code == 404 and "no checkpoint" in exc.response.text

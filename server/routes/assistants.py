@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, create_model
 
 from server.assistants import describe, resolve
 from server.deps import PrincipalDep, ServicesDep
@@ -55,17 +56,29 @@ async def get_graph(
     return jsonable(services.graph(workflow.name).get_graph(xray=xray).to_json())
 
 
+def state_jsonschema(state: type[BaseModel]) -> dict[str, Any]:
+    """The state as a state *update* may carry it, as LangGraph Server describes it: every field optional."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, Field(default=None, description=info.description))
+        for name, info in state.model_fields.items()
+    }
+    return create_model(state.__name__, **fields).model_json_schema()
+
+
 @router.get("/{assistant_id}/schemas")
 async def get_schemas(assistant_id: str, services: ServicesDep, _: PrincipalDep) -> dict[str, Any]:
+    """The graph's schemas. The run context (tenant, user, budget, models) is Steward's configuration, so
+    ``config_schema`` describes it too, as LangGraph Server does for a graph with a context schema."""
     workflow = resolve(services.catalog, assistant_id)
     graph = services.graph(workflow.name)
+    context = graph.get_context_jsonschema()
     return {
         "graph_id": workflow.name,
         "input_schema": graph.get_input_jsonschema(),
         "output_schema": graph.get_output_jsonschema(),
-        "state_schema": workflow.state_schema.model_json_schema(),
-        "config_schema": {},
-        "context_schema": graph.get_context_jsonschema(),
+        "state_schema": state_jsonschema(workflow.state_schema),
+        "config_schema": context,
+        "context_schema": context,
     }
 
 

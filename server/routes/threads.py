@@ -7,9 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from server.deps import PrincipalDep, ServicesDep
-from server.schemas import HistoryRequest, ThreadCount, ThreadCreate, ThreadSearch, ThreadUpdate, ttl_minutes
+from server.schemas import (
+    HistoryRequest,
+    StateAtCheckpoint,
+    ThreadCount,
+    ThreadCreate,
+    ThreadSearch,
+    ThreadUpdate,
+    ttl_minutes,
+)
 from server.state import EMPTY_STATE, thread_state, within_thread
 from steward import audit, threads
+from steward.errors import NotFound
 from steward.jsonable import dumps
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -78,17 +87,43 @@ async def delete_thread(thread_id: str, services: ServicesDep, caller: Principal
     return Response(status_code=204)
 
 
+async def _state_at(
+    services: ServicesDep, caller: PrincipalDep, thread_id: str, selector: dict[str, Any] | None, subgraphs: bool
+) -> dict[str, Any]:
+    """The thread's state, at its latest checkpoint or at the one ``selector`` picks within it (404 if none)."""
+    thread = await threads.get(services.pool, thread_id, caller.tenant)
+    if thread.workflow is None:
+        if selector:
+            raise NotFound(f"thread {thread_id} has no checkpoints")
+        return EMPTY_STATE
+    snapshot = await services.graph(thread.workflow).aget_state(within_thread(thread_id, selector), subgraphs=subgraphs)
+    if selector and snapshot.created_at is None:  # LangGraph answers an empty snapshot for an unknown one
+        raise NotFound(f"no checkpoint {selector.get('checkpoint_id')!r} in thread {thread_id}")
+    return thread_state(snapshot)
+
+
 @router.get("/{thread_id}/state")
 async def get_state(
     thread_id: str, services: ServicesDep, caller: PrincipalDep, subgraphs: bool = False
 ) -> dict[str, Any]:
-    thread = await threads.get(services.pool, thread_id, caller.tenant)
-    if thread.workflow is None:
-        return EMPTY_STATE
-    snapshot = await services.graph(thread.workflow).aget_state(
-        {"configurable": {"thread_id": thread_id}}, subgraphs=subgraphs
-    )
-    return thread_state(snapshot)
+    return await _state_at(services, caller, thread_id, None, subgraphs)
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(
+    thread_id: str, checkpoint_id: str, services: ServicesDep, caller: PrincipalDep, subgraphs: bool = False
+) -> dict[str, Any]:
+    """The state at one checkpoint of the thread."""
+    return await _state_at(services, caller, thread_id, {"checkpoint_id": checkpoint_id}, subgraphs)
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_state_at_checkpoint(
+    thread_id: str, body: StateAtCheckpoint, services: ServicesDep, caller: PrincipalDep
+) -> dict[str, Any]:
+    """The state at the checkpoint the body names (its ``checkpoint_id`` / ``checkpoint_ns``; never another
+    thread: the path decides)."""
+    return await _state_at(services, caller, thread_id, body.checkpoint or None, body.subgraphs)
 
 
 @router.post("/{thread_id}/history")
