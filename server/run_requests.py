@@ -47,6 +47,8 @@ async def submit(
         else {"input": operations.validate_input(workflow, body.input)}
     )
     overrides = _overrides(body)
+    if overrides and overrides.get("models"):
+        services.settings.check_routable(overrides["models"], "context.models")
     if body.command is None:
         await operations.refuse_if_stopped(services, caller.tenant, workflow.name)
     if body.command is not None and thread_id is not None:

@@ -7,6 +7,7 @@ time counts the time steps spend executing, not the hours a run may wait for a h
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -80,6 +81,7 @@ class Usage(BaseModel):
         return next((Breach(limit=name, value=getattr(budget, name)) for broken, name in checks if broken), None)
 
 
-def add_usage(left: Usage, right: Usage) -> Usage:
-    """Reducer for the ``usage`` channel."""
-    return left + right
+def add_usage(left: Usage | dict[str, Any], right: Usage | dict[str, Any]) -> dict[str, Any]:
+    """Reducer for the ``usage`` channel: the sum, as a plain dict like every value Steward checkpoints (see
+    :func:`steward.state.checkpointable`). Either side may be a :class:`Usage` or its dict."""
+    return (Usage.model_validate(left) + Usage.model_validate(right)).model_dump()

@@ -18,9 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from steward import (
+    acting,
     audit,
     controls,
     db,
+    doctor,
     escalations,
     keys,
     operations,
@@ -36,8 +38,9 @@ from steward.budget import BudgetOverride
 from steward.controls import ALL, KillSwitch, ModeSetting, SpendCap
 from steward.db import DatabaseUnavailable
 from steward.errors import Conflict, InvalidRequest, StewardError, parse_as
+from steward.keys import Role
 from steward.services import Services
-from steward.settings import load_settings
+from steward.settings import Settings, load_settings
 from steward.workflow import load_catalog
 
 
@@ -63,14 +66,16 @@ def _table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> None:
     budget = parse_as(BudgetOverride, _json_arg(args.budget, "--budget"), "--budget") if args.budget else None
+    models = operations.parse_models(args.model)
+    services.settings.check_routable(models, "--model")
     result = await operations.start_run(
         services,
         args.workflow,
         _json_arg(args.input, "--input"),
         tenant=args.tenant,
-        user=args.user,
+        user=args.actor.identity,
         budget=budget,
-        models=operations.parse_models(args.model),
+        models=models,
     )
     _print(result.model_dump(mode="json"))
 
@@ -99,8 +104,9 @@ async def cmd_resume(services: Services, args: argparse.Namespace) -> None:
         if request is None:
             raise Conflict(f"thread {args.thread_id} is not waiting for an approval")
         decision["edited_action"]["name"] = request["action_requests"][0]["name"]
-    payload = {"decisions": [decision], "decided_by": args.by, "comment": args.comment}
-    result = await operations.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=args.by)
+    who = args.actor.identity
+    payload = {"decisions": [decision], "decided_by": who, "comment": args.comment}
+    result = await operations.resume_run(services, args.thread_id, payload, tenant=args.tenant, user=who)
     _print(result.model_dump(mode="json"))
 
 
@@ -184,7 +190,9 @@ def _switch_args(args: argparse.Namespace) -> dict[str, str]:
 async def cmd_kill_set(services: Services, args: argparse.Namespace) -> None:
     if args.workflow:
         services.workflow(args.workflow)
-    switch = parse_as(KillSwitch, {**_switch_args(args), "reason": args.reason, "set_by": args.by}, "kill switch")
+    switch = parse_as(
+        KillSwitch, {**_switch_args(args), "reason": args.reason, "set_by": args.actor.identity}, "kill switch"
+    )
     _print({"set": (await controls.set_switch(services.pool, switch)).model_dump(mode="json")})
 
 
@@ -207,12 +215,13 @@ async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
         item = await escalations.get(pool, tenant, args.id)
         _print({**item.model_dump(mode="json"), "audit": await audit.events_for(pool, item.thread_id, tenant)})
         return
+    who = args.actor.identity
     if args.action == "take":
-        item = await escalations.take(pool, tenant, args.id, args.by)
+        item = await escalations.take(pool, tenant, args.id, who)
     elif args.action == "note":
-        item = await escalations.add_note(pool, tenant, args.id, args.by, args.text)
+        item = await escalations.add_note(pool, tenant, args.id, who, args.text)
     else:
-        item = await escalations.close(pool, tenant, args.id, args.by, args.resolution)
+        item = await escalations.close(pool, tenant, args.id, who, args.resolution)
     _print(item.model_dump(mode="json"))
 
 
@@ -264,7 +273,7 @@ async def cmd_cap(services: Services, args: argparse.Namespace) -> None:
         return
     cap = parse_as(
         SpendCap,
-        {"tenant": args.tenant, "workflow": workflow, "usd_per_day": args.usd, "set_by": args.by},
+        {"tenant": args.tenant, "workflow": workflow, "usd_per_day": args.usd, "set_by": args.actor.identity},
         "spend cap",
     )
     _print({"set": (await controls.set_cap(services.pool, cap)).model_dump(mode="json")})
@@ -272,7 +281,7 @@ async def cmd_cap(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_mode_set(services: Services, args: argparse.Namespace) -> None:
     services.workflow(args.workflow)
-    setting = ModeSetting(tenant=args.tenant or ALL, workflow=args.workflow, mode=args.mode, set_by=args.by)
+    setting = ModeSetting(tenant=args.tenant or ALL, workflow=args.workflow, mode=args.mode, set_by=args.actor.identity)
     _print({"set": (await controls.set_mode(services.pool, setting)).model_dump(mode="json")})
 
 
@@ -317,6 +326,22 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except StewardError as exc:
+        return _fail(str(exc), 2)
+    findings = doctor.run(settings)
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+    table = Table(title="steward doctor", show_lines=False)
+    for column in ("check", "", "detail"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(finding.check, marks[finding.level], finding.detail)
+    Console(width=max(Console().width, 120)).print(table)
+    return 1 if any(f.level == "fail" for f in findings) else 0
+
+
 def cmd_new_workflow(args: argparse.Namespace) -> int:
     try:
         written = scaffold.new_workflow(args.name, args.root)
@@ -324,11 +349,23 @@ def cmd_new_workflow(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     for path in written:
         print(f"wrote {path}")
-    print(f"next: steward eval {args.name} --gate   and   steward run {args.name} --input '{{\"item_id\": ...}}'")
+    print(
+        f"next: steward eval {args.name} --gate   and"
+        f"   steward run {args.name} --input '{{\"item_id\": ...}}' --local YOUR_NAME"
+    )
     return 0
 
 
 TENANT_HELP = "the tenant whose systems of record and threads this acts on (default: 'default')"
+ACTING_TENANT_HELP = "the tenant to act in (default: the key's; 'default' for --local)"
+
+
+def _acts(command: argparse.ArgumentParser, role: Role) -> None:
+    """The command acts for someone with ``role``: ``--key`` or ``--local`` (see :mod:`steward.acting`)."""
+    who = command.add_argument_group("who acts (one of; see steward.acting)")
+    who.add_argument("--key", help="act as this API key's holder (default: STEWARD_API_KEY): its name and tenant")
+    who.add_argument("--local", metavar="NAME", help="act as a local operator, recorded as local:NAME")
+    command.set_defaults(acts_as=role)
 
 
 def _aliased_tables() -> list[sandbox.Table]:
@@ -348,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start a workflow run")
     run.add_argument("workflow")
     run.add_argument("--input", required=True, help="JSON input matching the workflow's input schema")
-    run.add_argument("--tenant", default="default", help=TENANT_HELP)
-    run.add_argument("--user", default="cli", help="who is asking (recorded in the audit trail)")
+    run.add_argument("--tenant", help=ACTING_TENANT_HELP)
+    _acts(run, "runner")
     run.add_argument("--budget", help="stricter per-run budget as JSON, e.g. '{\"max_tool_calls\": 2}'")
     run.add_argument("--model", help="tier overrides, e.g. small=openai:gpt-4o-mini,medium=rules")
     run.set_defaults(handler=cmd_run)
@@ -361,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--action", help="name of the edited action (default: the pending request's action)")
     resume.add_argument("--message", help="reason given to the requester on reject")
     resume.add_argument("--comment", help="note for the audit trail")
-    resume.add_argument("--by", required=True, help="the approver's identity")
-    resume.add_argument("--tenant", default="default", help=TENANT_HELP)
+    resume.add_argument("--tenant", help=ACTING_TENANT_HELP)
+    _acts(resume, "approver")
     resume.set_defaults(handler=cmd_resume)
 
     inbox = sub.add_parser("approvals", help="the approval requests waiting in a tenant, oldest first")
@@ -449,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--tool", help="only this tool")
         if verb == "set":
             one.add_argument("--reason", required=True, help="why (shown in every denial and refusal)")
-            one.add_argument("--by", default="operator", help="who sets it (recorded)")
+        _acts(one, "admin")
         one.set_defaults(handler=handler)
     kill_list = kill.add_parser("list", help="the switches in force")
     kill_list.add_argument("--tenant", help="those that reach this tenant (default: all)")
@@ -464,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue_list.add_argument("--offset", type=int, default=0)
     for verb, text in (
         ("show", "one item with its run's audit trail"),
-        ("take", "assign an item to yourself (--by)"),
+        ("take", "assign an item to yourself"),
         ("note", "add a note to an item"),
         ("close", "close an item with what was done"),
     ):
@@ -472,9 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
     queue.choices["note"].add_argument("text")
     queue.choices["close"].add_argument("--resolution", required=True, help="what was done")
     for verb, command in queue.choices.items():
-        command.add_argument("--tenant", default="default", help=TENANT_HELP)
         if verb in ("take", "note", "close"):
-            command.add_argument("--by", default="operator", help="who acts (recorded)")
+            command.add_argument("--tenant", help=ACTING_TENANT_HELP)
+            _acts(command, "approver")
+        else:
+            command.add_argument("--tenant", default="default", help=TENANT_HELP)
         command.set_defaults(handler=cmd_escalations)
 
     prune_cmd = sub.add_parser(
@@ -501,11 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     cap_set.add_argument("tenant")
     cap_set.add_argument("usd", help="USD per UTC day, e.g. 25 or 2.50")
     cap_set.add_argument("--workflow", help="only this workflow (default: all of the tenant's)")
-    cap_set.add_argument("--by", default="operator", help="who sets it (recorded)")
+    _acts(cap_set, "admin")
     cap_set.set_defaults(handler=cmd_cap)
     cap_clear = caps.add_parser("clear", help="remove a cap")
     cap_clear.add_argument("tenant")
     cap_clear.add_argument("--workflow", help="the workflow's cap (default: the tenant-wide one)")
+    _acts(cap_clear, "admin")
     cap_clear.set_defaults(handler=cmd_cap)
     cap_list = caps.add_parser("list", help="the caps set")
     cap_list.add_argument("--tenant", help="only this tenant's (default: all)")
@@ -518,11 +558,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode_set.add_argument("workflow")
     mode_set.add_argument("mode", choices=["autopilot", "suggest", "shadow"])
     mode_set.add_argument("--tenant", help="only this tenant (default: every tenant without its own setting)")
-    mode_set.add_argument("--by", default="operator", help="who sets it (recorded)")
+    _acts(mode_set, "admin")
     mode_set.set_defaults(handler=cmd_mode_set)
     mode_list = modes.add_parser("list", help="each workflow's declared mode and the settings over it")
     mode_list.add_argument("--tenant", help="only settings that reach this tenant")
     mode_list.set_defaults(handler=cmd_mode_list)
+
+    sub.add_parser(
+        "doctor", help="check the workflows, policies, models, database and keys; exit 1 if something is wrong"
+    ).set_defaults(handler=cmd_doctor, plain=True)
 
     database = sub.add_parser("db", help="the embedded PostgreSQL").add_subparsers(dest="action", required=True)
     database.add_parser("status", help="where the database is and whether the embedded server runs").set_defaults(
@@ -558,6 +602,8 @@ def run_handler(
                     " (set STEWARD_DATABASE_URL to use another server)",
                     file=sys.stderr,
                 )
+            if role := getattr(args, "acts_as", None):
+                await _resolve_actor(services, settings, args, role)
             return await handler(services, args)
 
     try:
@@ -571,6 +617,16 @@ def run_handler(
     except DatabaseUnavailable as exc:
         return _fail(str(exc), 1)
     return code or 0
+
+
+async def _resolve_actor(services: Services, settings: Settings, args: argparse.Namespace, role: Role) -> None:
+    """Set ``args.actor`` from ``--key`` / ``--local`` / ``STEWARD_API_KEY``, and ``args.tenant`` to where it
+    acts: a key's own tenant; for a local operator, the one asked (commands where no tenant means every tenant,
+    like kill switches and modes, keep None)."""
+    env_key = settings.api_key.get_secret_value() if settings.api_key and args.local is None else None
+    args.actor = await acting.resolve(services.pool, key=args.key or env_key, local=args.local, role=role)
+    everywhere = args.command in ("kill", "mode")
+    args.tenant = args.actor.tenant(args.tenant, None if everywhere else "default")
 
 
 def _fail(message: str, code: int) -> int:

@@ -33,6 +33,10 @@ class Principal:
             raise Forbidden(f"{self.identity} needs the {' or '.join(roles)} role for this")
 
 
+LOCAL_PREFIX = "local:"
+"""The identity prefix of a local operator acting from the command line (see :mod:`steward.acting`)."""
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -46,6 +50,8 @@ async def create_key(pool: Pool, *, tenant: str, roles: list[str], name: str | N
     """Store a new key and return it: the only time the secret is visible."""
     if not tenant or not roles or any(role not in ROLES for role in roles):
         raise InvalidRequest(f"a key needs a tenant and roles among {', '.join(ROLES)}; got {roles}")
+    if name is not None and name.startswith(LOCAL_PREFIX):
+        raise InvalidRequest(f"key names may not start with {LOCAL_PREFIX!r}: that marks a local operator's acts")
     key = mint()
     async with pool.connection() as conn:
         await conn.execute(

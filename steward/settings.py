@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """A bearer token for ``GET /metrics`` (Prometheus' ``authorization`` setting). Unset: only loopback clients
     may read the metrics (they name tenants and workflows)."""
+    api_key: SecretStr | None = None
+    """The key the command line acts as in commands that act for someone (``run``, ``resume``, controls,
+    escalations) when no ``--key`` or ``--local`` is given: its name is who acts, its tenant where."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """The largest request body ``steward serve`` accepts (413 above)."""
     workers: int = Field(default=64, ge=0)
@@ -151,6 +154,16 @@ class Settings(BaseSettings):
         if uses_openai and self.openai_api_key is None and self.openai_base_url is None:
             raise ValueError("an openai: model tier needs STEWARD_OPENAI_API_KEY or STEWARD_OPENAI_BASE_URL")
         return self
+
+    def check_routable(self, models: dict[str, str], where: str) -> None:
+        """Refuse tier overrides to ``openai:`` models when no endpoint is configured (no key, no base URL), up
+        front rather than as a run escalated with ``model.unavailable``; ``where`` names the option."""
+        remote = sorted(tier for tier, provider in models.items() if provider.startswith("openai:"))
+        if remote and self.openai_api_key is None and self.openai_base_url is None:
+            raise InvalidRequest(
+                f"{where} routes {', '.join(remote)} to an openai: model, but this deployment has no"
+                " STEWARD_OPENAI_API_KEY or STEWARD_OPENAI_BASE_URL"
+            )
 
     def model_for_tier(self, tier: str) -> str:
         """The provider string configured for a tier (``small``/``medium``/``large``)."""

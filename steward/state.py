@@ -21,6 +21,21 @@ from steward.outcome import Outcome
 from steward.verdict import PolicyVerdict
 
 
+def checkpointable(value: Any) -> Any:
+    """``value`` as a node's state update hands it to LangGraph: pydantic models as plain dicts (their fields'
+    Decimals, datetimes and UUIDs stay, which LangGraph's serializer reads back without an allowlist), containers
+    walked. So checkpoints hold no application types: any LangGraph version, strict deserialization included (the
+    announced default, and ``LANGGRAPH_STRICT_MSGPACK`` now), and any server (``langgraph dev``) reads them back,
+    and the graph's state schema turns them into models again when a node reads its state."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, dict):
+        return {key: checkpointable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [checkpointable(item) for item in value]
+    return value
+
+
 def first_value(current: str | None, new: str | None) -> str | None:
     """Reducer: the first value written stays."""
     return current if current is not None else new

@@ -39,7 +39,7 @@ from steward.contracts import Out, ToolContext, ToolSpec
 from steward.errors import StewardError
 from steward.outcome import Halt, Outcome, escalate
 from steward.services import Services, StewardContext
-from steward.state import GovernedState, ProposedAction
+from steward.state import GovernedState, ProposedAction, checkpointable
 from steward.tape import Tape, Unrecorded
 from steward.tool_calls import ToolResult, invoke_tool, parse_args
 from steward.tool_errors import RecordNotFound, ToolError
@@ -660,7 +660,9 @@ class Step:
                 reason=f"{type(exc).__name__}: {exc}"[:500],
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-            raise escalate(code, f"the {tier} model failed: {type(exc).__name__}") from None
+            where = self.services.models.endpoint(provider)
+            at = f" ({provider} at {where})" if where else f" ({provider})"
+            raise escalate(code, f"the {tier} model{at} failed: {type(exc).__name__}") from None
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
         model_name = provider.removeprefix("openai:") if provider.startswith("openai:") else provider.split(":")[0]
         cost = self.services.models.cost(model_name, usage["input_tokens"], usage["output_tokens"])
@@ -744,7 +746,7 @@ def governed(
                     await step.flush()
             step.delta.steps += 1
             step.delta.elapsed_ms += (time.perf_counter() - started) * 1000
-            return {**pin, **update, "usage": step.delta, "trajectory": step.trajectory}
+            return checkpointable({**pin, **update, "usage": step.delta, "trajectory": step.trajectory})
 
         node.__name__ = node.__qualname__ = name
         node.__doc__ = fn.__doc__

@@ -24,9 +24,19 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     usage: tuple[int, int] = (1200, 80)
     url: str = ""
+    models: list[str] = field(default_factory=lambda: ["gpt-4o-mini", "gpt-4o"])
+    """What ``GET /v1/models`` lists."""
+    key: str | None = None
+    """When set, ``GET /v1/models`` answers 401 to any other bearer key."""
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.get("/v1/models")
+        async def listing(request: Request) -> JSONResponse:
+            if self.key is not None and request.headers.get("authorization") != f"Bearer {self.key}":
+                return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, status_code=401)
+            return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
 
         @app.post("/v1/chat/completions")
         async def complete(request: Request) -> JSONResponse:

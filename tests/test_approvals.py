@@ -41,7 +41,7 @@ async def waiting_run(services, tenant: str, ticket: str = "T-BIG") -> operation
 
 async def test_approval_survives_a_new_process_between_interrupt_and_resume(services, seeded, cli_env):
     started = steward(
-        cli_env, "run", "refund", "--input", '{"ticket_id": "T-BIG"}', "--tenant", seeded, "--user", "grace"
+        cli_env, "run", "refund", "--input", '{"ticket_id": "T-BIG"}', "--tenant", seeded, "--local", "grace"
     )
     assert started.returncode == 0, started.stderr
     paused = json.loads(started.stdout)
@@ -63,7 +63,11 @@ async def test_approval_survives_a_new_process_between_interrupt_and_resume(serv
     assert request["review_configs"] == [
         {"action_name": "create_refund", "allowed_decisions": ["approve", "edit", "reject"]}
     ]
-    assert (request["rule_id"], request["risk"], request["requested_by"]) == ("refund.needs_approval", "high", "grace")
+    assert (request["rule_id"], request["risk"], request["requested_by"]) == (
+        "refund.needs_approval",
+        "high",
+        "local:grace",
+    )
     assert await refunds(services.pool, seeded) == []
 
     resumed = steward(
@@ -72,7 +76,7 @@ async def test_approval_survives_a_new_process_between_interrupt_and_resume(serv
         paused["thread_id"],
         "--decision",
         "approve",
-        "--by",
+        "--local",
         "maria",
         "--tenant",
         seeded,
@@ -86,9 +90,9 @@ async def test_approval_survives_a_new_process_between_interrupt_and_resume(serv
     shown = steward(cli_env, "audit", paused["thread_id"], "--tenant", seeded)
     events = [json.loads(line) for line in shown.stdout.splitlines()]
     approvals = [(e["status"], e["detail"].get("decided_by")) for e in events if e["type"] == "approval"]
-    assert approvals == [("requested", None), ("approve", "maria")]
+    assert approvals == [("requested", None), ("approve", "local:maria")]
     decided = next(e for e in events if e["status"] == "approve")
-    assert decided["user_id"] == "maria" and decided["detail"]["comment"] == "verified the trial dates"
+    assert decided["user_id"] == "local:maria" and decided["detail"]["comment"] == "verified the trial dates"
     assert events[-1]["type"] == "final" and events[-1]["status"] == "completed"
 
 
@@ -234,9 +238,9 @@ async def test_system_of_record_deduplicates_even_when_the_thread_lock_is_bypass
             )
         )
 
-    assert [r["outcome"].status for r in results] == ["completed", "completed"]
+    assert [r["outcome"]["status"] for r in results] == ["completed", "completed"]
     rows = await refunds(services.pool, seeded)
-    assert len(rows) == 1 and {r["refund"].id for r in results} == {rows[0]["id"]}
+    assert len(rows) == 1 and {r["refund"]["id"] for r in results} == {rows[0]["id"]}
     events = await audit.events_for(services.pool, paused.thread_id, seeded)
     writes = [e["status"] for e in events if e["type"] == "tool_call" and e["tool"] == "create_refund"]
     assert sorted(writes) == ["deduplicated", "ok"]

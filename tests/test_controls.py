@@ -70,20 +70,23 @@ async def test_the_admin_api_sets_a_switch_that_every_server_process_applies(sdk
 
 
 def test_the_cli_sets_lists_and_clears_switches(cli, capsys, tenant):
-    assert cli(["kill", "set", "--tenant", tenant, "--tool", "post_reply", "--reason", "tone review"]) == 0
+    assert (
+        cli(["kill", "set", "--tenant", tenant, "--tool", "post_reply", "--reason", "tone review", "--local", "ops"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["set"]["tool"] == "post_reply"
     assert cli(["kill", "list", "--tenant", tenant]) == 0
     assert [s["reason"] for s in json.loads(capsys.readouterr().out)] == ["tone review"]
-    assert cli(["kill", "set", "--workflow", "payroll", "--reason", "x"]) == 2
-    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 0
-    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply"]) == 2
+    assert cli(["kill", "set", "--workflow", "payroll", "--reason", "x", "--local", "ops"]) == 2
+    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply", "--local", "ops"]) == 0
+    assert cli(["kill", "clear", "--tenant", tenant, "--tool", "post_reply", "--local", "ops"]) == 2
     capsys.readouterr()
-    assert cli(["mode", "set", "incident", "suggest", "--tenant", tenant]) == 0
+    assert cli(["mode", "set", "incident", "suggest", "--tenant", tenant, "--local", "ops"]) == 0
     assert json.loads(capsys.readouterr().out)["set"]["mode"] == "suggest"
     assert cli(["mode", "list", "--tenant", tenant]) == 0
     listed = {m["workflow"]: m for m in json.loads(capsys.readouterr().out)}
     assert listed["incident"]["set"] == {tenant: "suggest"} and listed["refund"]["declared"] == "autopilot"
-    assert cli(["mode", "set", "payroll", "shadow"]) == 2
+    assert cli(["mode", "set", "payroll", "shadow", "--local", "ops"]) == 2
 
 
 async def test_shadow_mode_plans_and_judges_but_writes_nothing(services, seeded):
@@ -144,14 +147,14 @@ async def test_admins_set_spend_caps_through_the_api_and_a_capped_tenant_gets_42
 
 
 def test_the_cli_sets_lists_and_clears_spend_caps(cli, capsys, tenant):
-    assert cli(["cap", "set", tenant, "2.50", "--workflow", "refund", "--by", "finance"]) == 0
+    assert cli(["cap", "set", tenant, "2.50", "--workflow", "refund", "--local", "finance"]) == 0
     assert json.loads(capsys.readouterr().out)["set"]["usd_per_day"] == "2.5000"
     assert cli(["cap", "list", "--tenant", tenant]) == 0
-    assert [(c["workflow"], c["set_by"]) for c in json.loads(capsys.readouterr().out)] == [("refund", "finance")]
-    assert cli(["cap", "set", tenant, "lots"]) == 2
+    assert [(c["workflow"], c["set_by"]) for c in json.loads(capsys.readouterr().out)] == [("refund", "local:finance")]
+    assert cli(["cap", "set", tenant, "lots", "--local", "ops"]) == 2
     assert "usd_per_day" in capsys.readouterr().err
-    assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 0
-    assert cli(["cap", "clear", tenant, "--workflow", "refund"]) == 2
+    assert cli(["cap", "clear", tenant, "--workflow", "refund", "--local", "ops"]) == 0
+    assert cli(["cap", "clear", tenant, "--workflow", "refund", "--local", "ops"]) == 2
 
 
 async def test_a_mode_change_applies_to_runs_started_after_it(services, seeded):

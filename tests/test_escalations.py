@@ -123,18 +123,33 @@ async def test_the_queue_is_per_tenant_ordered_paged_and_worked_through_the_api(
 
 
 def test_the_cli_works_the_queue(cli, capsys, seeded):
-    assert cli(["run", "refund", "--input", '{"ticket_id": "T-NOINV"}', "--tenant", seeded]) == 0
+    assert cli(["run", "refund", "--input", '{"ticket_id": "T-NOINV"}', "--tenant", seeded, "--local", "ops"]) == 0
     capsys.readouterr()
     assert cli(["escalations", "list", "--tenant", seeded]) == 0
     [item] = json.loads(capsys.readouterr().out)
     assert item["reason_code"] == "validation.missing" and item["status"] == "open"
-    assert cli(["escalations", "take", str(item["id"]), "--tenant", seeded, "--by", "ada"]) == 0
-    assert json.loads(capsys.readouterr().out)["assignee"] == "ada"
-    assert cli(["escalations", "note", str(item["id"]), "no invoice named", "--tenant", seeded, "--by", "ada"]) == 0
+    assert cli(["escalations", "take", str(item["id"]), "--tenant", seeded, "--local", "ada"]) == 0
+    assert json.loads(capsys.readouterr().out)["assignee"] == "local:ada"
+    assert cli(["escalations", "note", str(item["id"]), "no invoice named", "--tenant", seeded, "--local", "ada"]) == 0
     capsys.readouterr()
-    assert cli(["escalations", "close", str(item["id"]), "--resolution", "asked the customer", "--tenant", seeded]) == 0
+    assert (
+        cli(
+            [
+                "escalations",
+                "close",
+                str(item["id"]),
+                "--resolution",
+                "asked the customer",
+                "--tenant",
+                seeded,
+                "--local",
+                "ops",
+            ]
+        )
+        == 0
+    )
     closed = json.loads(capsys.readouterr().out)
-    assert (closed["status"], closed["notes"][0]["by"]) == ("closed", "ada")
+    assert (closed["status"], closed["notes"][0]["by"]) == ("closed", "local:ada")
     assert cli(["escalations", "show", str(item["id"]), "--tenant", seeded]) == 0
     assert json.loads(capsys.readouterr().out)["audit"][0]["thread_id"] == item["thread_id"]
     assert cli(["escalations", "show", str(item["id"]), "--tenant", f"{seeded}-other"]) == 2  # another tenant's

@@ -96,6 +96,7 @@ async def test_a_model_that_does_not_answer_in_time_escalates(services, settings
     events = await audit.events_for(services.pool, result.thread_id, seeded)
 
     assert (result.status, result.outcome.reason_code) == ("escalated", "model.timeout")
+    assert f"(openai:gpt-4o-mini at {fake.url}) failed" in result.outcome.reason  # where it was asked
     assert len(fake.requests) == 2  # the first try and one retry
     failed = next(e for e in events if e["type"] == "model_call")
     assert failed["status"] == "error" and "Timeout" in failed["reason"]

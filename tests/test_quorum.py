@@ -129,11 +129,11 @@ async def test_the_same_alert_opens_one_incident(services, ops_tenant):
 
 def test_two_approvers_through_the_cli(cli, ops_tenant, capsys, database_url):
     alert = '{"alert_id": "A-CLI", "service_id": "checkout", "alert_text": "5xx"}'
-    assert cli(["run", "incident", "--input", alert, "--tenant", ops_tenant, "--user", "pager"]) == 0
+    assert cli(["run", "incident", "--input", alert, "--tenant", ops_tenant, "--local", "pager"]) == 0
     thread = json.loads(capsys.readouterr().out)["thread_id"]
-    resume = ["resume", thread, "--decision", "approve", "--tenant", ops_tenant, "--by"]
+    resume = ["resume", thread, "--decision", "approve", "--tenant", ops_tenant, "--local"]
     assert cli([*resume, "alice"]) == 0
-    assert json.loads(capsys.readouterr().out)["approval_request"]["approved_by"] == ["alice"]
+    assert json.loads(capsys.readouterr().out)["approval_request"]["approved_by"] == ["local:alice"]
     assert cli([*resume, "alice"]) == 2
     assert "already approved" in capsys.readouterr().err
     assert cli([*resume, "pager"]) == 2  # the requester
@@ -142,4 +142,4 @@ def test_two_approvers_through_the_cli(cli, ops_tenant, capsys, database_url):
     assert json.loads(capsys.readouterr().out)["outcome"]["reason_code"] == "incident.remediated"
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT approvers FROM sandbox.remediations WHERE tenant = %s", (ops_tenant,)).fetchall()
-    assert rows == [(["alice", "bob"],)]
+    assert rows == [(["local:alice", "local:bob"],)]

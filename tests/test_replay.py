@@ -92,7 +92,7 @@ def test_replay_command_exit_codes(cli_env, monkeypatch, capsys, services, seede
     for name, value in cli_env.items():
         if name.startswith("STEWARD_"):
             monkeypatch.setenv(name, value)
-    assert main(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded]) == 0
+    assert main(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded, "--local", "ops"]) == 0
     thread_id = json.loads(capsys.readouterr().out)["thread_id"]
 
     assert main(["replay", thread_id, "--tenant", seeded]) == 0

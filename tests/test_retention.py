@@ -34,7 +34,7 @@ async def test_a_finished_thread_keeps_its_latest_checkpoint_and_still_reads(ser
     assert pruned.checkpoints_deleted == before - 1 and pruned.blobs_deleted > 0
     assert await rows(services, "checkpoints", done.thread_id) == 1
     state = await services.graph("refund").aget_state({"configurable": {"thread_id": done.thread_id}})
-    assert state.values["outcome"].status == "completed" and state.values["refund"].amount_usd == Decimal("38.50")
+    assert state.values["outcome"]["status"] == "completed" and state.values["refund"]["amount_usd"] == Decimal("38.50")
     assert await rows(services, "checkpoints", paused.thread_id) > 1  # waiting for people: untouched
     assert await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded) == retention.Pruned()
     assert len(await audit.events_for(services.pool, done.thread_id, seeded)) > 5  # the durable record stays
@@ -82,7 +82,7 @@ async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished
 
 
 def test_steward_prune_counts_then_deletes(cli, capsys, seeded):
-    assert cli(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded]) == 0
+    assert cli(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded, "--local", "ops"]) == 0
     capsys.readouterr()
     assert cli(["prune", "--older-than", "0m", "--tenant", seeded, "--dry-run"]) == 0
     dry = json.loads(capsys.readouterr().out)

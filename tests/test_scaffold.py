@@ -56,7 +56,9 @@ def test_a_scaffolded_workflow_passes_its_gate_and_runs(project, cli_env, tenant
         json.dumps({"tenant": tenant, "expense_review_items": [{"id": "I-1", "title": "Desk", "amount": "80.00"}]})
     )
     assert steward(project, cli_env, "sandbox", "load", str(seed)).returncode == 0
-    ran = steward(project, cli_env, "run", "expense_review", "--input", '{"item_id": "I-1"}', "--tenant", tenant)
+    ran = steward(
+        project, cli_env, "run", "expense_review", "--input", '{"item_id": "I-1"}', "--tenant", tenant, "--local", "ada"
+    )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["outcome"]["reason_code"] == "expense_review.recorded"
 

@@ -101,6 +101,13 @@ async def thread_id(http) -> str:
         (
             "post",
             "/threads/{t}/runs/wait",
+            {"assistant_id": "refund", "input": {"ticket_id": "T-AUTO"}, "context": {"models": {"small": "openai:x"}}},
+            422,
+            "context.models routes small to an openai: model, but this deployment has no",
+        ),
+        (
+            "post",
+            "/threads/{t}/runs/wait",
             {"assistant_id": "refund", "command": {"resume": {"decisions": [{"type": "approve"}]}}},
             409,
             "not waiting for an approval",

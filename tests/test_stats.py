@@ -47,7 +47,7 @@ async def test_stats_count_outcomes_rates_approvals_and_agreement(services, seed
 
 
 def test_the_cli_prints_stats(cli, capsys, seeded):
-    assert cli(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded]) == 0
+    assert cli(["run", "refund", "--input", '{"ticket_id": "T-AUTO"}', "--tenant", seeded, "--local", "ops"]) == 0
     capsys.readouterr()
     assert cli(["stats", "--tenant", seeded, "--since", "1h", "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)

@@ -76,7 +76,7 @@ async def test_triage_autopilot_through_the_sdk(sdk, helpdesk, services):
 
 
 def test_triage_reply_needs_a_human_outside_the_autopilot_lane(cli, helpdesk, database_url, capsys):
-    assert cli(["run", "triage", "--input", '{"ticket_id": "T-BILL"}', "--tenant", helpdesk]) == 0
+    assert cli(["run", "triage", "--input", '{"ticket_id": "T-BILL"}', "--tenant", helpdesk, "--local", "ops"]) == 0
     paused = json.loads(capsys.readouterr().out)
     assert (paused["status"], paused["approval_request"]["rule_id"]) == ("interrupted", "triage.reply_review")
     with psycopg.connect(database_url) as conn:
@@ -90,7 +90,7 @@ def test_triage_reply_needs_a_human_outside_the_autopilot_lane(cli, helpdesk, da
     assert [t["thread_id"] for t in json.loads(capsys.readouterr().out)] == [paused["thread_id"]]
     assert cli(["runs", paused["thread_id"], "--tenant", helpdesk]) == 0
     assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["success"]
-    assert cli(["resume", paused["thread_id"], "--decision", "approve", "--by", "maria", "--tenant", helpdesk]) == 0
+    assert cli(["resume", paused["thread_id"], "--decision", "approve", "--local", "maria", "--tenant", helpdesk]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "completed"
     with psycopg.connect(database_url) as conn:
         reply = conn.execute("SELECT ticket_id FROM sandbox.ticket_replies WHERE tenant = %s", (helpdesk,)).fetchall()

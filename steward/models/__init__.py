@@ -66,6 +66,12 @@ class ModelRouter:
             temperature=0,
         )
 
+    def endpoint(self, provider: str) -> str | None:
+        """Where a remote provider's requests go (named in its errors); None for in-process models."""
+        if not provider.startswith("openai:"):
+            return None
+        return self.settings.openai_base_url or "https://api.openai.com/v1"
+
     async def aclose(self) -> None:
         """Close the HTTP clients of remote models."""
         for model in self._models.values():
