@@ -17,7 +17,7 @@ from rich.table import Table
 from evals.bench_harness import TENANT, Sizes, console, peak_rss_mb, stage, start_server, stop_server, timed
 from evals.model_server import model_server
 from evals.scoreboard import percentile
-from steward import retention
+from steward import retention, threads
 from steward.pool import one, trusted
 from steward.services import Services
 from steward.serving import serve_in_thread
@@ -92,9 +92,9 @@ async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str,
 
 
 _ROW_BYTES = """
-SELECT (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoints t WHERE thread_id = ANY(%(ids)s))
-     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_blobs t WHERE thread_id = ANY(%(ids)s))
-     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_writes t WHERE thread_id = ANY(%(ids)s))
+SELECT (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoints t WHERE thread_id = ANY(%(keys)s))
+     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_blobs t WHERE thread_id = ANY(%(keys)s))
+     + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM checkpoint_writes t WHERE thread_id = ANY(%(keys)s))
        AS checkpoints,
        (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM steward.runs t WHERE thread_id = ANY(%(ids)s))
      + (SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM steward.threads t WHERE thread_id = ANY(%(ids)s))
@@ -123,11 +123,12 @@ async def storage(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any
     finally:
         stop_server(server)
     async with Services.open(load_settings(), url=url) as services, services.pool.connection() as conn:
-        before = await one(await conn.execute(_ROW_BYTES, {"ids": ids}))
+        rows = {"ids": ids, "keys": [threads.checkpoint_thread(TENANT, t) for t in ids]}
+        before = await one(await conn.execute(_ROW_BYTES, rows))
         started = time.perf_counter()
         pruned = await retention.prune(services.pool, services.catalog, timedelta(0), tenant=TENANT)
         seconds = time.perf_counter() - started
-        after = await one(await conn.execute(_ROW_BYTES, {"ids": ids}))
+        after = await one(await conn.execute(_ROW_BYTES, rows))
     per_run = {k: v / len(ids) / 1024 for k, v in before.items()}, {k: v / len(ids) / 1024 for k, v in after.items()}
     return {
         "runs": len(ids),

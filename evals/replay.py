@@ -110,6 +110,7 @@ async def replay(
     budget = thread.overrides.get("budget")
     context = StewardContext(
         tenant=tenant,
+        thread_id=thread_id,
         user=events[0]["user_id"],
         services=view,
         tape=tape,

@@ -89,7 +89,7 @@ async def run_case(services: Services, case: Case, *, tag: str, models: dict[str
         }
     events = await audit.events_for(services.pool, out["thread_id"], tenant) if out["thread_id"] else []
     if out["thread_id"]:
-        state = await services.graph(case.workflow).aget_state({"configurable": {"thread_id": out["thread_id"]}})
+        state = await services.graph(case.workflow).aget_state(threads.checkpoint_config(tenant, out["thread_id"]))
         out["values"] = jsonable(state.values)
     created = await oracle.writes(services, workflow, tenant)
     out |= {
@@ -123,8 +123,10 @@ async def forget_tenants(services: Services, prefix: str) -> None:
     async with services.pool.connection() as conn, conn.transaction():
         for table in reversed(tables):
             await conn.execute(trusted(f"DELETE FROM sandbox.{table} WHERE tenant LIKE %s"), (pattern,))
-        cur = await conn.execute("DELETE FROM steward.threads WHERE tenant LIKE %s RETURNING thread_id", (pattern,))
-        gone = [row["thread_id"] for row in await cur.fetchall()]
+        cur = await conn.execute(
+            "DELETE FROM steward.threads WHERE tenant LIKE %s RETURNING tenant, thread_id", (pattern,)
+        )
+        gone = [threads.checkpoint_thread(row["tenant"], row["thread_id"]) for row in await cur.fetchall()]
         for table in threads.CHECKPOINT_TABLES:
             await conn.execute(f"DELETE FROM {table} WHERE thread_id = ANY(%s)", (gone,))
 

@@ -9,6 +9,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from steward.jsonable import jsonable
+from steward.threads import Thread, checkpoint_config
 
 EMPTY_STATE = {
     "values": {},
@@ -24,31 +25,32 @@ EMPTY_STATE = {
 }
 
 
-def checkpoint_ref(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def checkpoint_ref(config: Mapping[str, Any] | None, thread_id: str) -> dict[str, Any] | None:
+    """A checkpoint's reference as the SDK reads it, naming the thread as its tenant does (not by its key)."""
     if not config:
         return None
     conf = config["configurable"]
     return {
-        "thread_id": conf.get("thread_id"),
+        "thread_id": thread_id,
         "checkpoint_ns": conf.get("checkpoint_ns", ""),
         "checkpoint_id": conf.get("checkpoint_id"),
         "checkpoint_map": conf.get("checkpoint_map"),
     }
 
 
-def within_thread(thread_id: str, selector: dict[str, Any] | None) -> RunnableConfig:
-    """A checkpoint config for ``thread_id`` from a client's selector (``{checkpoint_id, checkpoint_ns}``, bare or
+def within_thread(thread: Thread, selector: dict[str, Any] | None) -> RunnableConfig:
+    """A checkpoint config for ``thread`` from a client's selector (``{checkpoint_id, checkpoint_ns}``, bare or
     under ``configurable``). Whatever thread id the selector names is ignored: the caller's path decides."""
     selector = selector or {}
     selector = selector.get("configurable", selector) if isinstance(selector.get("configurable"), dict) else selector
     picked = {k: str(selector[k]) for k in ("checkpoint_id", "checkpoint_ns") if selector.get(k) is not None}
-    return RunnableConfig(configurable={**picked, "thread_id": thread_id})
+    return checkpoint_config(thread.tenant, thread.thread_id, **picked)
 
 
-def thread_state(snapshot: StateSnapshot) -> dict[str, Any]:
+def thread_state(snapshot: StateSnapshot, thread_id: str) -> dict[str, Any]:
     """One snapshot as LangGraph Server's ThreadState: values, next, tasks, metadata, created_at, checkpoint (and
     its id), parent_checkpoint (and its id), interrupts."""
-    checkpoint, parent = checkpoint_ref(snapshot.config), checkpoint_ref(snapshot.parent_config)
+    checkpoint, parent = checkpoint_ref(snapshot.config, thread_id), checkpoint_ref(snapshot.parent_config, thread_id)
     return jsonable(
         {
             "values": snapshot.values,

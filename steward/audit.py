@@ -177,15 +177,11 @@ def record(scope: AuditScope, events: list[AuditEvent]) -> bool:
     return True
 
 
-async def events_for(pool: Pool, thread_id: str, tenant: str | None = None) -> list[dict[str, Any]]:
-    """A thread's events in order, as JSON-ready dicts (``tenant`` restricts to one tenant)."""
-    query = f"SELECT id, ts, {COLUMNS} FROM steward.audit_events WHERE thread_id = %s"
-    params: list[Any] = [thread_id]
-    if tenant is not None:
-        query += " AND tenant = %s"
-        params.append(tenant)
+async def events_for(pool: Pool, thread_id: str, tenant: str) -> list[dict[str, Any]]:
+    """A thread's events in order, as JSON-ready dicts (thread ids are per tenant)."""
+    query = f"SELECT id, ts, {COLUMNS} FROM steward.audit_events WHERE tenant = %s AND thread_id = %s ORDER BY id"
     async with pool.connection() as conn:
-        cur = await conn.execute(query + " ORDER BY id", params)
+        cur = await conn.execute(query, (tenant, thread_id))
         rows = await cur.fetchall()
     for row in rows:
         row["tokens"] = (row["tokens_in"] or 0) + (row["tokens_out"] or 0) if row["tokens_in"] is not None else None

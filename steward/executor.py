@@ -26,7 +26,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, StreamMode
 from psycopg_pool import PoolTimeout
 
-from steward import audit, metrics, runs, tracing
+from steward import audit, metrics, runs, threads, tracing
 from steward.budget import BudgetOverride
 from steward.errors import Conflict
 from steward.jsonable import jsonable
@@ -68,6 +68,7 @@ def context_for(services: Services, run: Run) -> StewardContext:
     budget = run.overrides.get("budget")
     return StewardContext(
         tenant=run.tenant,
+        thread_id=run.thread_id,
         user=run.created_by,
         services=services,
         budget=BudgetOverride.model_validate(budget) if budget else None,
@@ -116,7 +117,7 @@ async def _drive(
         if mode == "values":
             values = cast(dict[str, Any], chunk)
         if sink is not None and mode in wanted:
-            await sink(mode, chunk)
+            await sink(mode, _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id))
     return values
 
 
@@ -125,7 +126,7 @@ async def execute_run(
 ) -> Finished:
     """Execute a run this worker holds (status ``running``) to its end and record it, under a span
     ``invoke_agent <workflow>`` that continues the trace of the case's first run (when tracing is on)."""
-    parent = await runs.trace_parent(services.pool, run.thread_id) if tracing.enabled() else None
+    parent = await runs.trace_parent(services.pool, run.tenant, run.thread_id) if tracing.enabled() else None
     attributes = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": run.workflow,
@@ -158,6 +159,18 @@ async def _execute(services: Services, run: Run, worker: str, sink: Sink | None,
             await audit.write(services.pool, leftover)
 
 
+def _named_by_tenant(chunk: Any, key: str, thread_id: str) -> Any:
+    """A stream chunk with the checkpoint key (in ``checkpoints`` and ``debug`` configs) replaced by the thread id
+    its tenant knows."""
+    if chunk == key:
+        return thread_id
+    if isinstance(chunk, dict):
+        return {k: _named_by_tenant(v, key, thread_id) for k, v in chunk.items()}
+    if isinstance(chunk, list | tuple):
+        return [_named_by_tenant(v, key, thread_id) for v in chunk]
+    return chunk
+
+
 def checkpoint_metadata(run: Run) -> dict[str, Any]:
     """What each checkpoint of ``run`` records beside LangGraph's own fields, as LangGraph Server records it: the
     run's metadata, its assistant and graph, the attempt and who asked (LangGraph keeps only scalar values)."""
@@ -176,7 +189,9 @@ async def _drive_and_record(
     services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]
 ) -> Finished:
     lease = services.settings.run_lease_s
-    config = services.run_config(run.thread_id, run.run_id, metadata=checkpoint_metadata(run))
+    config = services.run_config(
+        threads.checkpoint_thread(run.tenant, run.thread_id), run.run_id, metadata=checkpoint_metadata(run)
+    )
     drive = asyncio.create_task(_drive(services, run, config, sink, modes))
     stop: dict[str, str] = {}
 

@@ -275,4 +275,32 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX threads_inbox ON steward.threads (tenant, updated_at) WHERE status = 'interrupted';
     """,
+    # 16: thread ids are per tenant: two tenants may each have thread "t-1", and neither learns of the other's.
+    #     Threads and their runs are keyed by (tenant, thread_id); checkpoints, which LangGraph keys by one
+    #     string, by "<tenant>/<thread_id>" (thread ids hold no "/"), existing ones included.
+    """
+    ALTER TABLE steward.runs DROP CONSTRAINT runs_thread_id_fkey;
+    ALTER TABLE steward.threads DROP CONSTRAINT threads_pkey;
+    ALTER TABLE steward.threads ADD PRIMARY KEY (tenant, thread_id);
+    ALTER TABLE steward.runs ADD CONSTRAINT runs_thread_fkey
+        FOREIGN KEY (tenant, thread_id) REFERENCES steward.threads (tenant, thread_id) ON DELETE CASCADE;
+    DROP INDEX steward.runs_one_running_per_thread;
+    CREATE UNIQUE INDEX runs_one_running_per_thread ON steward.runs (tenant, thread_id) WHERE status = 'running';
+    DROP INDEX steward.runs_thread;
+    CREATE INDEX runs_thread ON steward.runs (tenant, thread_id, created_at);
+    DROP INDEX steward.audit_events_thread;
+    CREATE INDEX audit_events_thread ON steward.audit_events (tenant, thread_id, id);
+    ALTER TABLE steward.escalations DROP CONSTRAINT IF EXISTS escalations_thread_id_fkey;
+    DO $$
+    BEGIN
+        IF to_regclass('checkpoints') IS NOT NULL THEN
+            UPDATE checkpoints c SET thread_id = t.tenant || '/' || t.thread_id
+              FROM steward.threads t WHERE c.thread_id = t.thread_id;
+            UPDATE checkpoint_blobs c SET thread_id = t.tenant || '/' || t.thread_id
+              FROM steward.threads t WHERE c.thread_id = t.thread_id;
+            UPDATE checkpoint_writes c SET thread_id = t.tenant || '/' || t.thread_id
+              FROM steward.threads t WHERE c.thread_id = t.thread_id;
+        END IF;
+    END $$;
+    """,
 ]

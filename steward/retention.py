@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from steward.pool import Conn, Pool, one, trusted
-from steward.threads import CHECKPOINT_TABLES
+from steward.threads import CHECKPOINT_TABLES, checkpoint_thread
 from steward.workflow import Catalog
 
 FINISHED = ("idle", "error")
@@ -50,16 +50,31 @@ def _expired(catalog: Catalog) -> tuple[str, dict[str, Any]]:
     return " OR ".join(terms), params
 
 
-async def _locked(conn: Conn, where: str, params: dict[str, Any], limit: int, tenant: str | None) -> list[str]:
+async def _locked(
+    conn: Conn, where: str, params: dict[str, Any], limit: int, tenant: str | None
+) -> list[tuple[str, str]]:
+    """(tenant, thread_id) of up to ``limit`` finished threads matching ``where``, locked (busy ones skipped)."""
     cur = await conn.execute(
         trusted(
-            f"SELECT thread_id FROM steward.threads WHERE status IN ('idle', 'error') AND ({where})"
+            f"SELECT tenant, thread_id FROM steward.threads WHERE status IN ('idle', 'error') AND ({where})"
             " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s) ORDER BY updated_at LIMIT %(limit)s"
             " FOR UPDATE SKIP LOCKED"
         ),
         {**params, "limit": limit, "tenant": tenant},
     )
-    return [row["thread_id"] for row in await cur.fetchall()]
+    return [(row["tenant"], row["thread_id"]) for row in await cur.fetchall()]
+
+
+_THREADS = "(tenant, thread_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+"""Rows of the (tenant, thread_id) pairs given as two arrays."""
+
+
+def _columns(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [tenant for tenant, _ in pairs], [thread for _, thread in pairs]
+
+
+def _keys(pairs: list[tuple[str, str]]) -> list[str]:
+    return [checkpoint_thread(tenant, thread) for tenant, thread in pairs]
 
 
 async def delete_expired(
@@ -74,17 +89,17 @@ async def delete_expired(
     (audit events stay)."""
     where, params = _expired(catalog)
     async with pool.connection() as conn, conn.transaction():
-        ids = await _locked(conn, where, params, batch, tenant)
-        if not ids or dry_run:
-            return Pruned(threads_deleted=len(ids))
+        pairs = await _locked(conn, where, params, batch, tenant)
+        if not pairs or dry_run:
+            return Pruned(threads_deleted=len(pairs))
         counts = {}
         for table in CHECKPOINT_TABLES:
             query = trusted(f"DELETE FROM {table} WHERE thread_id = ANY(%s)")
-            counts[table] = (await conn.execute(query, (ids,))).rowcount
-        await conn.execute("DELETE FROM steward.runs WHERE thread_id = ANY(%s)", (ids,))
-        await conn.execute("DELETE FROM steward.threads WHERE thread_id = ANY(%s)", (ids,))
+            counts[table] = (await conn.execute(query, (_keys(pairs),))).rowcount
+        await conn.execute(trusted(f"DELETE FROM steward.runs WHERE {_THREADS}"), _columns(pairs))
+        await conn.execute(trusted(f"DELETE FROM steward.threads WHERE {_THREADS}"), _columns(pairs))
     return Pruned(
-        threads_deleted=len(ids),
+        threads_deleted=len(pairs),
         checkpoints_deleted=counts["checkpoints"],
         blobs_deleted=counts["checkpoint_blobs"],
         writes_deleted=counts["checkpoint_writes"],
@@ -125,22 +140,23 @@ async def keep_latest_checkpoints(
     """For one batch of threads finished at least ``finished_for`` ago that still have earlier checkpoints, delete
     all but the latest checkpoint and what it does not need."""
     async with pool.connection() as conn, conn.transaction():
-        ids = await _locked(
+        pairs = await _locked(
             conn,
             "updated_at < now() - %(age)s::interval AND EXISTS (SELECT 1 FROM checkpoints c WHERE"
-            " c.thread_id = threads.thread_id AND c.checkpoint_ns = '' OFFSET 1)",
+            " c.thread_id = threads.tenant || '/' || threads.thread_id AND c.checkpoint_ns = '' OFFSET 1)",
             {"age": finished_for},
             batch,
             tenant,
         )
-        if not ids:
+        if not pairs:
             return Pruned()
+        keys = _keys(pairs)
         if dry_run:
             cur = await conn.execute(
-                "SELECT count(*) - count(DISTINCT thread_id) AS n FROM checkpoints WHERE thread_id = ANY(%s)", (ids,)
+                "SELECT count(*) - count(DISTINCT thread_id) AS n FROM checkpoints WHERE thread_id = ANY(%s)", (keys,)
             )
             return Pruned(checkpoints_deleted=(await one(cur))["n"])
-        row = await one(await conn.execute(_OLD_CHECKPOINTS, {"ids": ids}))
+        row = await one(await conn.execute(_OLD_CHECKPOINTS, {"ids": keys}))
     return Pruned(checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"], writes_deleted=row["writes"])
 
 

@@ -277,14 +277,16 @@ async def submit(
             raise Conflict(f"thread {thread_id} belongs to workflow {thread.workflow!r}, not {workflow!r}")
         if overrides and thread.workflow is None:
             await conn.execute(
-                "UPDATE steward.threads SET overrides = %s WHERE thread_id = %s", (Jsonb(overrides), thread_id)
+                "UPDATE steward.threads SET overrides = %s WHERE tenant = %s AND thread_id = %s",
+                (Jsonb(overrides), tenant, thread_id),
             )
         elif overrides and overrides != thread.overrides:
             raise InvalidRequest("budget and model overrides are fixed by a thread's first run")
         overrides = overrides if thread.workflow is None and overrides else thread.overrides
         cur = await conn.execute(
-            "SELECT run_id FROM steward.runs WHERE thread_id = %s AND status = ANY(%s) ORDER BY created_at LIMIT 1",
-            (thread_id, list(ACTIVE)),
+            "SELECT run_id FROM steward.runs WHERE tenant = %s AND thread_id = %s AND status = ANY(%s)"
+            " ORDER BY created_at LIMIT 1",
+            (tenant, thread_id, list(ACTIVE)),
         )
         if (busy := await cur.fetchone()) is not None and strategy == "reject":
             raise Conflict(
@@ -320,8 +322,8 @@ async def submit(
         run = Run.model_validate(await cur.fetchone())
         await conn.execute(
             "UPDATE steward.threads SET status = 'busy', workflow = %s, updated_at = now(),"
-            " metadata = metadata || %s WHERE thread_id = %s",
-            (workflow, thread_labels, thread_id),
+            " metadata = metadata || %s WHERE tenant = %s AND thread_id = %s",
+            (workflow, thread_labels, tenant, thread_id),
         )
         if not run_now:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
@@ -331,7 +333,7 @@ async def submit(
 _RUNNABLE = """
     SELECT r.run_id, r.created_at FROM steward.runs r
      WHERE r.status = 'pending' AND {which}
-       AND NOT EXISTS (SELECT 1 FROM steward.runs o WHERE o.thread_id = r.thread_id
+       AND NOT EXISTS (SELECT 1 FROM steward.runs o WHERE o.tenant = r.tenant AND o.thread_id = r.thread_id
                         AND (o.status = 'running' OR (o.status = 'pending' AND o.created_at < r.created_at)))
      ORDER BY r.created_at LIMIT 1 FOR UPDATE OF r SKIP LOCKED"""
 _START = """
@@ -389,7 +391,7 @@ async def requeue_expired(pool: Pool) -> list[str]:
             "UPDATE steward.runs SET status = CASE WHEN attempt >= %s THEN 'error' ELSE 'pending' END,"
             " error = CASE WHEN attempt >= %s THEN 'gave up: its worker died ' || attempt || ' times' END,"
             " worker = NULL, lease_until = NULL, claimable_at = now(), updated_at = now()"
-            " WHERE status = 'running' AND lease_until < now() RETURNING run_id, status, thread_id",
+            " WHERE status = 'running' AND lease_until < now() RETURNING run_id, status, tenant, thread_id",
             (MAX_ATTEMPTS, MAX_ATTEMPTS),
         )
         rows = await cur.fetchall()
@@ -397,8 +399,8 @@ async def requeue_expired(pool: Pool) -> list[str]:
             if row["status"] == "error":
                 await conn.execute(
                     "UPDATE steward.threads SET status = 'error', error = 'run failed' ||"
-                    " ' repeatedly', updated_at = now() WHERE thread_id = %s",
-                    (row["thread_id"],),
+                    " ' repeatedly', updated_at = now() WHERE tenant = %s AND thread_id = %s",
+                    (row["tenant"], row["thread_id"]),
                 )
         if rows:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
@@ -409,18 +411,18 @@ _FINISH = """
 WITH done AS (
     UPDATE steward.runs SET status = %(status)s, error = %(error)s, outcome = %(outcome)s, worker = NULL,
            lease_until = NULL, updated_at = now(), trace_id = %(trace_id)s
-     WHERE run_id = %(run)s AND worker = %(worker)s AND status = 'running' RETURNING thread_id),
+     WHERE run_id = %(run)s AND worker = %(worker)s AND status = 'running' RETURNING tenant, thread_id),
 thread AS (
     UPDATE steward.threads SET updated_at = now(), state_values = coalesce(%(values)s, state_values),
            trace_parent = coalesce(trace_parent, %(traceparent)s),
            interrupts = CASE WHEN %(refused)s THEN interrupts ELSE %(interrupts)s END,
            error = CASE WHEN %(refused)s THEN error ELSE %(error)s END,
-           status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(thread)s AND run_id <> %(run)s
-                                        AND status IN ('pending', 'running')) THEN 'busy'
+           status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE tenant = %(tenant)s AND thread_id = %(thread)s
+                                        AND run_id <> %(run)s AND status IN ('pending', 'running')) THEN 'busy'
                          WHEN NOT %(refused)s THEN %(thread_status)s
                          WHEN interrupts <> '{}' THEN 'interrupted' WHEN error IS NOT NULL THEN 'error'
                          ELSE 'idle' END
-     WHERE thread_id = (SELECT thread_id FROM done) RETURNING thread_id),
+     WHERE (tenant, thread_id) = (SELECT tenant, thread_id FROM done) RETURNING thread_id),
 queued AS (
     INSERT INTO steward.escalations (tenant, workflow, thread_id, run_id, outcome, reason_code, reason)
     SELECT %(tenant)s, %(workflow)s, thread_id, %(run)s, %(esc_outcome)s, %(esc_code)s, %(esc_reason)s
@@ -509,10 +511,12 @@ async def finish(
     return recorded
 
 
-async def trace_parent(pool: Pool, thread_id: str) -> str | None:
+async def trace_parent(pool: Pool, tenant: str, thread_id: str) -> str | None:
     """The ``traceparent`` of the span of the thread's first traced run (its resumes continue that trace)."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT trace_parent FROM steward.threads WHERE thread_id = %s", (thread_id,))
+        cur = await conn.execute(
+            "SELECT trace_parent FROM steward.threads WHERE tenant = %s AND thread_id = %s", (tenant, thread_id)
+        )
         row = await cur.fetchone()
     return row["trace_parent"] if row else None
 
@@ -542,9 +546,9 @@ async def list_for_thread(
     status_filter = " AND status = %s" if status else ""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            f"SELECT {COLUMNS} FROM steward.runs WHERE thread_id = %s{status_filter}"
+            f"SELECT {COLUMNS} FROM steward.runs WHERE tenant = %s AND thread_id = %s{status_filter}"
             " ORDER BY created_at DESC LIMIT %s OFFSET %s",
-            (thread_id, *((status,) if status else ()), limit, offset),
+            (tenant, thread_id, *((status,) if status else ()), limit, offset),
         )
         return [Run.model_validate(row) for row in await cur.fetchall()]
 
@@ -564,10 +568,11 @@ async def cancel(pool: Pool, thread_id: str, run_id: str, tenant: str) -> Run:
             (run_id,),
         )
         await conn.execute(
-            "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs WHERE thread_id = %(t)s"
-            " AND status IN ('pending', 'running')) THEN 'busy' WHEN interrupts <> '{}' THEN 'interrupted'"
-            " ELSE 'idle' END, updated_at = now() WHERE thread_id = %(t)s",
-            {"t": thread_id},
+            "UPDATE steward.threads SET status = CASE WHEN EXISTS (SELECT 1 FROM steward.runs"
+            " WHERE tenant = %(tenant)s AND thread_id = %(t)s AND status IN ('pending', 'running')) THEN 'busy'"
+            " WHEN interrupts <> '{}' THEN 'interrupted' ELSE 'idle' END, updated_at = now()"
+            " WHERE tenant = %(tenant)s AND thread_id = %(t)s",
+            {"t": thread_id, "tenant": tenant},
         )
         note = f"done:{run_id}:{thread_id}" if run.status == "pending" else f"cancel:{run_id}"
         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, note))

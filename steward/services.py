@@ -58,6 +58,9 @@ class StewardContext:
 
     tenant: str = "default"
     """The tenant whose systems of record the run may touch."""
+    thread_id: str | None = None
+    """The thread as its tenant names it (LangGraph's own thread id is the checkpoint key,
+    :func:`steward.threads.checkpoint_thread`); None under ``langgraph dev``, whose thread id is used as it is."""
     user: str = "anonymous"
     """Who is acting: the requester when a run starts, the approver when it resumes."""
     services: SkipJsonSchema[Services | None] = None
@@ -192,10 +195,11 @@ class Services:
             self._graphs[workflow] = cast(CompiledStateGraph[Any, StewardContext, Any, Any], compiled)
         return self._graphs[workflow]
 
-    def run_config(self, thread_id: str, run_id: str, **extra: Any) -> RunnableConfig:
-        """LangGraph config for one invocation, with the recursion limit set explicitly."""
+    def run_config(self, checkpoint_thread: str, run_id: str, **extra: Any) -> RunnableConfig:
+        """LangGraph config for one invocation (``checkpoint_thread``: :func:`steward.threads.checkpoint_thread`
+        of the thread), with the recursion limit set explicitly."""
         config = {
-            "configurable": {"thread_id": thread_id},
+            "configurable": {"thread_id": checkpoint_thread},
             "run_id": run_id,  # a string: LangGraph records it as given
             "recursion_limit": self.settings.recursion_limit,
             **extra,

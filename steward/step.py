@@ -68,7 +68,9 @@ class Step:
         info = runtime.execution_info
         self.name, self.workflow, self.services = name, workflow, services
         self.tenant, self.user, self.model_overrides = context.tenant, context.user, context.models
-        self.thread_id: str = info.thread_id if info is not None and info.thread_id else "no-thread"
+        self.thread_id: str = context.thread_id or (
+            info.thread_id if info is not None and info.thread_id else "no-thread"
+        )
         self.run_id = str(info.run_id) if info and info.run_id else None
         self.budget = budget.tightened(context.budget)
         self.before: Usage = state.usage

@@ -1,5 +1,9 @@
 """Threads: a tenant's conversation with one workflow, with its status and a cached copy of its last state.
 
+Thread ids are per tenant: a thread is ``(tenant, thread_id)``, so two tenants may each create ``t-1`` and
+neither can tell (by a 409 or otherwise) that the other did. LangGraph's checkpoints are keyed by one string, the
+:func:`checkpoint_thread` of the pair.
+
 Status follows LangGraph Server: ``idle`` (nothing running), ``busy`` (a run is pending or running),
 ``interrupted`` (waiting for a human), ``error`` (the last run failed). The checkpointer holds the real state;
 ``state_values`` and ``interrupts`` are refreshed when each run ends so threads can be listed cheaply.
@@ -11,6 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
+from langchain_core.runnables import RunnableConfig
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
@@ -65,6 +70,17 @@ def new_thread_id() -> str:
     return str(uuid.uuid4())
 
 
+def checkpoint_thread(tenant: str, thread_id: str) -> str:
+    """The thread id LangGraph's checkpoints of this thread are stored under: ``<tenant>/<thread_id>``. Thread ids
+    hold no ``/`` (:data:`THREAD_ID`), so the last ``/`` splits it back and two threads never share one."""
+    return f"{tenant}/{thread_id}"
+
+
+def checkpoint_config(tenant: str, thread_id: str, **selector: str) -> RunnableConfig:
+    """A LangGraph config reading the thread's checkpoints (``selector``: ``checkpoint_id``, ``checkpoint_ns``)."""
+    return RunnableConfig(configurable={**selector, "thread_id": checkpoint_thread(tenant, thread_id)})
+
+
 async def create(
     pool: Pool,
     *,
@@ -84,15 +100,15 @@ async def create(
         cur = await conn.execute(
             "INSERT INTO steward.threads (thread_id, tenant, workflow, created_by, metadata, overrides, expires_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s * 60))"
-            f" ON CONFLICT (thread_id) DO NOTHING RETURNING {COLUMNS}",
+            f" ON CONFLICT (tenant, thread_id) DO NOTHING RETURNING {COLUMNS}",
             (thread_id, tenant, workflow, created_by, Jsonb(metadata or {}), Jsonb(overrides or {}), ttl_minutes),
         )
         row = await cur.fetchone()
     if row is not None:
         return Thread.model_validate(row)
     if if_exists == "do_nothing":
-        return await get(pool, thread_id, tenant)  # another tenant's id stays invisible: NotFound
-    raise Conflict(f"thread {thread_id} already exists")
+        return await get(pool, thread_id, tenant)
+    raise Conflict(f"thread {thread_id} already exists")  # in this tenant: ids are per tenant
 
 
 async def update(
@@ -108,8 +124,9 @@ async def update(
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE steward.threads SET metadata = metadata || %s, updated_at = now(),"
-            " expires_at = coalesce(now() + make_interval(secs => %s * 60), expires_at) WHERE thread_id = %s",
-            (Jsonb(metadata), ttl_minutes, thread_id),
+            " expires_at = coalesce(now() + make_interval(secs => %s * 60), expires_at)"
+            " WHERE tenant = %s AND thread_id = %s",
+            (Jsonb(metadata), ttl_minutes, tenant, thread_id),
         )
     return await get(pool, thread_id, tenant)
 
@@ -194,7 +211,8 @@ async def count(
 
 
 CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
-"""The checkpointer's tables (langgraph-checkpoint-postgres), each keyed by ``thread_id``."""
+"""The checkpointer's tables (langgraph-checkpoint-postgres), each keyed by ``thread_id`` (a
+:func:`checkpoint_thread`)."""
 
 
 async def delete(pool: Pool, thread_id: str, tenant: str) -> None:
@@ -204,6 +222,6 @@ async def delete(pool: Pool, thread_id: str, tenant: str) -> None:
         thread = await get(conn, thread_id, tenant, for_update=True)
         if thread.status == "busy":
             raise Conflict(f"thread {thread_id} has a run in progress; cancel it first")
-        await conn.execute("DELETE FROM steward.threads WHERE thread_id = %s", (thread_id,))
+        await conn.execute("DELETE FROM steward.threads WHERE tenant = %s AND thread_id = %s", (tenant, thread_id))
         for table in CHECKPOINT_TABLES:
-            await conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (thread_id,))
+            await conn.execute(f"DELETE FROM {table} WHERE thread_id = %s", (checkpoint_thread(tenant, thread_id),))

@@ -16,6 +16,7 @@ from langgraph.types import Command
 from steward import audit, operations
 from steward.errors import Conflict, Forbidden, InvalidRequest
 from steward.services import Services, StewardContext
+from steward.threads import checkpoint_config
 from tests.seeds import load_seed, refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
@@ -226,13 +227,15 @@ async def test_two_approvers_at_once_from_two_processes_execute_once(services, s
 async def test_system_of_record_deduplicates_even_when_the_thread_lock_is_bypassed(services, seeded, settings):
     """Two savers resume the same checkpoint concurrently (no lock): the idempotency key holds."""
     paused = await waiting_run(services, seeded)
-    config = {"configurable": {"thread_id": paused.thread_id}, "run_id": str(uuid.uuid4())}
+    config = {**checkpoint_config(seeded, paused.thread_id), "run_id": str(uuid.uuid4())}
     resume = Command(resume={**APPROVE, "decided_by": "maria"})
     async with Services.open(settings) as other_process:
         results = await asyncio.gather(
             *(
                 svc.graph("refund").ainvoke(
-                    resume, config, context=StewardContext(tenant=seeded, user="maria", services=svc)
+                    resume,
+                    config,
+                    context=StewardContext(tenant=seeded, thread_id=paused.thread_id, user="maria", services=svc),
                 )
                 for svc in (services, other_process)
             )

@@ -51,7 +51,7 @@ async def test_the_service_role_can_only_append_to_and_read_the_audit_log(servic
             await conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user")
         ).fetchone()
     assert role == {"rolsuper": False, "rolcreaterole": False, "rolcreatedb": False}
-    assert len(await audit.events_for(services.pool, result.thread_id)) > 5
+    assert len(await audit.events_for(services.pool, result.thread_id, result.tenant)) > 5
 
 
 async def test_even_the_owner_cannot_change_audit_rows(database_url, services, seeded):

@@ -15,6 +15,7 @@ from evals import cases
 from evals.runner import forget_tenants, run_case
 from steward.budget import Usage, add_usage
 from steward.state import checkpointable
+from steward.threads import checkpoint_thread
 
 
 async def test_every_workflows_checkpoints_read_back_under_strict_deserialization(services):
@@ -24,17 +25,18 @@ async def test_every_workflows_checkpoints_read_back_under_strict_deserializatio
         chosen += [c for c in golden if c.decisions][:2] + [c for c in golden if not c.decisions][:1]
     assert {c.workflow for c in chosen} >= {"refund", "triage", "crm_update", "incident"}
 
-    thread_ids = []
+    keys = []
     for case in chosen:
         out = await run_case(services, case, tag="strict", models={})
-        thread_ids.append(out["thread_id"])
+        if out["thread_id"]:
+            keys.append(checkpoint_thread(out["tenant"], out["thread_id"]))
     try:
         async with services.pool.connection() as conn:
             blobs = await (
                 await conn.execute(
                     "SELECT type, blob FROM checkpoint_blobs WHERE thread_id = ANY(%(t)s) AND type <> 'empty'"
                     " UNION ALL SELECT type, blob FROM checkpoint_writes WHERE thread_id = ANY(%(t)s)",
-                    {"t": [t for t in thread_ids if t]},
+                    {"t": keys},
                 )
             ).fetchall()
         assert len(blobs) > 100

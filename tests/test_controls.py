@@ -11,6 +11,7 @@ import pytest
 from steward import audit, controls, operations
 from steward.controls import KillSwitch
 from steward.errors import Unavailable
+from steward.threads import checkpoint_config
 from tests.seeds import refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
@@ -174,5 +175,5 @@ async def test_a_mode_change_applies_to_runs_started_after_it(services, seeded):
     events = await audit.events_for(services.pool, before.thread_id, seeded)
     regate = [e for e in events if e["type"] == "policy" and e["tool"] == "create_refund"][-1]
     assert (regate["rule_id"], regate["detail"]["mode"]) == ("refund.auto_small", "autopilot")
-    state = await services.graph("refund").aget_state({"configurable": {"thread_id": after.thread_id}})
+    state = await services.graph("refund").aget_state(checkpoint_config(seeded, after.thread_id))
     assert state.values["mode"] == "suggest"

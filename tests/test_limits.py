@@ -75,7 +75,11 @@ async def test_a_cached_read_is_served_audited_and_replayed_as_recorded(settings
             svc, "refund", {"ticket_id": "T-NOINV"}, tenant=f"{seeded}-neighbour", user="eve"
         )
         statuses = [
-            [e["status"] for e in await audit.events_for(svc.pool, run.thread_id) if e["tool"] == "get_ticket"]
+            [
+                e["status"]
+                for e in await audit.events_for(svc.pool, run.thread_id, run.tenant)
+                if e["tool"] == "get_ticket"
+            ]
             for run in (first, second, other_tenant)
         ]
         assert statuses == [["allow", "ok"], ["allow", "cached"], ["allow", "not_found"]]  # never across tenants

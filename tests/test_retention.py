@@ -13,29 +13,37 @@ import httpx
 
 from graphs import WORKFLOWS
 from steward import audit, operations, retention
+from steward.threads import checkpoint_config, checkpoint_thread
 from steward.workflow import Catalog
 
 
-async def rows(services, table: str, thread_id: str) -> int:
+async def rows(services, table: str, tenant: str, thread_id: str) -> int:
+    """A thread's rows in a steward table (by tenant and id) or a checkpoint table (by its checkpoint key)."""
+    if table.startswith("steward."):
+        where, params = "tenant = %s AND thread_id = %s", (tenant, thread_id)
+    else:
+        where, params = "thread_id = %s", (checkpoint_thread(tenant, thread_id),)
     async with services.pool.connection() as conn:
-        cur = await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s", (thread_id,))
+        cur = await conn.execute(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)
         return (await cur.fetchone())["n"]
 
 
 async def test_a_finished_thread_keeps_its_latest_checkpoint_and_still_reads(services, seeded):
     done = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
     paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="ada")
-    before = await rows(services, "checkpoints", done.thread_id)
+    before = await rows(services, "checkpoints", seeded, done.thread_id)
     assert before > 5
 
     dry = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded, dry_run=True)
-    assert dry.checkpoints_deleted == before - 1 and await rows(services, "checkpoints", done.thread_id) == before
+    assert (
+        dry.checkpoints_deleted == before - 1 and await rows(services, "checkpoints", seeded, done.thread_id) == before
+    )
     pruned = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded)
     assert pruned.checkpoints_deleted == before - 1 and pruned.blobs_deleted > 0
-    assert await rows(services, "checkpoints", done.thread_id) == 1
-    state = await services.graph("refund").aget_state({"configurable": {"thread_id": done.thread_id}})
+    assert await rows(services, "checkpoints", seeded, done.thread_id) == 1
+    state = await services.graph("refund").aget_state(checkpoint_config(seeded, done.thread_id))
     assert state.values["outcome"]["status"] == "completed" and state.values["refund"]["amount_usd"] == Decimal("38.50")
-    assert await rows(services, "checkpoints", paused.thread_id) > 1  # waiting for people: untouched
+    assert await rows(services, "checkpoints", seeded, paused.thread_id) > 1  # waiting for people: untouched
     assert await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded) == retention.Pruned()
     assert len(await audit.events_for(services.pool, done.thread_id, seeded)) > 5  # the durable record stays
 
@@ -64,7 +72,10 @@ async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished
         gone = await retention.delete_expired(services.pool, services.catalog, tenant=seeded)
         assert gone.threads_deleted <= 1
         assert (await runner.get(f"/threads/{short}")).status_code == 404
-        assert await rows(services, "checkpoints", short) == 0 and await rows(services, "steward.runs", short) == 0
+        assert (
+            await rows(services, "checkpoints", seeded, short) == 0
+            and await rows(services, "steward.runs", seeded, short) == 0
+        )
         assert (await runner.get(f"/threads/{waiting}")).json()["status"] == "interrupted"  # never a waiting case
         assert (await runner.get(f"/threads/{kept}")).status_code == 200  # no ttl, and refund declares none
         assert len(await audit.events_for(services.pool, short, seeded)) > 0
@@ -78,7 +89,7 @@ async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished
     ping_now = Catalog({**WORKFLOWS, "ping": replace(WORKFLOWS["ping"], thread_ttl=timedelta(0))})
     probe = await operations.start_run(services, "ping", {"n": 3}, tenant=seeded, user="ada")
     assert (await retention.delete_expired(services.pool, ping_now, tenant=seeded)).threads_deleted == 1
-    assert await rows(services, "steward.threads", probe.thread_id) == 0
+    assert await rows(services, "steward.threads", seeded, probe.thread_id) == 0
 
 
 def test_steward_prune_counts_then_deletes(cli, capsys, seeded):

@@ -137,7 +137,7 @@ async def thread_id(http) -> str:
     ],
 )
 async def test_mistakes_are_4xx_with_a_message_and_write_nothing(
-    http, thread_id, services, method, path, body, status, message
+    http, thread_id, services, tenant, method, path, body, status, message
 ):
     path = path.format(t=thread_id)
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body} if body is not None else {}
@@ -147,7 +147,7 @@ async def test_mistakes_are_4xx_with_a_message_and_write_nothing(
     assert message in response.json()["detail"]
     assert (await http.get(f"/threads/{thread_id}")).json()["status"] == "idle"
     assert (await http.get(f"/threads/{thread_id}/runs")).json() == []
-    assert await audit.events_for(services.pool, thread_id) == []
+    assert await audit.events_for(services.pool, thread_id, tenant) == []
 
 
 @pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None])

@@ -96,10 +96,10 @@ async def _state_at(
         if selector:
             raise NotFound(f"thread {thread_id} has no checkpoints")
         return EMPTY_STATE
-    snapshot = await services.graph(thread.workflow).aget_state(within_thread(thread_id, selector), subgraphs=subgraphs)
+    snapshot = await services.graph(thread.workflow).aget_state(within_thread(thread, selector), subgraphs=subgraphs)
     if selector and snapshot.created_at is None:  # LangGraph answers an empty snapshot for an unknown one
         raise NotFound(f"no checkpoint {selector.get('checkpoint_id')!r} in thread {thread_id}")
-    return thread_state(snapshot)
+    return thread_state(snapshot, thread_id)
 
 
 @router.get("/{thread_id}/state")
@@ -134,16 +134,16 @@ async def get_history(
     if thread.workflow is None:
         return []
     # The thread comes from the path (and the key's tenant) only: a body may pick a checkpoint *within* it.
-    config = within_thread(thread_id, body.checkpoint)
+    config = within_thread(thread, body.checkpoint)
     before = (
         None
         if body.before is None
-        else within_thread(thread_id, {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before)
+        else within_thread(thread, {"checkpoint_id": body.before} if isinstance(body.before, str) else body.before)
     )
     history = services.graph(thread.workflow).aget_state_history(
         config, limit=body.limit, before=before, filter=body.metadata
     )
-    return [thread_state(snapshot) async for snapshot in history]
+    return [thread_state(snapshot, thread_id) async for snapshot in history]
 
 
 @router.get("/{thread_id}/audit", responses={200: {"content": {"application/x-ndjson": {}}}})
