@@ -174,9 +174,12 @@ async def _check_if_idle(conn: psycopg.AsyncConnection) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0) -> Pool:
+async def open_pool(
+    url: str, *, min_size: int = 2, max_size: int = 20, timeout_s: float = 5.0, prepare: bool = True
+) -> Pool:
     """An open pool of autocommit, dict-row connections; those idle for a while are checked before use. Waiting
-    for a connection gives up after ``timeout_s`` (a server that is down answers 503 quickly, not late)."""
+    for a connection gives up after ``timeout_s`` (a server that is down answers 503 quickly, not late).
+    ``prepare``: False never prepares statements server-side (for a transaction-mode PgBouncer before 1.21)."""
     try:  # one direct attempt first: its error says why, where a pool timeout would not
         probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
         await probe.close()
@@ -186,7 +189,7 @@ async def open_pool(url: str, *, min_size: int = 2, max_size: int = 20, timeout_
         url,
         min_size=min_size,
         max_size=max_size,
-        kwargs={"autocommit": True, "row_factory": dict_row},
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 5 if prepare else None},
         check=_check_if_idle,
         reset=_mark_returned,
         open=False,

@@ -108,7 +108,11 @@ class Services:
         owner_url = url or await asyncio.to_thread(db.resolve_database_url, settings)
         url = await cls._prepare(owner_url, settings, catalog)
         pool = await db.open_pool(
-            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, timeout_s=settings.pool_timeout_s
+            url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout_s=settings.pool_timeout_s,
+            prepare=settings.prepared_statements,
         )
         try:
             checkpointer = PooledPostgresSaver(pool, serde=cls._serde(catalog))
@@ -123,7 +127,7 @@ class Services:
                 switchboard=Switchboard(pool),
             )
             await services._pin_policies()
-            listener = Notifier(url) if listen else None
+            listener = Notifier(settings.listen_database_url or url) if listen else None
             if listener is not None:
                 await listener.start()
                 services.notifier = listener

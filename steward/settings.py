@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(default=20, ge=1)
     pool_timeout_s: float = Field(default=5.0, gt=0)
     """How long a request waits for a database connection before it is answered 503."""
+    prepared_statements: bool = True
+    """Let psycopg prepare statements it runs often (server-side). Set false when the service URL goes through a
+    PgBouncer in transaction mode older than 1.21 (or without ``max_prepared_statements``), which cannot keep
+    them."""
+    listen_database_url: str | None = None
+    """A direct (session) connection for LISTEN, when the service URL goes through a transaction-mode pooler that
+    cannot hold one. Unset: the service URL (behind such a pooler, waiters then poll, waking within a second)."""
 
     model_small: str = "rules"
     """Provider for the small tier: ``rules`` (deterministic, offline) or ``openai:<model>``."""
