@@ -127,9 +127,10 @@ async def served(url: str, key: str, workflow: str, make_input, sizes: Sizes) ->
             for thread in threads[:10]:  # warm up
                 await wait(client, thread, 0)
             sequential = [await timed(lambda t=t, i=i: wait(client, t, i)) for i, t in enumerate(threads[10:])]
+            # every client's threads made up front: the clients below connect only when they drive their runs
+            work = [await fresh_threads(client, sizes.per_client) for _ in range(sizes.clients)]
         clients = [get_client(url=url, api_key=key) for _ in range(sizes.clients)]
         try:
-            work = [await fresh_threads(c, sizes.per_client) for c in clients]
 
             async def drive(client, mine: list[str]) -> None:
                 for i, thread in enumerate(mine):

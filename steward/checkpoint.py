@@ -6,9 +6,13 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 ``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
-per call (one round trip, one commit). The audit events a run's steps recorded go in the same statement as the
-checkpoint that follows them (:data:`steward.audit.PENDING`): checkpoints are written one after another (with
-``durability="sync"`` each before the next step starts), so the audit trail keeps the steps' order.
+per call (one round trip, one commit). The audit events a run's steps recorded and the tasks' pending writes go in
+the same statement as the checkpoint that follows them (:data:`steward.audit.PENDING`, :data:`PENDING_WRITES`):
+checkpoints are written one after another (with ``durability="sync"`` each before the next step starts), so the
+audit trail keeps the steps' order, and a step is durable, with its events, when its checkpoint is. The writes
+left when a run stops (an interrupt's, an error's) are stored by :meth:`PooledPostgresSaver.flush_writes` before
+the run's end is recorded. A crash between a step and its checkpoint loses that step's writes and events
+together, and the retry runs the step again (its writes are idempotent: :mod:`steward.tool_calls`).
 
 It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
 ``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -38,10 +43,10 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from steward import audit
-from steward.pool import Pool
+from steward.pool import Pool, trusted
 
 PUT_CHECKPOINT = """
-WITH {audit}blobs AS (
+WITH {ctes}blobs AS (
     INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
     SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)
@@ -57,6 +62,23 @@ SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}
 """
 OVERWRITE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+WRITE_COLUMNS = 9
+
+WriteRow = tuple[str, str, str, str, str, int, str, str, bytes]
+PENDING_WRITES: ContextVar[list[tuple[bool, WriteRow]] | None] = ContextVar("steward_pending_writes", default=None)
+"""A run's task writes not yet stored, each with whether it overwrites (LangGraph's special channels do). The
+executor sets a list per run; unset (e.g. ``langgraph dev``), writes are stored at once."""
+
+
+def _write_inserts(pending: list[tuple[bool, WriteRow]]) -> list[tuple[str, list[Any]]]:
+    """INSERTs storing ``pending`` writes, one per conflict action that has rows, each with its parameters."""
+    inserts = []
+    for overwrite in (True, False):
+        rows = [row for flag, row in pending if flag is overwrite]
+        if rows:
+            query = PUT_WRITES.format(action=OVERWRITE if overwrite else "NOTHING").strip()
+            inserts.append((query, _columns(rows, WRITE_COLUMNS)))
+    return inserts
 
 
 def _columns(rows: list[tuple], width: int) -> list[list[Any]]:
@@ -107,8 +129,12 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         if pending:  # the steps' audit events since the last checkpoint go in with this one
             events = list(pending)
             pending.clear()
-        params = (
-            *audit.columns(events),
+        inserts = _write_inserts(_taken(PENDING_WRITES.get()))  # and the tasks' writes
+        if events:
+            inserts.insert(0, (audit.INSERT, audit.columns(events)))
+        ctes = "".join(f"w{i} AS ({query}),\n" for i, (query, _) in enumerate(inserts))
+        params: list[Any] = [param for _, some in inserts for param in some]
+        params += [
             *_columns(rows, 6),
             thread_id,
             namespace,
@@ -116,10 +142,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             conf.get("checkpoint_id"),
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-        )
-        query = PUT_CHECKPOINT.format(audit=f"audit AS ({audit.INSERT}),\n" if events else "")
+        ]
         async with self.conn.connection() as conn:
-            await conn.execute(query, params if events else params[len(audit.TYPES) :])
+            await conn.execute(trusted(PUT_CHECKPOINT.format(ctes=ctes)), params)
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(
@@ -130,6 +155,27 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         rows = self._dump_writes(
             conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes
         )
-        action = OVERWRITE if all(channel in WRITES_IDX_MAP for channel, _ in writes) else "NOTHING"
+        overwrite = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        pending = PENDING_WRITES.get()
+        if pending is not None:  # a run of Steward's: stored with the next checkpoint, or when the run stops
+            pending.extend((overwrite, row) for row in rows)
+            return
         async with self.conn.connection() as conn:
-            await conn.execute(PUT_WRITES.format(action=action), _columns(rows, 9))
+            await conn.execute(PUT_WRITES.format(action=OVERWRITE if overwrite else "NOTHING"), _columns(rows, 9))
+
+    async def flush_writes(self) -> None:
+        """Store the run's writes no checkpoint took along (those of the step that stopped it)."""
+        inserts = _write_inserts(_taken(PENDING_WRITES.get()))
+        if inserts:
+            async with self.conn.connection() as conn:
+                for query, params in inserts:  # usually one: the stopping step's writes share a conflict action
+                    await conn.execute(trusted(query), params)
+
+
+def _taken(pending: list[tuple[bool, WriteRow]] | None) -> list[tuple[bool, WriteRow]]:
+    """The pending writes, removed from the run's buffer."""
+    if not pending:
+        return []
+    taken = list(pending)
+    pending.clear()
+    return taken

@@ -28,6 +28,7 @@ from psycopg_pool import PoolTimeout
 
 from steward import audit, metrics, runs, threads, tracing
 from steward.budget import BudgetOverride
+from steward.checkpoint import PENDING_WRITES
 from steward.errors import Conflict
 from steward.jsonable import jsonable
 from steward.notify import Wakeups
@@ -107,17 +108,20 @@ async def _drive(
             )
     wanted = {STREAM_MODES[m] for m in modes}
     values: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(
-        payload,
-        config,
-        context=context_for(services, run),
-        stream_mode=cast(list[StreamMode], sorted({"values", *wanted})),
-        durability="sync",
-    ):
-        if mode == "values":
-            values = cast(dict[str, Any], chunk)
-        if sink is not None and mode in wanted:
-            await sink(mode, _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id))
+    try:
+        async for mode, chunk in graph.astream(
+            payload,
+            config,
+            context=context_for(services, run),
+            stream_mode=cast(list[StreamMode], sorted({"values", *wanted})),
+            durability="sync",
+        ):
+            if mode == "values":
+                values = cast(dict[str, Any], chunk)
+            if sink is not None and mode in wanted:
+                await sink(mode, _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id))
+    finally:  # the stopping step's writes (an interrupt's, an error's) before the run's end is recorded
+        await services.checkpointer.flush_writes()
     return values
 
 
@@ -149,10 +153,12 @@ async def execute_run(
 
 
 async def _execute(services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]) -> Finished:
-    pending = audit.PENDING.set([])  # the steps' audit events, written with their checkpoint writes
+    pending = audit.PENDING.set([])  # the steps' audit events, written with the checkpoint after them
+    writes = PENDING_WRITES.set([])  # and the tasks' writes
     try:
         return await _drive_and_record(services, run, worker, sink, modes)
     finally:
+        PENDING_WRITES.reset(writes)
         leftover = audit.PENDING.get()
         audit.PENDING.reset(pending)
         if leftover:  # a step that failed outright wrote no checkpoint: its events still go in

@@ -138,6 +138,9 @@ Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...))
         port=port,
         workers=settings.server_processes,
         log_level="warning",
+        # longer than clients keep idle connections (httpx, under langgraph-sdk: 5 s), so a client never sends a
+        # request down a connection the server is closing at that moment (uvicorn's default is also 5 s)
+        timeout_keep_alive=65,
     )
     return 0
 

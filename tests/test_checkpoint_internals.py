@@ -7,7 +7,9 @@ import inspect
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot  # noqa: F401  (importable is the check)
 
+from steward import operations, threads
 from steward.checkpoint import PUT_CHECKPOINT, PUT_WRITES, PooledPostgresSaver
+from steward.services import StewardContext
 
 
 def test_the_private_internals_the_pooled_saver_uses_exist_with_their_signatures():
@@ -42,3 +44,31 @@ async def test_the_tables_it_writes_have_the_columns_it_uses(services):
     assert {"checkpoint_id", "parent_checkpoint_id", "checkpoint", "metadata"} <= await columns("checkpoints")
     assert {"task_id", "task_path", "idx", "channel", "type", "blob"} <= await columns("checkpoint_writes")
     assert "checkpoint_blobs" in PUT_CHECKPOINT and "checkpoint_writes" in PUT_WRITES
+
+
+async def test_a_runs_writes_held_for_its_checkpoints_are_all_stored(services, seeded):
+    """Under Steward's executor a task's writes go in with the next checkpoint (or when the run stops); the rows
+    stored must be exactly those LangGraph stores when each write is saved at once (no executor)."""
+
+    async def stored(tenant: str, thread_id: str) -> list[tuple]:
+        async with services.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT c.ord, w.channel, w.idx, w.type FROM checkpoint_writes w JOIN (SELECT checkpoint_id,"
+                " row_number() OVER (ORDER BY checkpoint_id) AS ord FROM checkpoints WHERE thread_id = %(k)s) c"
+                " USING (checkpoint_id) WHERE w.thread_id = %(k)s ORDER BY 1, 2, 3",
+                {"k": threads.checkpoint_thread(tenant, thread_id)},
+            )
+            return [tuple(row.values()) for row in await cur.fetchall()]
+
+    for workflow, run_input in (("ping", {"n": 5}), ("refund", {"ticket_id": "T-BIG"})):
+        held = await operations.start_run(services, workflow, run_input, tenant=seeded, user="ada")
+        direct = threads.new_thread_id()
+        await threads.create(services.pool, tenant=seeded, created_by="ada", thread_id=direct, workflow=workflow)
+        context = StewardContext(tenant=seeded, thread_id=direct, user="ada", services=services)
+        config = services.run_config(threads.checkpoint_thread(seeded, direct), threads.new_thread_id())
+        await services.graph(workflow).ainvoke(run_input, config, context=context, durability="sync")
+        assert await stored(seeded, held.thread_id) == await stored(seeded, direct) != []
+    assert held.status == "interrupted"  # the refund stopped at its approval: the interrupt's writes were stored
+    approve = {"decisions": [{"type": "approve"}]}
+    done = await operations.resume_run(services, held.thread_id, approve, tenant=seeded, user="maria")
+    assert done.status == "completed"
