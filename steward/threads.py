@@ -66,6 +66,22 @@ class Thread(BaseModel):
         }
 
 
+PUBLIC_FIELDS = {
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "status",
+    "values",
+    "interrupts",
+    "error",
+    "config",
+    "expires_at",
+}
+"""The fields of :meth:`Thread.public` (what a search may ``select``)."""
+
+
 def new_thread_id() -> str:
     return str(uuid.uuid4())
 

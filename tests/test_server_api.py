@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 
 from server.assistants import assistant_id
+from steward.threads import PUBLIC_FIELDS, Thread
 from tests.seeds import refunds
 
 APPROVE = {"decisions": [{"type": "approve"}]}
@@ -250,3 +252,30 @@ async def test_state_at_a_checkpoint_is_read_within_the_path_thread_only(sdk):
             raise AssertionError("another thread's checkpoint was served")
         except httpx.HTTPStatusError as exc:
             assert exc.response.status_code == 404 and "no checkpoint" in exc.response.text
+
+
+async def test_searches_page_with_headers_and_select_fields(server, api_keys):
+    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": api_keys["runner"]}) as http:
+        label = {"batch": "paging"}
+        made = [(await http.post("/threads", json={"metadata": label})).json()["thread_id"] for _ in range(3)]
+        first = await http.post("/threads/search", json={"metadata": label, "limit": 2})
+        assert len(first.json()) == 2
+        assert (first.headers["x-pagination-next"], first.headers["x-pagination-total"]) == ("2", "3")
+        last = await http.post("/threads/search", json={"metadata": label, "limit": 2, "offset": 2})
+        assert "x-pagination-next" not in last.headers and last.headers["x-pagination-total"] == "3"
+        assert {t["thread_id"] for t in [*first.json(), *last.json()]} == set(made)
+
+        slim = await http.post("/threads/search", json={"metadata": label, "select": ["thread_id", "status"]})
+        assert [set(t) for t in slim.json()] == [{"thread_id", "status"}] * 3
+        bad = await http.post("/threads/search", json={"select": ["thread_id", "secrets"]})
+        assert bad.status_code == 422 and "unknown fields ['secrets']" in bad.json()["detail"]
+
+        assistants = await http.post("/assistants/search", json={"limit": 2, "select": ["assistant_id", "graph_id"]})
+        assert [set(a) for a in assistants.json()] == [{"assistant_id", "graph_id"}] * 2
+        assert (assistants.headers["x-pagination-next"], assistants.headers["x-pagination-total"]) == ("2", "3")
+
+
+def test_a_thread_shows_exactly_the_fields_a_search_may_select():
+    now = datetime.now(UTC)
+    thread = Thread(thread_id="t", tenant="a", workflow=None, created_by="x", created_at=now, updated_at=now)
+    assert set(thread.public()) == PUBLIC_FIELDS

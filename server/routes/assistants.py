@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, create_model
 
 from server.assistants import describe, resolve
 from server.deps import PrincipalDep, ServicesDep
+from server.paging import paginate, selected
 from server.schemas import AssistantCount, AssistantSearch
 from steward.jsonable import jsonable
 from steward.workflow import Catalog
@@ -38,9 +39,9 @@ async def search_assistants(
     found = _matching(services.catalog, body)
     found.sort(key=lambda a: a[body.sort_by or "graph_id"], reverse=body.sort_order == "desc")
     page = found[body.offset : body.offset + body.limit]
-    if body.offset + body.limit < len(found):
-        response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
-    return page
+    more = body.offset + body.limit < len(found)
+    paginate(response, offset=body.offset, limit=body.limit, shown=len(page), more=more)
+    return selected(page, body.select, set(found[0]) if found else set())
 
 
 @router.get("/{assistant_id}")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from server.deps import PrincipalDep, ServicesDep
+from server.paging import paginate, selected
 from server.schemas import (
     HistoryRequest,
     StateAtCheckpoint,
@@ -40,7 +41,9 @@ async def create_thread(body: ThreadCreate, services: ServicesDep, caller: Princ
 
 
 @router.post("/search")
-async def search_threads(body: ThreadSearch, services: ServicesDep, caller: PrincipalDep) -> list[dict[str, Any]]:
+async def search_threads(
+    body: ThreadSearch, response: Response, services: ServicesDep, caller: PrincipalDep
+) -> list[dict[str, Any]]:
     found = await threads.search(
         services.pool,
         caller.tenant,
@@ -48,12 +51,14 @@ async def search_threads(body: ThreadSearch, services: ServicesDep, caller: Prin
         metadata=body.metadata,
         values=body.values,
         ids=body.ids,
-        limit=body.limit,
+        limit=body.limit + 1,  # one more: is there a next page?
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    return [thread.public() for thread in found]
+    page = [thread.public() for thread in found[: body.limit]]
+    paginate(response, offset=body.offset, limit=body.limit, shown=len(page), more=len(found) > body.limit)
+    return selected(page, body.select, threads.PUBLIC_FIELDS)
 
 
 @router.post("/count")
