@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from steward.errors import NotFound
 from steward.workflow import Catalog, Workflow, assistant_id
@@ -17,6 +17,21 @@ def resolve(catalog: Catalog, assistant: str) -> Workflow:
         if assistant in (name, assistant_id(name)):
             return workflow
     raise NotFound(f"unknown assistant {assistant!r}; known graph ids: {', '.join(sorted(catalog))}")
+
+
+AssistantField = Literal[
+    "assistant_id",
+    "graph_id",
+    "name",
+    "description",
+    "config",
+    "context",
+    "metadata",
+    "version",
+    "created_at",
+    "updated_at",
+]
+"""The fields of an assistant (what a search may ``select``)."""
 
 
 def describe(workflow: Workflow) -> dict[str, Any]:

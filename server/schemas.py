@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from server.assistants import AssistantField
 from steward.statuses import ThreadStatus
-from steward.threads import THREAD_ID
+from steward.threads import THREAD_ID, ThreadField
 
 MAX_METADATA_BYTES = 65_536
 """The largest metadata object (as JSON) a thread or run may carry."""
@@ -65,7 +66,7 @@ class AssistantSearch(Body):
     offset: int = Field(default=0, ge=0, le=1_000_000)
     sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
-    select: list[str] | None = None
+    select: list[AssistantField] | None = None
 
 
 class ThreadTtl(Body):
@@ -113,7 +114,7 @@ class ThreadSearch(Body):
     offset: int = Field(default=0, ge=0, le=1_000_000)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
-    select: list[str] | None = None
+    select: list[ThreadField] | None = None
     extract: dict[str, Any] | None = None
 
 

@@ -8,6 +8,7 @@ engine what the system of record says about a proposed call.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,11 @@ Out = TypeVar("Out", bound=BaseModel)
 """A tool's output model."""
 
 
+@functools.cache
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
 @dataclass(frozen=True)
 class ToolSpec(Generic[Out]):
     """One tool's contract. Build it with :func:`tool_contract`."""
@@ -137,6 +143,11 @@ class ToolSpec(Generic[Out]):
     """Calls per minute per tenant, across all processes (see :mod:`steward.limits`); None: unlimited."""
     cache_ttl_s: float | None = None
     """Reads only: serve a cached result for this long (per tenant, tool version and arguments)."""
+
+    @property
+    def args_schema(self) -> dict[str, Any]:
+        """The JSON schema of the tool's arguments (made once per input model: read it, do not change it)."""
+        return _json_schema(self.input_model)
 
     @property
     def facts_model(self) -> type[BaseModel] | None:

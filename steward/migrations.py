@@ -303,4 +303,14 @@ MIGRATIONS: list[str] = [
         END IF;
     END $$;
     """,
+    # 17: the inbox and thread searches read pages in index order: their ORDER BY ends with thread_id (a stable
+    #     order for equal times), which the indexes now carry too (without it Postgres sorted every match)
+    """
+    DROP INDEX steward.threads_inbox;
+    CREATE INDEX threads_inbox ON steward.threads (tenant, updated_at, thread_id) WHERE status = 'interrupted';
+    DROP INDEX steward.threads_tenant;
+    CREATE INDEX threads_tenant ON steward.threads (tenant, created_at DESC, thread_id);
+    DROP INDEX steward.threads_tenant_status;
+    CREATE INDEX threads_tenant_status ON steward.threads (tenant, status, created_at DESC, thread_id);
+    """,
 ]

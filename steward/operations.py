@@ -187,7 +187,7 @@ def approval_summary(thread: threads.Thread, workflow: Workflow | None = None) -
         },
         "mode": request.get("mode"),
         "expires_at": request.get("expires_at"),
-        "args_schema": spec.input_model.model_json_schema() if spec is not None else None,
+        "args_schema": spec.args_schema if spec is not None else None,
         "waiting_since": thread.updated_at,
         "age_s": round((datetime.now(UTC) - thread.updated_at).total_seconds(), 1),
     }
@@ -198,7 +198,14 @@ async def pending_approvals(
 ) -> list[dict[str, Any]]:
     """The tenant's waiting approval requests, oldest first (what ``/approvals`` and ``steward approvals`` list)."""
     waiting = await threads.search(
-        services.pool, tenant, status="interrupted", limit=limit, offset=offset, sort_by="updated_at", sort_order="asc"
+        services.pool,
+        tenant,
+        status="interrupted",
+        limit=limit,
+        offset=offset,
+        sort_by="updated_at",
+        sort_order="asc",
+        with_values=False,
     )
     return [
         approval_summary(thread, services.catalog.get(thread.workflow or "")) for thread in waiting if thread.interrupts

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from langchain_core.runnables import RunnableConfig
 from psycopg import AsyncConnection
@@ -66,7 +66,7 @@ class Thread(BaseModel):
         }
 
 
-PUBLIC_FIELDS = {
+ThreadField = Literal[
     "thread_id",
     "created_at",
     "updated_at",
@@ -78,8 +78,9 @@ PUBLIC_FIELDS = {
     "error",
     "config",
     "expires_at",
-}
+]
 """The fields of :meth:`Thread.public` (what a search may ``select``)."""
+PUBLIC_FIELDS: frozenset[str] = frozenset(get_args(ThreadField))
 
 
 def new_thread_id() -> str:
@@ -198,12 +199,15 @@ async def search(
     offset: int = 0,
     sort_by: str = "created_at",
     sort_order: str = "desc",
+    with_values: bool = True,
 ) -> list[Thread]:
-    """A tenant's threads filtered by status, metadata / values containment and ids."""
+    """A tenant's threads filtered by status, metadata / values containment and ids. ``with_values`` False leaves
+    out their cached state (the bulk of a row) for readers that do not show it."""
     where, params = _filters(tenant, status, metadata, values, ids)
     order = f"{sort_by} {'ASC' if sort_order == 'asc' else 'DESC'}" if sort_by in SORTABLE else "created_at DESC"
+    columns = COLUMNS if with_values else COLUMNS.replace("state_values", "NULL AS state_values")
     query = trusted(
-        f"SELECT {COLUMNS} FROM steward.threads WHERE {where} ORDER BY {order}, thread_id LIMIT %s OFFSET %s"
+        f"SELECT {columns} FROM steward.threads WHERE {where} ORDER BY {order}, thread_id LIMIT %s OFFSET %s"
     )
     async with pool.connection() as conn:
         rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()

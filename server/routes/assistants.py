@@ -41,7 +41,7 @@ async def search_assistants(
     page = found[body.offset : body.offset + body.limit]
     more = body.offset + body.limit < len(found)
     paginate(response, offset=body.offset, limit=body.limit, shown=len(page), more=more)
-    return selected(page, body.select, set(found[0]) if found else set())
+    return selected(page, body.select)
 
 
 @router.get("/{assistant_id}")

@@ -55,10 +55,11 @@ async def search_threads(
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
+        with_values=not body.select or "values" in body.select,
     )
     page = [thread.public() for thread in found[: body.limit]]
     paginate(response, offset=body.offset, limit=body.limit, shown=len(page), more=len(found) > body.limit)
-    return selected(page, body.select, threads.PUBLIC_FIELDS)
+    return selected(page, body.select)
 
 
 @router.post("/count")
