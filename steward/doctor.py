@@ -3,8 +3,8 @@
 Four checks, each independent of the others' success where it can be: the workflows and their policies (loaded
 as ``steward serve`` loads them), the configured models (every tier's provider; an OpenAI-compatible endpoint is
 asked for its model list, so a wrong URL or key shows here rather than as ``model.error`` on the first run), the
-database (reachable, migrated, the least-privilege role in use), and the API keys (some exist, none is left
-without a tenant's use). The result is one line per finding: ``ok``, ``warn`` (works, but look) or ``fail``.
+database (reachable, migrated, the least-privilege role in use), and the API keys (some exist, and how many per
+tenant). The result is one line per finding: ``ok``, ``warn`` (works, but look) or ``fail``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,12 @@ async def models(settings: Settings, *, timeout_s: float = 5.0) -> list[Finding]
         return [*found, Finding("models", "fail", f"{base} refused the key (HTTP {answer.status_code})")]
     if answer.status_code >= 400:
         return [*found, Finding("models", "warn", f"{base}/models answered HTTP {answer.status_code}")]
-    served = {m.get("id") for m in answer.json().get("data", []) if isinstance(m, dict)}
+    try:
+        listing = answer.json()
+    except ValueError:
+        return [*found, Finding("models", "warn", f"{base}/models answered something other than JSON")]
+    data = listing.get("data", []) if isinstance(listing, dict) else []
+    served = {m.get("id") for m in data if isinstance(m, dict)}
     for provider in remote:
         name = provider.removeprefix("openai:")
         listed = not served or name in served
