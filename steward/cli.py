@@ -360,12 +360,13 @@ TENANT_HELP = "the tenant whose systems of record and threads this acts on (defa
 ACTING_TENANT_HELP = "the tenant to act in (default: the key's; 'default' for --local)"
 
 
-def _acts(command: argparse.ArgumentParser, role: Role) -> None:
-    """The command acts for someone with ``role``: ``--key`` or ``--local`` (see :mod:`steward.acting`)."""
+def _acts(command: argparse.ArgumentParser, role: Role, *, everywhere: bool = False) -> None:
+    """The command acts for someone with ``role``: ``--key`` or ``--local`` (see :mod:`steward.acting`).
+    ``everywhere``: without ``--tenant`` a local operator acts for every tenant (switches, modes), not 'default'."""
     who = command.add_argument_group("who acts (one of; see steward.acting)")
     who.add_argument("--key", help="act as this API key's holder (default: STEWARD_API_KEY): its name and tenant")
     who.add_argument("--local", metavar="NAME", help="act as a local operator, recorded as local:NAME")
-    command.set_defaults(acts_as=role)
+    command.set_defaults(acts_as=role, local_tenant=None if everywhere else "default")
 
 
 def _aliased_tables() -> list[sandbox.Table]:
@@ -486,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--tool", help="only this tool")
         if verb == "set":
             one.add_argument("--reason", required=True, help="why (shown in every denial and refusal)")
-        _acts(one, "admin")
+        _acts(one, "admin", everywhere=True)
         one.set_defaults(handler=handler)
     kill_list = kill.add_parser("list", help="the switches in force")
     kill_list.add_argument("--tenant", help="those that reach this tenant (default: all)")
@@ -558,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode_set.add_argument("workflow")
     mode_set.add_argument("mode", choices=["autopilot", "suggest", "shadow"])
     mode_set.add_argument("--tenant", help="only this tenant (default: every tenant without its own setting)")
-    _acts(mode_set, "admin")
+    _acts(mode_set, "admin", everywhere=True)
     mode_set.set_defaults(handler=cmd_mode_set)
     mode_list = modes.add_parser("list", help="each workflow's declared mode and the settings over it")
     mode_list.add_argument("--tenant", help="only settings that reach this tenant")
@@ -621,12 +622,10 @@ def run_handler(
 
 async def _resolve_actor(services: Services, settings: Settings, args: argparse.Namespace, role: Role) -> None:
     """Set ``args.actor`` from ``--key`` / ``--local`` / ``STEWARD_API_KEY``, and ``args.tenant`` to where it
-    acts: a key's own tenant; for a local operator, the one asked (commands where no tenant means every tenant,
-    like kill switches and modes, keep None)."""
+    acts: a key's own tenant; for a local operator, the one asked, else the command's default (see :func:`_acts`)."""
     env_key = settings.api_key.get_secret_value() if settings.api_key and args.local is None else None
     args.actor = await acting.resolve(services.pool, key=args.key or env_key, local=args.local, role=role)
-    everywhere = args.command in ("kill", "mode")
-    args.tenant = args.actor.tenant(args.tenant, None if everywhere else "default")
+    args.tenant = args.actor.tenant(args.tenant, args.local_tenant)
 
 
 def _fail(message: str, code: int) -> int:

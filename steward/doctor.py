@@ -17,6 +17,7 @@ import httpx
 
 from steward import db
 from steward.errors import StewardError
+from steward.pool import one
 from steward.services import Services
 from steward.settings import MODEL_TIERS, Settings
 from steward.workflow import Catalog, load_catalog
@@ -94,12 +95,12 @@ async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Findin
     try:
         async with Services.open(settings, catalog=catalog) as services:
             async with services.pool.connection() as conn:
-                row = await (
+                row = await one(
                     await conn.execute(
                         "SELECT current_user AS role, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
                         " AS superuser, (SELECT max(version) FROM steward.schema_migrations) AS version"
                     )
-                ).fetchone()
+                )
                 keys = await (
                     await conn.execute(
                         "SELECT tenant, count(*) AS n FROM steward.api_keys WHERE revoked_at IS NULL GROUP BY tenant"
@@ -107,7 +108,6 @@ async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Findin
                 ).fetchall()
     except (db.DatabaseUnavailable, StewardError) as exc:
         return [Finding("database", "fail", str(exc))]
-    assert row is not None
     where = (
         "embedded PostgreSQL"
         if settings.database_url is None

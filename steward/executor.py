@@ -119,7 +119,9 @@ async def _drive(
             if mode == "values":
                 values = cast(dict[str, Any], chunk)
             if sink is not None and mode in wanted:
-                await sink(mode, _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id))
+                if mode in CONFIG_MODES:
+                    chunk = _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id)
+                await sink(mode, chunk)
     finally:  # the stopping step's writes (an interrupt's, an error's) before the run's end is recorded
         await services.checkpointer.flush_writes()
     return values
@@ -163,6 +165,10 @@ async def _execute(services: Services, run: Run, worker: str, sink: Sink | None,
         audit.PENDING.reset(pending)
         if leftover:  # a step that failed outright wrote no checkpoint: its events still go in
             await audit.write(services.pool, leftover)
+
+
+CONFIG_MODES = {"checkpoints", "debug"}
+"""The stream modes whose chunks carry LangGraph configs, so the checkpoint key (see below)."""
 
 
 def _named_by_tenant(chunk: Any, key: str, thread_id: str) -> Any:
