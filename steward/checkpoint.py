@@ -160,8 +160,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         if pending is not None:  # a run of Steward's: stored with the next checkpoint, or when the run stops
             pending.extend((overwrite, row) for row in rows)
             return
+        [(query, params)] = _write_inserts([(overwrite, row) for row in rows])
         async with self.conn.connection() as conn:
-            await conn.execute(PUT_WRITES.format(action=OVERWRITE if overwrite else "NOTHING"), _columns(rows, 9))
+            await conn.execute(trusted(query), params)
 
     async def flush_writes(self) -> None:
         """Store the run's writes no checkpoint took along (those of the step that stopped it)."""

@@ -69,7 +69,8 @@ _THREADS = "(tenant, thread_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])
 """Rows of the (tenant, thread_id) pairs given as two arrays."""
 
 
-def _columns(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def _pair_arrays(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The pairs as the two arrays :data:`_THREADS` takes."""
     return [tenant for tenant, _ in pairs], [thread for _, thread in pairs]
 
 
@@ -96,8 +97,8 @@ async def delete_expired(
         for table in CHECKPOINT_TABLES:
             query = trusted(f"DELETE FROM {table} WHERE thread_id = ANY(%s)")
             counts[table] = (await conn.execute(query, (_keys(pairs),))).rowcount
-        await conn.execute(trusted(f"DELETE FROM steward.runs WHERE {_THREADS}"), _columns(pairs))
-        await conn.execute(trusted(f"DELETE FROM steward.threads WHERE {_THREADS}"), _columns(pairs))
+        await conn.execute(trusted(f"DELETE FROM steward.runs WHERE {_THREADS}"), _pair_arrays(pairs))
+        await conn.execute(trusted(f"DELETE FROM steward.threads WHERE {_THREADS}"), _pair_arrays(pairs))
     return Pruned(
         threads_deleted=len(pairs),
         checkpoints_deleted=counts["checkpoints"],
