@@ -117,9 +117,9 @@ INSERT = f"""INSERT INTO steward.audit_events ({COLUMNS})
 SELECT * FROM unnest({", ".join(f"%s::{t}[]" for t in TYPES)})"""
 """Many events in one statement: one array parameter per column."""
 PENDING: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("steward_pending_audit", default=None)
-"""A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them in the
-same statement as the checkpoint that follows the steps that recorded them (atomic with it: a step replayed after
-a crash records its events once). Unset (e.g. ``langgraph dev``), events are written at once."""
+"""A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them with the
+run's held checkpoints at its next durable point (atomic with them: a step replayed after a crash records its
+events once; see :mod:`steward.checkpoint`). Unset (e.g. ``langgraph dev``), events are written at once."""
 
 
 def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
@@ -159,13 +159,9 @@ def columns(table_rows: list[tuple[Any, ...]]) -> list[list[Any]]:
 
 async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> None:
     """Append events in one statement."""
-    await write(pool, rows(scope, events))
-
-
-async def write(pool: Pool, table_rows: list[tuple[Any, ...]]) -> None:
-    if table_rows:
+    if events:
         async with pool.connection() as conn:
-            await conn.execute(INSERT, columns(table_rows))
+            await conn.execute(INSERT, columns(rows(scope, events)))
 
 
 def record(scope: AuditScope, events: list[AuditEvent]) -> bool:

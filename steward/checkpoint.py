@@ -6,13 +6,24 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 ``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
-per call (one round trip, one commit). The audit events a run's steps recorded and the tasks' pending writes go in
-the same statement as the checkpoint that follows them (:data:`steward.audit.PENDING`, :data:`PENDING_WRITES`):
-checkpoints are written one after another (with ``durability="sync"`` each before the next step starts), so the
-audit trail keeps the steps' order, and a step is durable, with its events, when its checkpoint is. The writes
-left when a run stops (an interrupt's, an error's) are stored by :meth:`PooledPostgresSaver.flush_writes` before
-the run's end is recorded. A crash between a step and its checkpoint loses that step's writes and events
-together, and the retry runs the step again (its writes are idempotent: :mod:`steward.tool_calls`).
+per store (one round trip, one commit).
+
+**Durable points.** Within a run of Steward's (the executor sets :data:`HELD`), a put is held in memory and
+stored at the run's next durable point, everything held in one statement with the steps' audit events
+(:data:`steward.audit.PENDING`):
+
+* before a write tool runs: everything so far, with the write's ``intent`` event (:meth:`steward.step.Step`);
+* the checkpoint after a step that ran a write tool, at once;
+* when the run stops, however it stops: completed, paused at an interrupt (the checkpoint holding the interrupt),
+  failed or cancelled, before the run's end is recorded.
+
+So state is durable before and after every write and at every pause; the steps between two durable points
+(reads, model calls, checks, policy verdicts) are not. A crash there loses their checkpoints and events
+together, and the run's retry continues from the last durable checkpoint and runs them again: reads and model
+calls are repeated (a model's answer may differ; a write then goes through policy again), and a write repeats
+safely under its idempotency key (:mod:`steward.tool_calls`). Events keep their order: they are held in the
+order the steps recorded them and stored in it. Outside Steward's runs (``langgraph dev``, state updates through
+the API) every put is stored at once.
 
 It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
 ``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
@@ -25,6 +36,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -45,39 +57,67 @@ from psycopg_pool import AsyncConnectionPool
 from steward import audit
 from steward.pool import Pool, trusted
 
-PUT_CHECKPOINT = """
-WITH {ctes}blobs AS (
-    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)
+PUT_BLOBS = """
+INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
+ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"""
+PUT_CHECKPOINTS = """
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%s, %s, %s, %s, %s, %s)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::jsonb[])
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
-"""
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"""
 PUT_WRITES = """
 INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
 SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
                      %s::text[], %s::bytea[])
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}
-"""
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}"""
 OVERWRITE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
-WRITE_COLUMNS = 9
+BLOB_COLUMNS, CHECKPOINT_COLUMNS, WRITE_COLUMNS = 6, 6, 9
 
+BlobRow = tuple[str, str, str, str, str, bytes | None]
+CheckpointRow = tuple[str, str, str, str | None, Jsonb, Jsonb]
 WriteRow = tuple[str, str, str, str, str, int, str, str, bytes]
-PENDING_WRITES: ContextVar[list[tuple[bool, WriteRow]] | None] = ContextVar("steward_pending_writes", default=None)
-"""A run's task writes not yet stored, each with whether it overwrites (LangGraph's special channels do). The
-executor sets a list per run; unset (e.g. ``langgraph dev``), writes are stored at once."""
 
 
-def _write_inserts(pending: list[tuple[bool, WriteRow]]) -> list[tuple[str, list[Any]]]:
-    """INSERTs storing ``pending`` writes, one per conflict action that has rows, each with its parameters."""
+@dataclass
+class Held:
+    """What a run of Steward's has put but not yet stored: checkpoints (the last put of an id wins), their blobs and
+    the tasks' writes, each write with whether it overwrites (LangGraph's special channels do). The steps' audit
+    events wait beside them in :data:`steward.audit.PENDING`. :meth:`PooledPostgresSaver.flush` stores them all."""
+
+    checkpoints: dict[str, CheckpointRow] = field(default_factory=dict)
+    blobs: list[BlobRow] = field(default_factory=list)
+    writes: list[tuple[bool, WriteRow]] = field(default_factory=list)
+    store_next: bool = False
+    """Store the next checkpoint at once (the one after a step that wrote to a system of record)."""
+
+    def take(self) -> tuple[list[CheckpointRow], list[BlobRow], list[tuple[bool, WriteRow]]]:
+        taken = list(self.checkpoints.values()), self.blobs, self.writes
+        self.checkpoints, self.blobs, self.writes = {}, [], []
+        return taken
+
+
+HELD: ContextVar[Held | None] = ContextVar("steward_held_checkpoints", default=None)
+"""The executor sets a :class:`Held` per run; unset (e.g. ``langgraph dev``), every put is stored at once."""
+
+
+def _statement(inserts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """INSERTs into different tables as one statement (all but the last as CTEs), with their parameters in order."""
+    *ctes, (last, _) = inserts
+    with_ = ",\n".join(f"w{i} AS ({query.strip()})" for i, (query, _) in enumerate(ctes))
+    query = f"WITH {with_}\n{last.strip()}" if ctes else last.strip()
+    return query, [param for _, params in inserts for param in params]
+
+
+def _write_inserts(writes: list[tuple[bool, WriteRow]]) -> list[tuple[str, list[Any]]]:
+    """INSERTs storing ``writes``, one per conflict action that has rows, each with its parameters."""
     inserts = []
     for overwrite in (True, False):
-        rows = [row for flag, row in pending if flag is overwrite]
+        rows = [row for flag, row in writes if flag is overwrite]
         if rows:
-            query = PUT_WRITES.format(action=OVERWRITE if overwrite else "NOTHING").strip()
-            inserts.append((query, _columns(rows, WRITE_COLUMNS)))
+            inserts.append(
+                (PUT_WRITES.format(action=OVERWRITE if overwrite else "NOTHING"), _columns(rows, WRITE_COLUMNS))
+            )
     return inserts
 
 
@@ -113,7 +153,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint: primitive channel values inline, the others as versioned blobs."""
+        """Put a checkpoint: primitive channel values inline, the others as versioned blobs. Held within a run of
+        Steward's until its next durable point (see the module docstring), else stored at once."""
         conf = config["configurable"]
         thread_id, namespace = conf["thread_id"], conf.get("checkpoint_ns", "")
         inline = dict(checkpoint["channel_values"])
@@ -124,59 +165,69 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             elif not (value is None or isinstance(value, (str, int, float, bool))):
                 blobs[channel] = inline.pop(channel)
         versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
-        rows = self._dump_blobs(thread_id, namespace, blobs, versions)
-        pending, events = audit.PENDING.get(), []
-        if pending:  # the steps' audit events since the last checkpoint go in with this one
-            events = list(pending)
-            pending.clear()
-        inserts = _write_inserts(_taken(PENDING_WRITES.get()))  # and the tasks' writes
-        if events:
-            inserts.insert(0, (audit.INSERT, audit.columns(events)))
-        ctes = "".join(f"w{i} AS ({query}),\n" for i, (query, _) in enumerate(inserts))
-        params: list[Any] = [param for _, some in inserts for param in some]
-        params += [
-            *_columns(rows, 6),
+        blob_rows = self._dump_blobs(thread_id, namespace, blobs, versions)
+        row: CheckpointRow = (
             thread_id,
             namespace,
             checkpoint["id"],
             conf.get("checkpoint_id"),
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-        ]
-        async with self.conn.connection() as conn:
-            await conn.execute(trusted(PUT_CHECKPOINT.format(ctes=ctes)), params)
+        )
+        held = HELD.get()
+        if held is None:
+            await self._store([row], blob_rows, [], [])
+        else:
+            held.checkpoints[checkpoint["id"]] = row
+            held.blobs += blob_rows
+            if held.store_next:
+                held.store_next = False
+                await self.flush()
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace, "checkpoint_id": checkpoint["id"]}}
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        """Store a task's pending writes (special channels overwrite, others are written once)."""
+        """Put a task's pending writes (special channels overwrite, others are written once): held like
+        checkpoints within a run of Steward's, else stored at once."""
         conf = config["configurable"]
         rows = self._dump_writes(
             conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes
         )
         overwrite = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        pending = PENDING_WRITES.get()
-        if pending is not None:  # a run of Steward's: stored with the next checkpoint, or when the run stops
-            pending.extend((overwrite, row) for row in rows)
+        held = HELD.get()
+        if held is None:
+            await self._store([], [], [(overwrite, row) for row in rows], [])
+        else:
+            held.writes += [(overwrite, row) for row in rows]
+
+    async def flush(self, *, store_next: bool = False) -> None:
+        """A durable point: store everything the run holds (checkpoints, blobs, task writes, audit events) in one
+        statement. ``store_next``: the run's next checkpoint is stored at once too (it follows a write)."""
+        held = HELD.get()
+        events = audit.PENDING.get() or []
+        taken_events, events[:] = list(events), []
+        if held is None:
+            await self._store([], [], [], taken_events)
             return
-        [(query, params)] = _write_inserts([(overwrite, row) for row in rows])
+        held.store_next = held.store_next or store_next
+        await self._store(*held.take(), taken_events)
+
+    async def _store(
+        self,
+        checkpoints: list[CheckpointRow],
+        blobs: list[BlobRow],
+        writes: list[tuple[bool, WriteRow]],
+        events: list[tuple[Any, ...]],
+    ) -> None:
+        inserts = [(audit.INSERT, audit.columns(events))] if events else []
+        inserts += _write_inserts(writes)
+        if blobs:
+            inserts.append((PUT_BLOBS, _columns(blobs, BLOB_COLUMNS)))
+        if checkpoints:
+            inserts.append((PUT_CHECKPOINTS, _columns(checkpoints, CHECKPOINT_COLUMNS)))
+        if not inserts:
+            return
+        query, params = _statement(inserts)
         async with self.conn.connection() as conn:
             await conn.execute(trusted(query), params)
-
-    async def flush_writes(self) -> None:
-        """Store the run's writes no checkpoint took along (those of the step that stopped it)."""
-        inserts = _write_inserts(_taken(PENDING_WRITES.get()))
-        if inserts:
-            async with self.conn.connection() as conn:
-                for query, params in inserts:  # usually one: the stopping step's writes share a conflict action
-                    await conn.execute(trusted(query), params)
-
-
-def _taken(pending: list[tuple[bool, WriteRow]] | None) -> list[tuple[bool, WriteRow]]:
-    """The pending writes, removed from the run's buffer."""
-    if not pending:
-        return []
-    taken = list(pending)
-    pending.clear()
-    return taken

@@ -28,7 +28,7 @@ from psycopg_pool import PoolTimeout
 
 from steward import audit, metrics, runs, threads, tracing
 from steward.budget import BudgetOverride
-from steward.checkpoint import PENDING_WRITES
+from steward.checkpoint import HELD, Held
 from steward.errors import Conflict
 from steward.jsonable import jsonable
 from steward.notify import Wakeups
@@ -122,8 +122,8 @@ async def _drive(
                 if mode in CONFIG_MODES:
                     chunk = _named_by_tenant(chunk, config["configurable"]["thread_id"], run.thread_id)
                 await sink(mode, chunk)
-    finally:  # the stopping step's writes (an interrupt's, an error's) before the run's end is recorded
-        await services.checkpointer.flush_writes()
+    finally:  # the run's last durable point (see steward.checkpoint), before its end is recorded
+        await services.checkpointer.flush()
     return values
 
 
@@ -155,16 +155,13 @@ async def execute_run(
 
 
 async def _execute(services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]) -> Finished:
-    pending = audit.PENDING.set([])  # the steps' audit events, written with the checkpoint after them
-    writes = PENDING_WRITES.set([])  # and the tasks' writes
+    events = audit.PENDING.set([])  # the steps' audit events and
+    held = HELD.set(Held())  # the checkpoints, stored together at the run's durable points
     try:
         return await _drive_and_record(services, run, worker, sink, modes)
     finally:
-        PENDING_WRITES.reset(writes)
-        leftover = audit.PENDING.get()
-        audit.PENDING.reset(pending)
-        if leftover:  # a step that failed outright wrote no checkpoint: its events still go in
-            await audit.write(services.pool, leftover)
+        HELD.reset(held)
+        audit.PENDING.reset(events)
 
 
 CONFIG_MODES = {"checkpoints", "debug"}

@@ -595,8 +595,9 @@ class Step:
 
     async def _announce(self, spec: ToolSpec, event: dict[str, Any], key: str | None) -> None:
         """Commit an ``intent`` event (after the step's events so far, the policy verdict among them) before a
-        write runs: if the process dies between the write and the end of its step, the trail still shows what was
-        about to be written and why it was allowed (the retry then records the outcome)."""
+        write runs, with everything the run holds (a durable point: :mod:`steward.checkpoint`): if the process dies
+        between the write and the end of its step, the trail still shows what was about to be written and why it
+        was allowed, and the retry continues from the state before this step (and then records the outcome)."""
         intent = AuditEvent(
             step=self.name,
             type="intent",
@@ -605,7 +606,10 @@ class Step:
             detail={"idempotency_key": key, "owner": spec.owner},
         )
         scope = AuditScope(self.run_id, self.thread_id, self.tenant, self.user, self.workflow)
-        await audit.append(self.services.pool, scope, [*self.events, intent])  # the step's decisions so far too
+        if audit.record(scope, [*self.events, intent]):  # the step's decisions so far too
+            await self.services.checkpointer.flush(store_next=True)  # a durable point, and the step after it
+        else:
+            await audit.append(self.services.pool, scope, [*self.events, intent])
         self.events = []
 
     async def _execute(self, spec: ToolSpec, args: BaseModel, key: str | None, approval: Approval | None) -> ToolResult:
@@ -637,7 +641,7 @@ class Step:
             return self._recorded_answer(tier, schema)
         provider = self.services.models.provider(tier, self.model_overrides)
         try:
-            model = self.services.models.model(provider).bind_tools([schema], tool_choice=schema.__name__)
+            model = self.services.models.answering_with(provider, schema)
         except ValueError as exc:  # e.g. an openai: override with no key configured
             self.record(
                 "model_call",

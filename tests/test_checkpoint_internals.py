@@ -8,7 +8,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot  # noqa: F401  (importable is the check)
 
 from steward import operations, threads
-from steward.checkpoint import PUT_CHECKPOINT, PUT_WRITES, PooledPostgresSaver
+from steward.checkpoint import PUT_BLOBS, PUT_CHECKPOINTS, PUT_WRITES, PooledPostgresSaver
 from steward.services import StewardContext
 
 
@@ -43,22 +43,29 @@ async def test_the_tables_it_writes_have_the_columns_it_uses(services):
     assert {"thread_id", "checkpoint_ns", "channel", "version", "type", "blob"} <= await columns("checkpoint_blobs")
     assert {"checkpoint_id", "parent_checkpoint_id", "checkpoint", "metadata"} <= await columns("checkpoints")
     assert {"task_id", "task_path", "idx", "channel", "type", "blob"} <= await columns("checkpoint_writes")
-    assert "checkpoint_blobs" in PUT_CHECKPOINT and "checkpoint_writes" in PUT_WRITES
+    assert "checkpoint_blobs" in PUT_BLOBS and "checkpoints" in PUT_CHECKPOINTS and "checkpoint_writes" in PUT_WRITES
 
 
-async def test_a_runs_writes_held_for_its_checkpoints_are_all_stored(services, seeded):
-    """Under Steward's executor a task's writes go in with the next checkpoint (or when the run stops); the rows
-    stored must be exactly those LangGraph stores when each write is saved at once (no executor)."""
+async def test_a_runs_held_checkpoints_and_writes_are_all_stored(services, seeded):
+    """Under Steward's executor checkpoints and task writes are held until the run's next durable point; the rows
+    stored must be exactly those LangGraph stores when each put is saved at once (no executor): every checkpoint,
+    in its chain, and every write with the checkpoint it belongs to."""
 
     async def stored(tenant: str, thread_id: str) -> list[tuple]:
         async with services.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT row_number() OVER (ORDER BY checkpoint_id), parent_checkpoint_id IS NULL,"
+                " metadata->>'step', metadata->>'source' FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_id",
+                (threads.checkpoint_thread(tenant, thread_id),),
+            )
+            chain = [tuple(row.values()) for row in await cur.fetchall()]
             cur = await conn.execute(
                 "SELECT c.ord, w.channel, w.idx, w.type FROM checkpoint_writes w JOIN (SELECT checkpoint_id,"
                 " row_number() OVER (ORDER BY checkpoint_id) AS ord FROM checkpoints WHERE thread_id = %(k)s) c"
                 " USING (checkpoint_id) WHERE w.thread_id = %(k)s ORDER BY 1, 2, 3",
                 {"k": threads.checkpoint_thread(tenant, thread_id)},
             )
-            return [tuple(row.values()) for row in await cur.fetchall()]
+            return chain + [tuple(row.values()) for row in await cur.fetchall()]
 
     for workflow, run_input in (("ping", {"n": 5}), ("refund", {"ticket_id": "T-BIG"})):
         held = await operations.start_run(services, workflow, run_input, tenant=seeded, user="ada")

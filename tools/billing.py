@@ -136,7 +136,25 @@ SELECT i.tenant, i.id, i.customer_id, i.amount_usd, i.status,
            AND r.idempotency_key IS DISTINCT FROM %(key)s) AS refunded_usd
   FROM sandbox.invoices i WHERE i.id = %(invoice_id)s
 """
+FACTS_SQL = f"""
+SELECT i.*, t.customer_id AS ticket_customer_id, t.body, t.refunded_usd AS ticket_refunded_usd
+  FROM (SELECT 1) AS one
+  LEFT JOIN ({INVOICE_SQL}) AS i ON true
+  LEFT JOIN (SELECT t.customer_id, t.body,
+                    (SELECT coalesce(sum(r.amount_usd), 0) FROM sandbox.refunds r
+                      WHERE r.tenant = t.tenant AND r.ticket_id = t.id
+                        AND r.idempotency_key IS DISTINCT FROM %(key)s) AS refunded_usd
+               FROM sandbox.tickets t WHERE t.tenant = %(tenant)s AND t.id = %(ticket_id)s) AS t ON true
+"""
+"""The invoice in every tenant (none, or rows with ``tenant``) beside the ticket (its columns null if absent)."""
 REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, created_at"
+INSERT_WITHIN_BALANCE = f"""
+INSERT INTO sandbox.refunds (tenant, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, thread_id)
+SELECT %(tenant)s, %(invoice_id)s, %(customer_id)s, %(ticket_id)s, %(amount_usd)s, %(reason)s, %(key)s, %(thread_id)s
+ WHERE %(amount_usd)s <= %(invoice_amount_usd)s - (SELECT coalesce(sum(amount_usd), 0) FROM sandbox.refunds
+                                                    WHERE tenant = %(tenant)s AND invoice_id = %(invoice_id)s)
+RETURNING {REFUND_COLUMNS}"""
+"""A refund, inserted only if it fits the invoice's unrefunded balance (no row returned: it does not)."""
 
 
 @tool_contract(
@@ -181,17 +199,16 @@ async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> RefundFacts
     Refunds written under this call's own idempotency key are left out, so re-checking a write that
     already happened (crash, double resume) sees the same facts as the first check.
     """
+    params = {
+        "tenant": ctx.tenant,
+        "invoice_id": args.invoice_id,
+        "ticket_id": args.ticket_id,
+        "key": ctx.idempotency_key,
+    }
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(INVOICE_SQL, {"invoice_id": args.invoice_id, "key": ctx.idempotency_key})
-        invoices = await cur.fetchall()
-        cur = await conn.execute(
-            "SELECT t.customer_id, t.body, (SELECT coalesce(sum(r.amount_usd), 0) FROM sandbox.refunds r"
-            "  WHERE r.tenant = t.tenant AND r.ticket_id = t.id"
-            "    AND r.idempotency_key IS DISTINCT FROM %(key)s) AS refunded_usd"
-            " FROM sandbox.tickets t WHERE t.tenant = %(tenant)s AND t.id = %(ticket_id)s",
-            {"tenant": ctx.tenant, "ticket_id": args.ticket_id, "key": ctx.idempotency_key},
-        )
-        ticket = await cur.fetchone()
+        rows = await (await conn.execute(FACTS_SQL, params)).fetchall()
+    invoices = [row for row in rows if row["tenant"] is not None]
+    ticket = rows[0] if rows[0]["ticket_customer_id"] is not None else None
     own = next((row for row in invoices if row["tenant"] == ctx.tenant), None)
     return RefundFacts(
         invoice_found=own is not None,
@@ -200,8 +217,8 @@ async def refund_facts(args: CreateRefundInput, ctx: ToolContext) -> RefundFacts
         invoice_amount_usd=own["amount_usd"] if own else None,
         unrefunded_balance_usd=own["amount_usd"] - own["refunded_usd"] if own else None,
         ticket_found=ticket is not None,
-        ticket_customer_id=ticket["customer_id"] if ticket else None,
-        ticket_refunded_usd=ticket["refunded_usd"] if ticket else Decimal("0"),
+        ticket_customer_id=ticket["ticket_customer_id"] if ticket else None,
+        ticket_refunded_usd=ticket["ticket_refunded_usd"] if ticket else Decimal("0"),
         ticket_injection_markers=injection_markers(ticket["body"]) if ticket else [],
     )
 
@@ -248,33 +265,30 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
             return {**existing, "deduplicated": True}
         if invoice["customer_id"] != args.customer_id:
             raise ToolInputError("create_refund", f"invoice {args.invoice_id} was not paid by {args.customer_id}")
-        cur = await conn.execute(
-            "SELECT coalesce(sum(amount_usd), 0) AS refunded FROM sandbox.refunds"
-            " WHERE tenant = %s AND invoice_id = %s",
-            (ctx.tenant, args.invoice_id),
-        )
-        balance = invoice["amount_usd"] - (await one(cur))["refunded"]
-        if args.amount_usd > balance:
-            raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the unrefunded balance {balance}")
-        try:
-            cur = await conn.execute(
-                "INSERT INTO sandbox.refunds"
-                " (tenant, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, thread_id)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {REFUND_COLUMNS}",
-                (
-                    ctx.tenant,
-                    args.invoice_id,
-                    args.customer_id,
-                    args.ticket_id,
-                    args.amount_usd,
-                    args.reason,
-                    ctx.idempotency_key,
-                    ctx.thread_id,
-                ),
-            )
+        values = {
+            "tenant": ctx.tenant,
+            "invoice_id": args.invoice_id,
+            "customer_id": args.customer_id,
+            "ticket_id": args.ticket_id,
+            "amount_usd": args.amount_usd,
+            "reason": args.reason,
+            "key": ctx.idempotency_key,
+            "thread_id": ctx.thread_id,
+            "invoice_amount_usd": invoice["amount_usd"],
+        }
+        try:  # a statement of its own, so it reads the refunds committed while it waited for the invoice's lock
+            cur = await conn.execute(INSERT_WITHIN_BALANCE, values)
         except psycopg.errors.UniqueViolation:  # same key, concurrently, on another invoice
             raise IdempotencyConflict("create_refund", "key used concurrently for another refund") from None
-        return await one(cur)
+        if (refund := await cur.fetchone()) is None:
+            cur = await conn.execute(
+                "SELECT coalesce(sum(amount_usd), 0) AS refunded FROM sandbox.refunds"
+                " WHERE tenant = %s AND invoice_id = %s",
+                (ctx.tenant, args.invoice_id),
+            )
+            balance = invoice["amount_usd"] - (await one(cur))["refunded"]
+            raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the unrefunded balance {balance}")
+        return refund
 
 
 @tool_contract(

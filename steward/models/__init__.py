@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel
 
 from steward.models.rules import RulesChatModel, Skill
 from steward.settings import MODEL_TIERS, Settings, check_provider
@@ -29,6 +33,7 @@ class ModelRouter:
         self.tool_names = tool_names or []
         """Every workflow's tools (the chaos model calls them where it should not)."""
         self._models: dict[str, BaseChatModel] = {}
+        self._structured: dict[tuple[str, type[BaseModel]], Runnable[Any, AIMessage]] = {}
 
     def provider(self, tier: str, overrides: dict[str, str] | None = None) -> str:
         """The provider string for ``tier``, after per-run overrides."""
@@ -43,6 +48,14 @@ class ModelRouter:
         if provider not in self._models:
             self._models[provider] = self._build(provider)
         return self._models[provider]
+
+    def answering_with(self, provider: str, schema: type[BaseModel]) -> Runnable[Any, AIMessage]:
+        """The provider's chat model bound to answer by calling ``schema`` as its one tool (bound once: turning a
+        schema into a tool definition costs milliseconds)."""
+        key = (provider, schema)
+        if key not in self._structured:
+            self._structured[key] = self.model(provider).bind_tools([schema], tool_choice=schema.__name__)
+        return self._structured[key]
 
     def _build(self, provider: str) -> BaseChatModel:
         if provider == "rules":
@@ -79,6 +92,7 @@ class ModelRouter:
             if client is not None:
                 await client.close()
         self._models.clear()
+        self._structured.clear()
 
     def cost(self, model_name: str, input_tokens: int, output_tokens: int) -> Decimal:
         """USD cost of a call from the price table (zero, with a warning, for unpriced models)."""
