@@ -114,8 +114,8 @@ TYPES = (
     "text",
 )
 INSERT = f"""INSERT INTO steward.audit_events ({COLUMNS})
-SELECT * FROM unnest({", ".join(f"%s::{t}[]" for t in TYPES)})"""
-"""Many events in one statement: one array parameter per column."""
+SELECT * FROM unnest({", ".join(f"%b::{t}[]" for t in TYPES)})"""
+"""Many events in one statement: one array parameter per column, sent in binary (see :mod:`steward.checkpoint`)."""
 PENDING: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("steward_pending_audit", default=None)
 """A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them with the
 run's held checkpoints at its next durable point (atomic with them: a step replayed after a crash records its

@@ -6,7 +6,8 @@ process queue behind each other (langgraph issue 7259), and (b) writes through p
 ``aput_writes`` for a 4-node graph's tiny states. This subclass keeps the library's schema, serialisation
 helpers (``_dump_blobs``, ``_dump_writes``), migrations and every read path, and changes only how the two write
 calls reach Postgres: a pooled connection per call (no lock), serialisation inline, and one multi-row statement
-per store (one round trip, one commit).
+per store (one round trip, one commit) whose array parameters go in binary (psycopg escapes text arrays in Python:
+~4 ms for a refund's blobs and events, against 0.2 ms).
 
 **Durable points.** Within a run of Steward's (the executor sets :data:`HELD`), a put is held in memory and
 stored at the run's next durable point, everything held in one statement with the steps' audit events
@@ -59,17 +60,17 @@ from steward.pool import Pool, trusted
 
 PUT_BLOBS = """
 INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[])
 ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"""
 PUT_CHECKPOINTS = """
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::jsonb[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[], %b::jsonb[])
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"""
 PUT_WRITES = """
 INSERT INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
-                     %s::text[], %s::bytea[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[],
+                     %b::text[], %b::bytea[])
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}"""
 OVERWRITE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
 BLOB_COLUMNS, CHECKPOINT_COLUMNS, WRITE_COLUMNS = 6, 6, 9
