@@ -34,6 +34,7 @@ checked against, and ``tests/test_checkpoint_internals.py`` fails loudly when an
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -136,6 +137,16 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         if not isinstance(pool, AsyncConnectionPool):
             raise TypeError("PooledPostgresSaver needs an AsyncConnectionPool")
         super().__init__(pool, **kwargs)
+
+    def get_next_version(self, current: str | int | None, channel: None) -> str:
+        """A channel version as upstream makes it, ``<counter>.<random>``, in 23 characters instead of 51: the
+        counter in 10 digits (upstream pads to 32) and 48 random bits in hex. Versions are compared as strings
+        (LangGraph takes their maximum) and all versions of a step are made from the thread's highest one, so a
+        thread started before this keeps counting correctly: its 32-digit versions begin with ten zeros and sort
+        below every 10-digit one. Every checkpoint holds each channel's version and each node's last-seen ones,
+        and every blob row one: a refund's kept checkpoint is ~0.5 KB smaller."""
+        counter = 0 if current is None else current if isinstance(current, int) else int(current.split(".")[0])
+        return f"{counter + 1:010}.{random.getrandbits(48):012x}"
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncGenerator[AsyncCursor[DictRow]]:

@@ -79,3 +79,23 @@ async def test_a_runs_held_checkpoints_and_writes_are_all_stored(services, seede
     approve = {"decisions": [{"type": "approve"}]}
     done = await operations.resume_run(services, held.thread_id, approve, tenant=seeded, user="maria")
     assert done.status == "completed"
+
+
+async def test_a_thread_begun_with_upstreams_longer_versions_continues_with_the_shorter_ones(
+    services, seeded, monkeypatch
+):
+    """Channel versions are compared as strings: a thread paused under upstream's 32-digit versions resumes under
+    Steward's 10-digit ones and completes, every new version above every old one."""
+    with monkeypatch.context() as patch:
+        patch.setattr(PooledPostgresSaver, "get_next_version", AsyncPostgresSaver.get_next_version)
+        paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="ada")
+    config = {"configurable": {"thread_id": threads.checkpoint_thread(seeded, paused.thread_id)}}
+    before = (await services.checkpointer.aget_tuple(config)).checkpoint["channel_versions"]
+    assert paused.status == "interrupted" and all(len(v.split(".")[0]) == 32 for v in before.values())
+
+    approve = {"decisions": [{"type": "approve"}]}
+    done = await operations.resume_run(services, paused.thread_id, approve, tenant=seeded, user="maria")
+    assert done.status == "completed" and "120.00" in (done.response or "")
+    after = (await services.checkpointer.aget_tuple(config)).checkpoint["channel_versions"]
+    renewed = {channel: v for channel, v in after.items() if v != before.get(channel)}
+    assert renewed and all(len(v) == 23 and v > max(before.values()) for v in renewed.values())
