@@ -34,6 +34,7 @@ from steward.jsonable import jsonable
 from steward.notify import Wakeups
 from steward.runs import Run
 from steward.services import Services, StewardContext
+from steward.tool_calls import FAULTS, RunFaults
 from steward.workflow import assistant_id
 
 log = logging.getLogger(__name__)
@@ -157,9 +158,11 @@ async def execute_run(
 async def _execute(services: Services, run: Run, worker: str, sink: Sink | None, modes: Sequence[str]) -> Finished:
     events = audit.PENDING.set([])  # the steps' audit events and
     held = HELD.set(Held())  # the checkpoints, stored together at the run's durable points
+    faults = FAULTS.set(RunFaults())  # the sandbox's fault injection, read once
     try:
         return await _drive_and_record(services, run, worker, sink, modes)
     finally:
+        FAULTS.reset(faults)
         HELD.reset(held)
         audit.PENDING.reset(events)
 

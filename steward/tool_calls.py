@@ -2,13 +2,14 @@
 
 The sandbox systems of record can be told to misbehave (table ``sandbox.faults``: for the next N calls of a
 tenant a tool times out, fails, answers garbage, or is slow before or after doing its work) so tests and evals
-can prove how the control layer copes.
+can prove how the control layer copes. A run reads which tools have faults once (:class:`RunFaults`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,29 @@ def parse_args(spec: ToolSpec, raw_args: dict[str, Any] | BaseModel) -> BaseMode
         raise ToolInputError(spec.name, f"invalid arguments ({explain(exc)})") from None
 
 
+@dataclass
+class RunFaults:
+    """The tools the run's tenant has faults pending for, read once per run, at its first tool call; a fault
+    injected after that reaches the tenant's next runs."""
+
+    tools: set[str] | None = None
+
+
+FAULTS: ContextVar[RunFaults | None] = ContextVar("steward_run_faults", default=None)
+"""The executor sets a :class:`RunFaults` per run; unset, every tool call asks for its fault."""
+
+
 async def _take_fault(spec: ToolSpec, ctx: ToolContext) -> tuple[str | None, float]:
+    """The fault this call is to suffer (consumed), if the tenant has one pending for the tool."""
+    known = FAULTS.get()
+    if known is not None and known.tools is None:
+        async with ctx.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT tool FROM sandbox.faults WHERE tenant = %s AND remaining > 0", (ctx.tenant,)
+            )
+            known.tools = {row["tool"] for row in await cur.fetchall()}
+    if known is not None and spec.name not in (known.tools or ()):
+        return None, 0.0
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE sandbox.faults SET remaining = remaining - 1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 from pydantic import BaseModel
 
@@ -178,3 +179,23 @@ async def test_workflow_completes_through_a_flaky_read(services, seeded):
     events = await audit.events_for(services.pool, result.thread_id, seeded)
     ticket_call = next(e for e in events if e["type"] == "tool_call" and e["tool"] == "get_ticket")
     assert ticket_call["detail"]["attempts"] == 2
+
+
+async def test_a_run_asks_once_which_tools_have_faults(services, seeded, monkeypatch):
+    await fault(services, seeded, "get_refund", "error", times=1)  # a read: retried, so the run completes
+    asked: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def spying(self, query, *args, **kwargs):
+        if "sandbox.faults" in str(query):
+            asked.append(str(query).split()[0])
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", spying)
+    result = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
+
+    assert result.status == "completed"
+    # which tools have faults (at the first of the run's four tool calls), then get_refund's two attempts only
+    assert asked == ["SELECT", "UPDATE", "UPDATE"]
+    events = await audit.events_for(services.pool, result.thread_id, seeded)
+    assert next(e for e in events if e["tool"] == "get_refund" and e["type"] == "tool_call")["detail"]["attempts"] == 2
