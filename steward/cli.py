@@ -518,7 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=cmd_escalations)
 
     prune_cmd = sub.add_parser(
-        "prune", help="delete expired threads and the old checkpoints of finished ones (the audit trail stays)"
+        "prune",
+        help="delete expired threads, the old checkpoints of finished ones, and audit events past"
+        " STEWARD_AUDIT_RETENTION_DAYS (if set)",
     )
     prune_cmd.add_argument(
         "--older-than", default="30d", help="keep every checkpoint of threads finished more recently (default 30d)"

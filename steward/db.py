@@ -126,8 +126,11 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA steward, sandbox TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON checkpoints, checkpoint_blobs, checkpoint_writes TO {role};
 GRANT SELECT ON checkpoint_migrations TO {role};
 REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON steward.audit_events FROM {role};
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON steward.audit_retention FROM {role};
+GRANT EXECUTE ON FUNCTION steward.prune_audit(int, text) TO {role};
 """
-"""What the service role may do: data, not schema; and on the audit log only INSERT and SELECT."""
+"""What the service role may do: data, not schema; on the audit log only INSERT and SELECT, and ask for its
+retention (which the owner sets)."""
 
 
 async def grant_service_role(pool: Pool, owner_url: str, role: str, service_url: str | None) -> str:

@@ -313,4 +313,45 @@ MIGRATIONS: list[str] = [
     DROP INDEX steward.threads_tenant_status;
     CREATE INDEX threads_tenant_status ON steward.threads (tenant, status, created_at DESC, thread_id);
     """,
+    # 18: the audit trail under its own retention. The owner sets how many days it keeps (NULL: for ever); the
+    #     service role may only ask for the pruning (it may not change the setting, nor delete a row itself), and
+    #     the append-only trigger lets through only the deletes of that function
+    """
+    CREATE TABLE steward.audit_retention (
+        only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+        days int CHECK (days IS NULL OR days >= 1)
+    );
+    INSERT INTO steward.audit_retention DEFAULT VALUES;
+
+    CREATE OR REPLACE FUNCTION steward.audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND current_setting('steward.pruning_audit', true) = 'on' THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'steward.audit_events is append-only (% refused)', TG_OP;
+    END $$;
+
+    CREATE FUNCTION steward.prune_audit(max_rows int, only_tenant text DEFAULT NULL) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    DECLARE
+        horizon timestamptz;
+        deleted bigint;
+    BEGIN
+        SELECT now() - make_interval(days => days) INTO horizon FROM steward.audit_retention WHERE days IS NOT NULL;
+        IF horizon IS NULL THEN
+            RETURN 0;
+        END IF;
+        PERFORM set_config('steward.pruning_audit', 'on', true);
+        DELETE FROM steward.audit_events WHERE id IN (
+            SELECT e.id FROM steward.audit_events e
+             WHERE e.ts < horizon AND (only_tenant IS NULL OR e.tenant = only_tenant)
+               AND NOT EXISTS (SELECT 1 FROM steward.threads t WHERE t.tenant = e.tenant
+                                  AND t.thread_id = e.thread_id AND t.status IN ('busy', 'interrupted'))
+             ORDER BY e.id LIMIT max_rows);
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        PERFORM set_config('steward.pruning_audit', 'off', true);
+        RETURN deleted;
+    END $$;
+    REVOKE ALL ON FUNCTION steward.prune_audit(int, text) FROM PUBLIC;
+    """,
 ]

@@ -8,8 +8,10 @@
 * **Checkpoint retention**: a finished thread keeps only its latest checkpoint (with the blobs and writes that
   checkpoint needs), so its state and the final entry of its history still read; the intermediate ones go once
   the thread has been finished for ``STEWARD_CHECKPOINT_RETENTION_S``.
-* The **audit trail** is the durable record (replay re-executes from it alone): it is append-only and is not
-  pruned here.
+* The **audit trail** is the durable record (replay re-executes from it alone) and has a retention of its own:
+  kept for ever unless ``STEWARD_AUDIT_RETENTION_DAYS`` is set, then events older than that go, except those of
+  threads in flight or waiting for people. The owner sets it; the service role can only ask Postgres to apply
+  it (``steward.prune_audit``), never delete an event itself.
 
 Each batch is one transaction that locks the threads it prunes (``FOR UPDATE SKIP LOCKED``, re-checking that they
 are finished), so a run starting on a thread at the same moment either waits for the prune or is not pruned.
@@ -35,6 +37,7 @@ class Pruned(BaseModel):
     checkpoints_deleted: int = 0
     blobs_deleted: int = 0
     writes_deleted: int = 0
+    audit_events_deleted: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
         return Pruned(**{k: getattr(self, k) + getattr(other, k) for k in Pruned.model_fields})
@@ -161,6 +164,27 @@ async def keep_latest_checkpoints(
     return Pruned(checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"], writes_deleted=row["writes"])
 
 
+_AUDIT_DUE = """
+SELECT count(*) AS n FROM steward.audit_events e, steward.audit_retention r
+ WHERE r.days IS NOT NULL AND e.ts < now() - make_interval(days => r.days)
+   AND (%(tenant)s::text IS NULL OR e.tenant = %(tenant)s)
+   AND NOT EXISTS (SELECT 1 FROM steward.threads t WHERE t.tenant = e.tenant AND t.thread_id = e.thread_id
+                      AND t.status IN ('busy', 'interrupted'))
+"""
+
+
+async def prune_audit(
+    pool: Pool, *, tenant: str | None = None, batch: int = 10 * BATCH, dry_run: bool = False
+) -> Pruned:
+    """One batch of the audit trail's retention (nothing while ``STEWARD_AUDIT_RETENTION_DAYS`` is unset); a dry
+    run counts everything due."""
+    async with pool.connection() as conn:
+        if dry_run:
+            return Pruned(audit_events_deleted=(await one(await conn.execute(_AUDIT_DUE, {"tenant": tenant})))["n"])
+        cur = await conn.execute("SELECT steward.prune_audit(%s, %s) AS n", (batch, tenant))
+        return Pruned(audit_events_deleted=(await one(cur))["n"])
+
+
 async def prune(
     pool: Pool,
     catalog: Catalog,
@@ -169,16 +193,17 @@ async def prune(
     tenant: str | None = None,
     dry_run: bool = False,
 ) -> Pruned:
-    """Everything due: expired threads, then old checkpoints of threads finished ``finished_for`` ago, batch by
-    batch until none is left (a dry run counts one batch of each)."""
+    """Everything due: expired threads, old checkpoints of threads finished ``finished_for`` ago, then audit events
+    past their retention, batch by batch until none is left (a dry run counts one batch of each)."""
     total = Pruned()
     for step in (
         lambda: delete_expired(pool, catalog, tenant=tenant, dry_run=dry_run),
         lambda: keep_latest_checkpoints(pool, finished_for, tenant=tenant, dry_run=dry_run),
+        lambda: prune_audit(pool, tenant=tenant, dry_run=dry_run),
     ):
         while True:
             done = await step()
             total += done
-            if dry_run or (done.threads_deleted == 0 and done.checkpoints_deleted == 0):
+            if dry_run or done == Pruned():
                 break
     return total

@@ -147,6 +147,8 @@ class Services:
         pool = await db.open_pool(owner_url, min_size=1, max_size=2, timeout_s=settings.pool_timeout_s)
         try:
             await db.migrate(pool, catalog.systems)
+            async with pool.connection() as conn:
+                await conn.execute("UPDATE steward.audit_retention SET days = %s", (settings.audit_retention_days,))
             async with pool.connection() as conn:  # serialise the saver's own migrations across processes
                 await conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
                 try:

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     checkpoint_retention_s: float = Field(default=3600.0, ge=0)
     """A finished thread keeps only its latest checkpoint once it has been finished this long (see
     :mod:`steward.retention`)."""
+    audit_retention_days: int | None = Field(default=None, ge=1)
+    """Audit events older than this many days are deleted by the workers' sweeper, except those of threads in
+    flight or waiting for people; unset, the trail is kept for ever. Set by the schema's owner at start-up (the
+    service role may not change it)."""
     run_lease_s: float = Field(default=30.0, gt=0)
     """How long a run stays claimed without a heartbeat before another worker may take it over."""
     inline_grace_s: float = Field(default=30.0, ge=0)

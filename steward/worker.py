@@ -97,14 +97,15 @@ class WorkerPool:
             self._slots.release()
 
     async def _prune(self) -> None:
-        """One batch of storage retention: expired threads, then old checkpoints of finished threads."""
+        """One batch of storage retention: expired threads, old checkpoints of finished threads, old audit events."""
         services = self.services
         gone = await retention.delete_expired(services.pool, services.catalog)
         kept = await retention.keep_latest_checkpoints(
             services.pool, timedelta(seconds=services.settings.checkpoint_retention_s)
         )
-        if gone.threads_deleted or kept.checkpoints_deleted:
-            log.info("retention: %s", (gone + kept).model_dump())
+        aged = await retention.prune_audit(services.pool)
+        if (done := gone + kept + aged) != retention.Pruned():
+            log.info("retention: %s", done.model_dump())
 
     async def _deliver(self) -> None:
         """Deliver due webhooks: at once when a run ends here or elsewhere, else every second."""

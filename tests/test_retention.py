@@ -1,20 +1,26 @@
 """Bounded storage: thread TTLs (per thread and per workflow), keeping only the latest checkpoint of finished
-threads, and steward prune; never a thread in flight or waiting for people; the audit trail stays."""
+threads, and steward prune; never a thread in flight or waiting for people; the audit trail under a retention
+of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import httpx
+import psycopg
+import pytest
 
 from graphs import WORKFLOWS
-from steward import audit, operations, retention
+from steward import audit, db, operations, retention
+from steward.services import Services
 from steward.threads import checkpoint_config, checkpoint_thread
 from steward.workflow import Catalog
+from tests.seeds import load_seed, refund_seed
 
 
 async def rows(services, table: str, tenant: str, thread_id: str) -> int:
@@ -103,3 +109,45 @@ def test_steward_prune_counts_then_deletes(cli, capsys, seeded):
     assert cli(["prune", "--older-than", "30d", "--tenant", seeded]) == 0
     assert json.loads(capsys.readouterr().out)["checkpoints_deleted"] == 0
     assert cli(["prune", "--older-than", "a while"]) == 2
+
+
+async def test_the_audit_trail_keeps_its_own_retention_which_the_service_role_cannot_change(server_url, settings):
+    name = f"steward_audit_{uuid.uuid4().hex[:8]}"
+    db.create_database(server_url, name, exist_ok=False)
+    try:
+        url = db.with_database(server_url, name)
+        tenant = "aging"
+        configured = settings.model_copy(update={"database_url": url, "audit_retention_days": 30})
+        async with Services.open(configured) as services:
+            await load_seed(services, refund_seed(tenant))
+            done = await operations.start_run(services, "refund", {"ticket_id": "T-AUTO"}, tenant=tenant, user="ada")
+            waiting = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=tenant, user="ada")
+            async with services.pool.connection() as conn:  # both cases' trails, as if written 31 days ago
+                await conn.execute(
+                    "INSERT INTO steward.audit_events (ts, run_id, thread_id, tenant, user_id, workflow, step, type,"
+                    " status) SELECT now() - interval '31 days', run_id, thread_id, tenant, user_id, workflow, step,"
+                    " type, status FROM steward.audit_events WHERE tenant = %s",
+                    (tenant,),
+                )
+            recent = {
+                t: len(await audit.events_for(services.pool, t, tenant)) for t in (done.thread_id, waiting.thread_id)
+            }
+
+            due = await retention.prune_audit(services.pool, tenant=tenant, dry_run=True)
+            assert due.audit_events_deleted == recent[done.thread_id] // 2
+            assert await retention.prune(services.pool, services.catalog, timedelta(days=365), tenant=tenant) == due
+            # the finished case lost only its old events; the case waiting for people kept all of its own
+            assert len(await audit.events_for(services.pool, done.thread_id, tenant)) == recent[done.thread_id] // 2
+            assert len(await audit.events_for(services.pool, waiting.thread_id, tenant)) == recent[waiting.thread_id]
+
+            async with services.pool.connection() as conn:  # as the service role: no way around the setting
+                for statement in (
+                    "UPDATE steward.audit_retention SET days = 1",
+                    "DELETE FROM steward.audit_events WHERE tenant = 'aging'",
+                ):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        await conn.execute(statement)
+        async with Services.open(settings.model_copy(update={"database_url": url})) as services:  # unset: kept
+            assert await retention.prune_audit(services.pool, dry_run=True) == retention.Pruned()
+    finally:
+        db.drop_database(server_url, name)
