@@ -137,7 +137,7 @@ async def storage(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any
         rows = {"ids": ids, "keys": [threads.checkpoint_thread(TENANT, t) for t in ids]}
         before = await one(await conn.execute(_ROW_BYTES, rows))
         started = time.perf_counter()
-        pruned = await retention.prune(services.pool, services.catalog, timedelta(0), tenant=TENANT)
+        pruned = await retention.prune(services.checkpointer, services.catalog, timedelta(0), tenant=TENANT)
         seconds = time.perf_counter() - started
         after = await one(await conn.execute(_ROW_BYTES, rows))
     per_run = {k: v / len(ids) / 1024 for k, v in before.items()}, {k: v / len(ids) / 1024 for k, v in after.items()}

@@ -23,8 +23,9 @@ So state is durable before and after every write and at every pause; the steps b
 together, and the run's retry continues from the last durable checkpoint and runs them again: reads and model
 calls are repeated (a model's answer may differ; a write then goes through policy again), and a write repeats
 safely under its idempotency key (:mod:`steward.tool_calls`). Events keep their order: they are held in the
-order the steps recorded them and stored in it. Outside Steward's runs (``langgraph dev``, state updates through
-the API) every put is stored at once.
+order the steps recorded them and stored in it. A graph driven with this saver outside Steward's executor (a
+direct ``ainvoke``, ``aupdate_state``) stores every put at once, its plain JSON values inline too (see
+:meth:`PooledPostgresSaver.compact`).
 
 It relies on the upstream saver's private internals: ``AsyncPostgresSaver._cursor`` (overridden),
 ``_dump_blobs`` and ``_dump_writes`` (their row shapes), ``_DeltaSnapshot`` and the SQL tables' columns. So
@@ -34,6 +35,7 @@ checked against, and ``tests/test_checkpoint_internals.py`` fails loudly when an
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
@@ -57,7 +59,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from steward import audit
-from steward.pool import Pool, trusted
+from steward.pool import Conn, Pool, trusted
 
 PUT_BLOBS = """
 INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
@@ -100,7 +102,49 @@ class Held:
 
 
 HELD: ContextVar[Held | None] = ContextVar("steward_held_checkpoints", default=None)
-"""The executor sets a :class:`Held` per run; unset (e.g. ``langgraph dev``), every put is stored at once."""
+"""The executor sets a :class:`Held` per run; unset (the graph driven directly), every put is stored at once."""
+
+
+_COMPACTABLE = """
+SELECT b.thread_id, b.channel, b.type, b.blob
+  FROM checkpoint_blobs b JOIN checkpoints c USING (thread_id, checkpoint_ns)
+ WHERE b.thread_id = ANY(%s) AND b.checkpoint_ns = '' AND b.type <> 'empty'
+   AND (c.checkpoint -> 'channel_versions' ->> b.channel) = b.version
+   AND NOT (coalesce(c.checkpoint -> 'channel_values', '{}') ? b.channel)"""
+_INLINE = """
+WITH inlined AS (
+    UPDATE checkpoints c
+       SET checkpoint = jsonb_set(c.checkpoint, '{channel_values}',
+                                  coalesce(c.checkpoint -> 'channel_values', '{}') || m.moved)
+      FROM unnest(%b::text[], %b::jsonb[]) AS m(thread_id, moved)
+     WHERE c.thread_id = m.thread_id AND c.checkpoint_ns = '')
+DELETE FROM checkpoint_blobs b USING unnest(%b::text[], %b::text[]) AS g(thread_id, channel)
+ WHERE b.thread_id = g.thread_id AND b.checkpoint_ns = '' AND b.channel = g.channel"""
+
+
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` comes back from a ``jsonb`` column exactly as it is: dicts with string keys, lists,
+    strings Postgres accepts, booleans, integers, None and floats that Postgres does not print as integers."""
+    if value is None or isinstance(value, (bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value) and "e" not in repr(value)
+    if isinstance(value, str):
+        return _encodable(value)
+    if isinstance(value, list):
+        return all(plain_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and plain_json(key) and plain_json(item) for key, item in value.items())
+    return False
+
+
+def _encodable(text: str) -> bool:
+    """Text ``jsonb`` holds: no NUL character, no lone surrogate."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _statement(inserts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
@@ -178,6 +222,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 blobs[channel] = inline.pop(channel)
         versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
         blob_rows = self._dump_blobs(thread_id, namespace, blobs, versions)
+        held = HELD.get()
+        if held is None:  # outside a run: self-contained, whether or not its parent was compacted (see compact)
+            inline |= {channel: value for channel, value in blobs.items() if plain_json(value)}
         row: CheckpointRow = (
             thread_id,
             namespace,
@@ -186,7 +233,6 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
         )
-        held = HELD.get()
         if held is None:
             await self._store([row], blob_rows, [], [])
         else:
@@ -224,6 +270,31 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             return
         held.store_next = held.store_next or store_next
         await self._store(*held.take(), taken_events)
+
+    async def compact(self, conn: Conn, keys: list[str]) -> int:
+        """For threads that keep one checkpoint and take no more runs (retention's finished cases): move the values
+        of its blobs that are plain JSON into the checkpoint's row and delete those blobs; returns how many moved.
+        LangGraph loads inline values and blobs alike, so the state reads the same. A later run's checkpoints
+        would refer to those blobs by version, hence only threads no run continues; a put outside a run
+        (``aupdate_state``) stores its plain values inline, so it needs no blob of a compacted parent."""
+        rows = await (await conn.execute(_COMPACTABLE, (keys,))).fetchall()
+        moved: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            value = self.serde.loads_typed((row["type"], row["blob"]))
+            if plain_json(value):
+                moved.setdefault(row["thread_id"], {})[row["channel"]] = value
+        if moved:
+            gone = [(thread, channel) for thread, values in moved.items() for channel in values]
+            await conn.execute(
+                _INLINE,
+                (
+                    list(moved),
+                    [Jsonb(values) for values in moved.values()],
+                    [thread for thread, _ in gone],
+                    [channel for _, channel in gone],
+                ),
+            )
+        return sum(len(values) for values in moved.values())
 
     async def _store(
         self,

@@ -227,7 +227,11 @@ async def cmd_escalations(services: Services, args: argparse.Namespace) -> None:
 
 async def cmd_prune(services: Services, args: argparse.Namespace) -> None:
     done = await retention.prune(
-        services.pool, services.catalog, stats.parse_window(args.older_than), tenant=args.tenant, dry_run=args.dry_run
+        services.checkpointer,
+        services.catalog,
+        stats.parse_window(args.older_than),
+        tenant=args.tenant,
+        dry_run=args.dry_run,
     )
     _print({"dry_run": args.dry_run, **done.model_dump()})
 

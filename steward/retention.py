@@ -7,7 +7,8 @@
   flight (``busy``) or one waiting for people (``interrupted``).
 * **Checkpoint retention**: a finished thread keeps only its latest checkpoint (with the blobs and writes that
   checkpoint needs), so its state and the final entry of its history still read; the intermediate ones go once
-  the thread has been finished for ``STEWARD_CHECKPOINT_RETENTION_S``.
+  the thread has been finished for ``STEWARD_CHECKPOINT_RETENTION_S``. A thread that handled its case (no run
+  may start on it again) then keeps its plain values in that checkpoint's row instead of blobs.
 * The **audit trail** is the durable record (replay re-executes from it alone) and has a retention of its own:
   kept for ever unless ``STEWARD_AUDIT_RETENTION_DAYS`` is set, then events older than that go, except those of
   threads in flight or waiting for people. The owner sets it; the service role can only ask Postgres to apply
@@ -24,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from steward.checkpoint import PooledPostgresSaver
 from steward.pool import Conn, Pool, one, trusted
 from steward.threads import CHECKPOINT_TABLES, checkpoint_thread
 from steward.workflow import Catalog
@@ -133,8 +135,15 @@ SELECT (SELECT count(*) FROM points) AS checkpoints, (SELECT count(*) FROM blobs
 """
 
 
+_CASES_HANDLED = """
+SELECT tenant || '/' || thread_id AS key FROM steward.threads
+ WHERE tenant || '/' || thread_id = ANY(%s) AND status = 'idle' AND state_values IS NOT NULL
+"""
+"""Of the given checkpoint keys, the threads that handled their case: no run may start on them again."""
+
+
 async def keep_latest_checkpoints(
-    pool: Pool,
+    saver: PooledPostgresSaver,
     finished_for: timedelta,
     *,
     tenant: str | None = None,
@@ -142,8 +151,9 @@ async def keep_latest_checkpoints(
     dry_run: bool = False,
 ) -> Pruned:
     """For one batch of threads finished at least ``finished_for`` ago that still have earlier checkpoints, delete
-    all but the latest checkpoint and what it does not need."""
-    async with pool.connection() as conn, conn.transaction():
+    all but the latest checkpoint and what it does not need; of a thread that handled its case, the latest
+    checkpoint then holds its plain values itself, without blobs (:meth:`PooledPostgresSaver.compact`)."""
+    async with saver.conn.connection() as conn, conn.transaction():
         pairs = await _locked(
             conn,
             "updated_at < now() - %(age)s::interval AND EXISTS (SELECT 1 FROM checkpoints c WHERE"
@@ -161,7 +171,11 @@ async def keep_latest_checkpoints(
             )
             return Pruned(checkpoints_deleted=(await one(cur))["n"])
         row = await one(await conn.execute(_OLD_CHECKPOINTS, {"ids": keys}))
-    return Pruned(checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"], writes_deleted=row["writes"])
+        handled = [found["key"] for found in await (await conn.execute(_CASES_HANDLED, (keys,))).fetchall()]
+        inlined = await saver.compact(conn, handled) if handled else 0
+    return Pruned(
+        checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"] + inlined, writes_deleted=row["writes"]
+    )
 
 
 _AUDIT_DUE = """
@@ -186,7 +200,7 @@ async def prune_audit(
 
 
 async def prune(
-    pool: Pool,
+    saver: PooledPostgresSaver,
     catalog: Catalog,
     finished_for: timedelta,
     *,
@@ -195,10 +209,10 @@ async def prune(
 ) -> Pruned:
     """Everything due: expired threads, old checkpoints of threads finished ``finished_for`` ago, then audit events
     past their retention, batch by batch until none is left (a dry run counts one batch of each)."""
-    total = Pruned()
+    total, pool = Pruned(), saver.conn
     for step in (
         lambda: delete_expired(pool, catalog, tenant=tenant, dry_run=dry_run),
-        lambda: keep_latest_checkpoints(pool, finished_for, tenant=tenant, dry_run=dry_run),
+        lambda: keep_latest_checkpoints(saver, finished_for, tenant=tenant, dry_run=dry_run),
         lambda: prune_audit(pool, tenant=tenant, dry_run=dry_run),
     ):
         while True:

@@ -101,7 +101,7 @@ class WorkerPool:
         services = self.services
         gone = await retention.delete_expired(services.pool, services.catalog)
         kept = await retention.keep_latest_checkpoints(
-            services.pool, timedelta(seconds=services.settings.checkpoint_retention_s)
+            services.checkpointer, timedelta(seconds=services.settings.checkpoint_retention_s)
         )
         aged = await retention.prune_audit(services.pool)
         if (done := gone + kept + aged) != retention.Pruned():

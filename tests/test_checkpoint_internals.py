@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from decimal import Decimal
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot  # noqa: F401  (importable is the check)
 
 from steward import operations, threads
-from steward.checkpoint import PUT_BLOBS, PUT_CHECKPOINTS, PUT_WRITES, PooledPostgresSaver
+from steward.checkpoint import PUT_BLOBS, PUT_CHECKPOINTS, PUT_WRITES, PooledPostgresSaver, plain_json
 from steward.services import StewardContext
 
 
@@ -99,3 +100,18 @@ async def test_a_thread_begun_with_upstreams_longer_versions_continues_with_the_
     after = (await services.checkpointer.aget_tuple(config)).checkpoint["channel_versions"]
     renewed = {channel: v for channel, v in after.items() if v != before.get(channel)}
     assert renewed and all(len(v) == 23 and v > max(before.values()) for v in renewed.values())
+
+
+def test_plain_json_is_what_a_jsonb_column_gives_back_unchanged():
+    assert plain_json({"a": [1, 2.5, True, None, "x", {"b": -3}], "c": 0.001})
+    for changed in (
+        Decimal("1.10"),  # would come back a float or a string
+        (1, 2),  # a list
+        1e20,  # printed by Postgres as an integer
+        float("nan"),
+        "a\x00b",  # jsonb refuses NUL
+        "\ud800",  # a lone surrogate
+        {1: "a"},  # the key a string
+        b"bytes",
+    ):
+        assert not plain_json(changed) and not plain_json({"nested": [changed]})

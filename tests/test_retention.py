@@ -17,6 +17,7 @@ import pytest
 
 from graphs import WORKFLOWS
 from steward import audit, db, operations, retention
+from steward.checkpoint import plain_json
 from steward.services import Services
 from steward.threads import checkpoint_config, checkpoint_thread
 from steward.workflow import Catalog
@@ -39,19 +40,44 @@ async def test_a_finished_thread_keeps_its_latest_checkpoint_and_still_reads(ser
     paused = await operations.start_run(services, "refund", {"ticket_id": "T-BIG"}, tenant=seeded, user="ada")
     before = await rows(services, "checkpoints", seeded, done.thread_id)
     assert before > 5
+    final = await services.graph("refund").aget_state(checkpoint_config(seeded, done.thread_id))
 
-    dry = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded, dry_run=True)
+    dry = await retention.keep_latest_checkpoints(services.checkpointer, timedelta(0), tenant=seeded, dry_run=True)
     assert (
         dry.checkpoints_deleted == before - 1 and await rows(services, "checkpoints", seeded, done.thread_id) == before
     )
-    pruned = await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded)
+    pruned = await retention.keep_latest_checkpoints(services.checkpointer, timedelta(0), tenant=seeded)
     assert pruned.checkpoints_deleted == before - 1 and pruned.blobs_deleted > 0
     assert await rows(services, "checkpoints", seeded, done.thread_id) == 1
+    # the case is handled: its plain JSON values moved into the checkpoint's row; only those with exact money
+    # (Decimal, which JSON would turn into strings or floats) stay blobs; the state reads exactly the same
+    async with services.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT type, blob FROM checkpoint_blobs WHERE thread_id = %s",
+            (checkpoint_thread(seeded, done.thread_id),),
+        )
+        left = [services.checkpointer.serde.loads_typed((row["type"], row["blob"])) for row in await cur.fetchall()]
+    assert 0 < len(left) < 9 and not any(plain_json(value) for value in left)
     state = await services.graph("refund").aget_state(checkpoint_config(seeded, done.thread_id))
+    assert state.values == final.values and state.config == final.config
     assert state.values["outcome"]["status"] == "completed" and state.values["refund"]["amount_usd"] == Decimal("38.50")
     assert await rows(services, "checkpoints", seeded, paused.thread_id) > 1  # waiting for people: untouched
-    assert await retention.keep_latest_checkpoints(services.pool, timedelta(0), tenant=seeded) == retention.Pruned()
+    assert (
+        await retention.keep_latest_checkpoints(services.checkpointer, timedelta(0), tenant=seeded)
+        == retention.Pruned()
+    )
     assert len(await audit.events_for(services.pool, done.thread_id, seeded)) > 5  # the durable record stays
+
+    # a put outside a run on top of it (aupdate_state) keeps every value (it cannot refer to the moved blobs), and
+    # so does the next retention pass, which leaves only that checkpoint
+    edited = await services.graph("refund").aupdate_state(
+        checkpoint_config(seeded, done.thread_id), {"response": "edited"}, as_node="respond"
+    )
+    assert (await services.graph("refund").aget_state(edited)).values == {**final.values, "response": "edited"}
+    await retention.keep_latest_checkpoints(services.checkpointer, timedelta(0), tenant=seeded)
+    state = await services.graph("refund").aget_state(checkpoint_config(seeded, done.thread_id))
+    assert state.values == {**final.values, "response": "edited"}
+    assert await rows(services, "checkpoints", seeded, done.thread_id) == 1
 
 
 async def test_threads_expire_by_their_ttl_or_their_workflows_only_once_finished(server, api_keys, services, seeded):
@@ -135,7 +161,10 @@ async def test_the_audit_trail_keeps_its_own_retention_which_the_service_role_ca
 
             due = await retention.prune_audit(services.pool, tenant=tenant, dry_run=True)
             assert due.audit_events_deleted == recent[done.thread_id] // 2
-            assert await retention.prune(services.pool, services.catalog, timedelta(days=365), tenant=tenant) == due
+            assert (
+                await retention.prune(services.checkpointer, services.catalog, timedelta(days=365), tenant=tenant)
+                == due
+            )
             # the finished case lost only its old events; the case waiting for people kept all of its own
             assert len(await audit.events_for(services.pool, done.thread_id, tenant)) == recent[done.thread_id] // 2
             assert len(await audit.events_for(services.pool, waiting.thread_id, tenant)) == recent[waiting.thread_id]
