@@ -126,7 +126,10 @@ async def storage(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any
             with stage(f"refund: {len(ids)} runs for storage, then retention", len(ids)) as advance:
 
                 async def run(thread: str) -> None:
-                    await client.runs.wait(thread, "refund", input=make_input(0))
+                    values = await client.runs.wait(thread, "refund", input=make_input(0))
+                    outcome = (values.get("outcome") or {}) if isinstance(values, dict) else {}
+                    if outcome.get("status") != "completed":  # e.g. the seeded tickets ran out: not the figure
+                        raise RuntimeError(f"a storage run did not complete: {outcome or values}")
                     advance()
 
                 for i in range(0, len(ids), 20):

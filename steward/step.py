@@ -215,12 +215,12 @@ class Step:
             rule_id=verdict.rule_id,
             reason=verdict.reason,
             latency_ms=(time.perf_counter() - started) * 1000,
-            detail={
-                "facts": facts,
+            detail={  # a read's empty facts and the one-approver quorum are left out: {} and 1 when absent
+                **({"facts": facts} if facts else {}),
                 "policy_version": verdict.policy_version,
                 "risk": spec.risk,
                 "mode": mode,
-                "approvers": verdict.approvers,
+                **({"approvers": verdict.approvers} if verdict.approvers != 1 else {}),
             },
         )
         return spec, parsed, key, verdict
@@ -531,7 +531,7 @@ class Step:
             detail={
                 "output": result.output.model_dump(mode="json"),
                 "attempts": result.attempts,
-                "idempotency_key": key,
+                **({"idempotency_key": key} if key is not None else {}),  # reads have none
             },
         )
         return result.output
