@@ -135,11 +135,10 @@ SELECT (SELECT count(*) FROM points) AS checkpoints, (SELECT count(*) FROM blobs
 """
 
 
-_CASES_HANDLED = """
-SELECT tenant || '/' || thread_id AS key FROM steward.threads
- WHERE tenant || '/' || thread_id = ANY(%s) AND status = 'idle' AND state_values IS NOT NULL
+_CASES_HANDLED = f"""
+SELECT tenant, thread_id FROM steward.threads WHERE {_THREADS} AND status = 'idle' AND state_values IS NOT NULL
 """
-"""Of the given checkpoint keys, the threads that handled their case: no run may start on them again."""
+"""Of the given threads, those that handled their case: no run may start on them again."""
 
 
 async def keep_latest_checkpoints(
@@ -171,7 +170,8 @@ async def keep_latest_checkpoints(
             )
             return Pruned(checkpoints_deleted=(await one(cur))["n"])
         row = await one(await conn.execute(_OLD_CHECKPOINTS, {"ids": keys}))
-        handled = [found["key"] for found in await (await conn.execute(_CASES_HANDLED, (keys,))).fetchall()]
+        cur = await conn.execute(trusted(_CASES_HANDLED), _pair_arrays(pairs))
+        handled = _keys([(found["tenant"], found["thread_id"]) for found in await cur.fetchall()])
         inlined = await saver.compact(conn, handled) if handled else 0
     return Pruned(
         checkpoints_deleted=row["checkpoints"], blobs_deleted=row["blobs"] + inlined, writes_deleted=row["writes"]
