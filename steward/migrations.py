@@ -315,7 +315,8 @@ MIGRATIONS: list[str] = [
     """,
     # 18: the audit trail under its own retention. The owner sets how many days it keeps (NULL: for ever); the
     #     service role may only ask for the pruning (it may not change the setting, nor delete a row itself), and
-    #     the append-only trigger lets through only the deletes of that function
+    #     the append-only trigger lets through only the deletes of that function; audit_due says which events are
+    #     due (what the pruning deletes and a dry run counts)
     """
     CREATE TABLE steward.audit_retention (
         only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -331,23 +332,23 @@ MIGRATIONS: list[str] = [
         RAISE EXCEPTION 'steward.audit_events is append-only (% refused)', TG_OP;
     END $$;
 
+    CREATE FUNCTION steward.audit_due(max_rows int, only_tenant text) RETURNS SETOF bigint
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+        SELECT e.id FROM steward.audit_events e, steward.audit_retention r
+         WHERE r.days IS NOT NULL AND e.ts < now() - make_interval(days => r.days)
+           AND (only_tenant IS NULL OR e.tenant = only_tenant)
+           AND NOT EXISTS (SELECT 1 FROM steward.threads t WHERE t.tenant = e.tenant
+                              AND t.thread_id = e.thread_id AND t.status IN ('busy', 'interrupted'))
+         ORDER BY e.id LIMIT max_rows
+    $$;
+
     CREATE FUNCTION steward.prune_audit(max_rows int, only_tenant text DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     DECLARE
-        horizon timestamptz;
         deleted bigint;
     BEGIN
-        SELECT now() - make_interval(days => days) INTO horizon FROM steward.audit_retention WHERE days IS NOT NULL;
-        IF horizon IS NULL THEN
-            RETURN 0;
-        END IF;
         PERFORM set_config('steward.pruning_audit', 'on', true);
-        DELETE FROM steward.audit_events WHERE id IN (
-            SELECT e.id FROM steward.audit_events e
-             WHERE e.ts < horizon AND (only_tenant IS NULL OR e.tenant = only_tenant)
-               AND NOT EXISTS (SELECT 1 FROM steward.threads t WHERE t.tenant = e.tenant
-                                  AND t.thread_id = e.thread_id AND t.status IN ('busy', 'interrupted'))
-             ORDER BY e.id LIMIT max_rows);
+        DELETE FROM steward.audit_events WHERE id IN (SELECT steward.audit_due(max_rows, only_tenant));
         GET DIAGNOSTICS deleted = ROW_COUNT;
         PERFORM set_config('steward.pruning_audit', 'off', true);
         RETURN deleted;

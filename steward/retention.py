@@ -178,23 +178,15 @@ async def keep_latest_checkpoints(
     )
 
 
-_AUDIT_DUE = """
-SELECT count(*) AS n FROM steward.audit_events e, steward.audit_retention r
- WHERE r.days IS NOT NULL AND e.ts < now() - make_interval(days => r.days)
-   AND (%(tenant)s::text IS NULL OR e.tenant = %(tenant)s)
-   AND NOT EXISTS (SELECT 1 FROM steward.threads t WHERE t.tenant = e.tenant AND t.thread_id = e.thread_id
-                      AND t.status IN ('busy', 'interrupted'))
-"""
-
-
 async def prune_audit(
     pool: Pool, *, tenant: str | None = None, batch: int = 10 * BATCH, dry_run: bool = False
 ) -> Pruned:
     """One batch of the audit trail's retention (nothing while ``STEWARD_AUDIT_RETENTION_DAYS`` is unset); a dry
     run counts everything due."""
     async with pool.connection() as conn:
-        if dry_run:
-            return Pruned(audit_events_deleted=(await one(await conn.execute(_AUDIT_DUE, {"tenant": tenant})))["n"])
+        if dry_run:  # the same events the pruning would delete (steward.audit_due), all of them
+            cur = await conn.execute("SELECT count(*) AS n FROM steward.audit_due(NULL, %s)", (tenant,))
+            return Pruned(audit_events_deleted=(await one(cur))["n"])
         cur = await conn.execute("SELECT steward.prune_audit(%s, %s) AS n", (batch, tenant))
         return Pruned(audit_events_deleted=(await one(cur))["n"])
 
