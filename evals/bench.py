@@ -55,6 +55,7 @@ from evals.bench_harness import (
     Tickets,
     console,
     inputs_for,
+    note_incomplete,
     progress,
     seed,
     stage,
@@ -75,15 +76,6 @@ SCENARIOS = ("sdk", "background", "storage", "approvals")
 thread search with 10,000 runs waiting for people)."""
 
 
-def _note_incomplete(values: dict[str, Any], incomplete: list[str]) -> None:
-    """Count a run that did not take the path the figures are for (a refund escalated, e.g. a read timing out
-    while 200 runs wait for the pool): reported beside the figures; a failed or paused run stops the bench."""
-    assert "__error__" not in values and "__interrupt__" not in values, values
-    outcome = values.get("outcome") or {"status": "completed"}  # ping has no outcome
-    if outcome["status"] != "completed":
-        incomplete.append(outcome.get("reason_code") or outcome["status"])
-
-
 async def raw(services: Services, workflow: str, saver_cls: type, make_input, sizes: Sizes, label: str) -> dict:
     """Raw LangGraph in this process: the graph compiled with ``saver_cls`` on its own pool."""
     saver = saver_cls(services.pool)
@@ -96,7 +88,7 @@ async def raw(services: Services, workflow: str, saver_cls: type, make_input, si
     async def one(i: int) -> None:
         config = RunnableConfig(configurable={"thread_id": str(uuid.uuid4())}, recursion_limit=64)
         result = await graph.ainvoke(make_input(i), config, context=context, durability="sync")
-        _note_incomplete(result, incomplete)
+        note_incomplete(result, incomplete)
 
     concurrent = sizes.clients * sizes.per_client
     with stage(f"{workflow}: {label}", 10 + sizes.sequential + concurrent) as advance:
@@ -132,7 +124,7 @@ async def served(url: str, key: str, workflow: str, make_input, sizes: Sizes) ->
 
         async def wait(client, thread: str, i: int) -> dict[str, Any]:
             result = await client.runs.wait(thread, workflow, input=make_input(i))
-            _note_incomplete(result, incomplete)
+            note_incomplete(result, incomplete)
             advance()
             return result
 

@@ -9,13 +9,23 @@ import re
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from langgraph_sdk import get_client
 from rich.table import Table
 
-from evals.bench_harness import TENANT, Sizes, console, peak_rss_mb, stage, start_server, stop_server, timed
+from evals.bench_harness import (
+    TENANT,
+    Sizes,
+    console,
+    note_incomplete,
+    peak_rss_mb,
+    stage,
+    start_server,
+    stop_server,
+    timed,
+)
 from evals.model_server import model_server
 from evals.scoreboard import percentile
 from steward import retention, threads
@@ -126,10 +136,11 @@ async def storage(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any
             with stage(f"refund: {len(ids)} runs for storage, then retention", len(ids)) as advance:
 
                 async def run(thread: str) -> None:
+                    incomplete: list[str] = []
                     values = await client.runs.wait(thread, "refund", input=make_input(0))
-                    outcome = (values.get("outcome") or {}) if isinstance(values, dict) else {}
-                    if outcome.get("status") != "completed":  # e.g. the seeded tickets ran out: not the figure
-                        raise RuntimeError(f"a storage run did not complete: {outcome or values}")
+                    note_incomplete(cast(dict[str, Any], values), incomplete)
+                    if incomplete:  # e.g. the seeded tickets ran out: bytes per completed run is not the figure
+                        raise RuntimeError(f"a storage run did not complete: {incomplete[0]}")
                     advance()
 
                 for i in range(0, len(ids), 20):

@@ -27,6 +27,15 @@ TENANT = "bench"
 console = Console(width=None if sys.stdout.isatty() else 120)
 
 
+def note_incomplete(values: dict[str, Any], incomplete: list[str]) -> None:
+    """Count a run that did not take the path the figures are for (a refund escalated, e.g. a read timing out
+    while 200 runs wait for the pool): reported beside the figures; a failed or paused run stops the bench."""
+    assert "__error__" not in values and "__interrupt__" not in values, values
+    outcome = values.get("outcome") or {"status": "completed"}  # ping has no outcome
+    if outcome["status"] != "completed":
+        incomplete.append(outcome.get("reason_code") or outcome["status"])
+
+
 LOG = Path("reports/bench-server.log")
 """Every served process of a bench run appends here (truncated when the bench starts)."""
 
