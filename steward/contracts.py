@@ -117,6 +117,11 @@ def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+@functools.cache
+def _returned_model(function: Callable[..., Any]) -> type[BaseModel]:
+    return typing.get_type_hints(function)["return"]
+
+
 @dataclass(frozen=True)
 class ToolSpec(Generic[Out]):
     """One tool's contract. Build it with :func:`tool_contract`."""
@@ -152,7 +157,7 @@ class ToolSpec(Generic[Out]):
     @property
     def facts_model(self) -> type[BaseModel] | None:
         """The model ``facts`` returns (recorded facts are parsed back through it on replay)."""
-        return typing.get_type_hints(self.facts)["return"] if self.facts else None
+        return _returned_model(self.facts) if self.facts else None
 
     def __post_init__(self) -> None:
         if self.kind == "write" and self.retry.attempts > 1:

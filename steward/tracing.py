@@ -65,9 +65,13 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     parent: str | None = None,
 ) -> Generator[Span]:
-    """A span, current inside the block. ``parent``: a W3C ``traceparent`` to continue (and link to)."""
+    """A span, current inside the block. ``parent``: a W3C ``traceparent`` to continue (and link to). With tracing
+    off, the invalid span and nothing else (the no-op tracer still made a context per span)."""
+    if not enabled():
+        yield trace.INVALID_SPAN
+        return
     context, links = None, None
-    if parent and enabled():
+    if parent:
         context = _propagator.extract({"traceparent": parent})
         links = [Link(trace.get_current_span(context).get_span_context())]
     clean = {k: v for k, v in attributes.items() if v is not None}

@@ -12,6 +12,7 @@ The kernel never imports a workflow: :func:`load_catalog` reads the module named
 
 from __future__ import annotations
 
+import functools
 import importlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -38,6 +39,7 @@ Mode = Literal["autopilot", "suggest", "shadow"]
 ASSISTANTS = uuid.UUID("6b1f1f0e-5c7a-4c55-9a8e-7e3a2f9d0c11")
 
 
+@functools.cache
 def assistant_id(workflow: str) -> str:
     """The stable assistant id of a workflow (the same on every server): what the API and webhooks call it."""
     return str(uuid.uuid5(ASSISTANTS, f"steward:{workflow}"))
