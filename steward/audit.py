@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from steward import tracing
-from steward.jsonable import jsonable
-from steward.pool import Pool
+from steward.jsonable import json_param, jsonable
+from steward.pool import Pool, trusted
 
 EventType = Literal["model_call", "tool_call", "policy", "validator", "approval", "final", "intent"]
 """``intent``: a write about to execute, recorded (and committed) before it runs; its ``tool_call`` follows."""
@@ -113,9 +112,18 @@ TYPES = (
     "jsonb",
     "text",
 )
+
+
+def _field(index: int, sql_type: str) -> str:
+    """Column ``index`` of a row sent as a JSON array (``r``), as ``sql_type`` (JSON null as SQL NULL)."""
+    if sql_type == "jsonb":
+        return f"nullif(r -> {index}, 'null')"
+    return f"r ->> {index}" if sql_type == "text" else f"(r ->> {index})::{sql_type}"
+
+
 INSERT = f"""INSERT INTO steward.audit_events ({COLUMNS})
-SELECT * FROM unnest({", ".join(f"%b::{t}[]" for t in TYPES)})"""
-"""Many events in one statement: one array parameter per column, sent in binary (see :mod:`steward.checkpoint`)."""
+SELECT {", ".join(_field(i, t) for i, t in enumerate(TYPES))} FROM jsonb_array_elements(%b) AS e(r)"""
+"""Many events in one statement: their rows as one JSON array (:func:`steward.jsonable.json_param`)."""
 PENDING: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("steward_pending_audit", default=None)
 """A run's audit rows not yet written: the executor sets a list per run and the checkpointer writes them with the
 run's held checkpoints at its next durable point (atomic with them: a step replayed after a crash records its
@@ -136,7 +144,7 @@ def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
             e.type,
             e.tool,
             e.tool_version,
-            Jsonb(redact(jsonable(e.args))) if e.args is not None else None,
+            redact(jsonable(e.args)) if e.args is not None else None,
             e.status,
             e.decision,
             e.rule_id,
@@ -145,23 +153,18 @@ def rows(scope: AuditScope, events: list[AuditEvent]) -> list[tuple[Any, ...]]:
             e.tokens_in,
             e.tokens_out,
             e.cost_usd,
-            Jsonb(redact(jsonable(e.detail))),
+            redact(jsonable(e.detail)),
             trace_id,
         )
         for e in events
     ]
 
 
-def columns(table_rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows as one list per column (the parameters of :data:`INSERT`)."""
-    return [list(column) for column in zip(*table_rows, strict=True)] if table_rows else [[] for _ in TYPES]
-
-
 async def append(pool: Pool, scope: AuditScope, events: list[AuditEvent]) -> None:
     """Append events in one statement."""
     if events:
         async with pool.connection() as conn:
-            await conn.execute(INSERT, columns(rows(scope, events)))
+            await conn.execute(trusted(INSERT), (json_param(rows(scope, events)),))
 
 
 def record(scope: AuditScope, events: list[AuditEvent]) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from langgraph.types import Interrupt
+from psycopg.types.json import Jsonb
 from pydantic_core import to_jsonable_python
 
 
@@ -32,3 +33,10 @@ def jsonable(obj: Any) -> Any:
     """``obj`` as plain JSON types (read back by the standard library: orjson would turn an integer beyond 64 bits
     into a float)."""
     return json.loads(dumps(obj))
+
+
+def json_param(value: Any) -> Jsonb:
+    """A ``jsonb`` query parameter serialised by :func:`dumps`: orjson, in C. Many rows go to Postgres as one such
+    parameter (``jsonb_array_elements``) rather than as an array per column, whose elements psycopg adapts one by
+    one in Python."""
+    return Jsonb(value, dumps=dumps)

@@ -115,3 +115,45 @@ def test_plain_json_is_what_a_jsonb_column_gives_back_unchanged():
         b"bytes",
     ):
         assert not plain_json(changed) and not plain_json({"nested": [changed]})
+
+
+async def test_awkward_values_come_back_exactly_stored_at_once_or_held(services):
+    """Rows go to Postgres as JSON (values in base64): top-level values JSON cannot carry exactly (NaN, a NUL
+    character, exact money, bytes) come back as they were, whether the put is stored at
+    once (a graph driven directly) or held for the run's durable point."""
+    from typing import Any, TypedDict
+
+    from langgraph.graph import START, StateGraph
+
+    from steward.checkpoint import HELD, Held
+
+    class Awkward(TypedDict, total=False):
+        nan: float
+        nul: str
+        money: Decimal
+        raw: bytes
+        fine: str
+
+    values: dict[str, Any] = {
+        "nan": float("nan"),
+        "nul": "a\x00b",
+        "money": Decimal("1.10"),
+        "raw": b"\x00\xff",
+        "fine": "é",
+    }
+    builder = StateGraph(Awkward)
+    builder.add_node("set", lambda _: values)
+    builder.add_edge(START, "set")
+    graph = builder.compile(checkpointer=services.checkpointer)
+    for held in (None, Held()):
+        config: Any = {"configurable": {"thread_id": f"awkward-{held is None}"}}
+        token = HELD.set(held)
+        try:
+            await graph.ainvoke({"fine": "x"}, config)
+            await services.checkpointer.flush()
+        finally:
+            HELD.reset(token)
+        state = (await graph.aget_state(config)).values
+        assert state["nan"] != state["nan"]  # NaN
+        assert {k: v for k, v in state.items() if k != "nan"} == {k: v for k, v in values.items() if k != "nan"}
+        assert type(state["money"]) is Decimal
