@@ -48,7 +48,7 @@ async def odd(state: PingState) -> dict:
     return {"reply": f"{state.n} is odd"}
 
 
-def by_parity(state: PingState) -> str | None:
+async def by_parity(state: PingState) -> str | None:
     return state.parity
 
 

@@ -8,7 +8,7 @@ every workflow's gate and approval edges mean the same thing; a workflow names i
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -88,10 +88,12 @@ class GateView(OutcomeView):
     approval: Approval | None = None
 
 
-def proceed_to(next_node: str, end: str = "respond") -> Callable[[OutcomeView], str]:
-    """Router: continue to ``next_node`` unless the run already has an outcome (then to ``end``)."""
+def proceed_to(next_node: str, end: str = "respond") -> Callable[[OutcomeView], Awaitable[str]]:
+    """Router: continue to ``next_node`` unless the run already has an outcome (then to ``end``). Routers are
+    ``async def`` though they never wait: LangGraph runs a plain function in a thread pool (a hand-off to a thread
+    and back for every edge taken)."""
 
-    def route(state: OutcomeView) -> str:
+    async def route(state: OutcomeView) -> str:
         return end if state.outcome else next_node
 
     route.__name__ = f"to_{next_node}"
@@ -130,7 +132,7 @@ def quorum_met(state: GateView) -> bool:
 Route = Literal["allow", "approval", "revalidate", "end"]
 
 
-def after_gate(state: GateView) -> Route:
+async def after_gate(state: GateView) -> Route:
     """After the policy gate: ``end`` (an outcome is set), ``allow`` (allowed, or approved by a quorum), else
     ``approval``."""
     if state.outcome:
@@ -140,7 +142,7 @@ def after_gate(state: GateView) -> Route:
     return "approval"
 
 
-def after_approval(state: GateView) -> Route:
+async def after_approval(state: GateView) -> Route:
     """After a human decision: ``end``, ``revalidate`` (an edit: validation and policy see it first), ``allow``
     (the quorum is met), else ``approval`` again (the next approver)."""
     if state.outcome:

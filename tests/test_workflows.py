@@ -225,3 +225,16 @@ async def test_a_tool_whose_scope_was_not_granted_is_denied_at_call_time(service
         result = await operations.start_run(narrowed, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="u")
     assert (result.status, result.outcome.reason_code) == ("denied", "policy.scope_not_granted")
     assert await rows(services, "SELECT * FROM sandbox.refunds WHERE tenant = %s", seeded) == []
+
+
+def test_every_router_is_async_so_no_edge_waits_on_a_thread():
+    """LangGraph runs a plain-function router in a thread pool, a hand-off to a thread and back on every edge it
+    takes; every shipped workflow's routers are ``async def``."""
+    import inspect
+
+    for workflow in WORKFLOWS.values():
+        builder = workflow.make_graph()
+        routers = [branch.path for branches in builder.branches.values() for branch in branches.values()]
+        assert routers, workflow.name
+        for router in routers:
+            assert router.func is None and inspect.iscoroutinefunction(router.afunc), (workflow.name, router.name)

@@ -242,7 +242,7 @@ async def respond(state: CrmState, step: Step) -> dict[str, Any]:
     return step.finish(state, outcome, f"{outcome.status}: {outcome.reason}", input_model=CrmInput, version=VERSION)
 
 
-def start(state: CrmState) -> str:
+async def start(state: CrmState) -> str:
     return "read_change" if state.undo else "read_record"
 
 
