@@ -41,6 +41,17 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+QUIET_LOGGERS = ("httpx", "httpx2")
+"""HTTP clients that log every request at INFO (httpx2 is the openai SDK's): every model call would be a line."""
+
+
+def configure_logging() -> None:
+    """Log INFO and above to stderr, the HTTP clients' per-request lines left out."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -145,8 +156,7 @@ Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...))
         )
     if settings.auth_disabled:
         print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     uvicorn.run(
         "server.app:create_app",
         factory=True,

@@ -149,3 +149,14 @@ async def test_a_daily_spend_cap_refuses_new_runs_and_stops_runs_in_flight(servi
         await asyncio.sleep(controls.CACHE_S + 0.1)
         done = await operations.start_run(svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada")
         assert done.status == "completed"
+
+
+def test_the_server_log_has_no_line_per_model_request():
+    """The openai SDK's HTTP client (httpx2) logs every request at INFO; a served process leaves those out."""
+    import logging
+
+    from steward.serving import configure_logging
+
+    configure_logging()
+    assert not logging.getLogger("httpx2").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx2").isEnabledFor(logging.WARNING)
