@@ -152,11 +152,20 @@ async def test_a_daily_spend_cap_refuses_new_runs_and_stops_runs_in_flight(servi
 
 
 def test_the_server_log_has_no_line_per_model_request():
-    """The openai SDK's HTTP client (httpx2) logs every request at INFO; a served process leaves those out."""
+    """The openai SDK's HTTP client (httpx2) logs every request at INFO; a served process, which logs INFO, leaves
+    those out."""
     import logging
 
-    from steward.serving import configure_logging
+    from steward.serving import QUIET_LOGGERS, configure_logging
 
-    configure_logging()
-    assert not logging.getLogger("httpx2").isEnabledFor(logging.INFO)
-    assert logging.getLogger("httpx2").isEnabledFor(logging.WARNING)
+    root, client = logging.getLogger(), logging.getLogger("httpx2")
+    level = root.level
+    root.setLevel(logging.INFO)  # as in a served process (here pytest's handlers make basicConfig a no-op)
+    try:
+        configure_logging()
+        assert not client.isEnabledFor(logging.INFO) and client.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("steward").isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(level)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
