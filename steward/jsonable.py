@@ -20,19 +20,30 @@ def _default(obj: Any) -> Any:
     return to_jsonable_python(obj, fallback=str)
 
 
+def _fast(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _standard(obj: Any) -> str:
+    return json.dumps(obj, default=_default, separators=(",", ":"))
+
+
 def dumps(obj: Any) -> bytes:
     """Serialise ``obj`` to JSON bytes (Decimals as strings, models dumped in JSON mode). orjson stops at 64-bit
     integers; a larger one (say a model's answer, kept in the audit trail) goes through the standard library."""
     try:
-        return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+        return _fast(obj)
     except orjson.JSONEncodeError:
-        return json.dumps(obj, default=_default, separators=(",", ":")).encode()
+        return _standard(obj).encode()
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` as plain JSON types (read back by the standard library: orjson would turn an integer beyond 64 bits
-    into a float)."""
-    return json.loads(dumps(obj))
+    """``obj`` as plain JSON types. Read back by orjson, unless it holds an integer beyond 64 bits (orjson would
+    read it as a float): then the standard library writes and reads it."""
+    try:
+        return orjson.loads(_fast(obj))
+    except orjson.JSONEncodeError:
+        return json.loads(_standard(obj))
 
 
 def json_param(value: Any) -> Jsonb:
