@@ -65,6 +65,7 @@ class ModelRouter:
 
             return ChaosChatModel(seed=int(provider.removeprefix("chaos:")), known_tools=self.tool_names)
         from langchain_openai import ChatOpenAI
+        from openai import DefaultAioHttpClient
 
         name = provider.removeprefix("openai:")
         key = self.settings.openai_api_key
@@ -77,6 +78,9 @@ class ModelRouter:
             timeout=self.settings.model_timeout_s,
             max_retries=self.settings.model_max_retries,
             temperature=0,
+            # openai's aiohttp transport instead of its default httpx2 pool: with 32 calls in flight a call cost
+            # 2.3-2.7 ms of CPU against 4.4-5.0 (measured through this client against the bench's model server)
+            http_async_client=DefaultAioHttpClient(),
         )
 
     def endpoint(self, provider: str) -> str | None:
