@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import gc
 import logging
+import logging.config
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from steward import db, keys, quickstart
 from steward.errors import StewardError
@@ -45,11 +48,20 @@ QUIET_LOGGERS = ("httpx", "httpx2")
 """HTTP clients that log every request at INFO (httpx2 is the openai SDK's): every model call would be a line."""
 
 
-def configure_logging() -> None:
-    """Log INFO and above to stderr, the HTTP clients' per-request lines left out."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+def log_config() -> dict[str, Any]:
+    """How ``steward serve`` and ``steward worker`` log: INFO and above to stderr (the access log, workers, sweeps),
+    the HTTP clients' per-request lines left out, uvicorn's own loggers as uvicorn sets them. Given to uvicorn, which
+    applies it in every server process it starts (a process it spawns does not inherit the parent's logging)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["steward"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["steward"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "steward",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"level": "INFO", "handlers": ["steward"]}
+    config["loggers"] |= {name: {"level": "WARNING"} for name in QUIET_LOGGERS}
+    return config
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -156,13 +168,13 @@ Keys go in the x-api-key header (langgraph_sdk.get_client(url=..., api_key=...))
         )
     if settings.auth_disabled:
         print("steward: WARNING authentication is disabled (STEWARD_AUTH_DISABLED)", file=sys.stderr)
-    configure_logging()
     uvicorn.run(
         "server.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=settings.server_processes,
+        log_config=log_config(),
         log_level="warning",
         # longer than clients keep idle connections (httpx, under langgraph-sdk: 5 s), so a client never sends a
         # request down a connection the server is closing at that moment (uvicorn's default is also 5 s)
@@ -194,6 +206,7 @@ def work(args: argparse.Namespace) -> int:
     if concurrency < 1:
         print("error: --concurrency must be at least 1", file=sys.stderr)
         return 2
+    logging.config.dictConfig(log_config())
     try:
         asyncio.run(_work(settings, concurrency))
     except db.DatabaseUnavailable as exc:

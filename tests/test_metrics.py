@@ -72,3 +72,5 @@ async def test_metrics_sum_every_server_process_and_need_the_token(cli_env, serv
         assert sample(text, "steward_model_tokens_total", workflow="refund", direction="input") > 0
     finally:
         process.stop()
+    # both processes log (uvicorn applies the logging config in each): the access log has every run
+    assert process.log.read_text().count("/runs/wait 200") == 12

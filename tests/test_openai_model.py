@@ -152,20 +152,18 @@ async def test_a_daily_spend_cap_refuses_new_runs_and_stops_runs_in_flight(servi
 
 
 def test_the_server_log_has_no_line_per_model_request():
-    """The openai SDK's HTTP client (httpx2) logs every request at INFO; a served process, which logs INFO, leaves
-    those out."""
-    import logging
+    """The openai SDK's HTTP client (httpx2) logs every request at INFO; a served process, which logs INFO (its
+    access log), leaves those out. Applied in a process of its own, as uvicorn applies it in each server process."""
+    import subprocess
+    import sys
 
-    from steward.serving import QUIET_LOGGERS, configure_logging
-
-    root, client = logging.getLogger(), logging.getLogger("httpx2")
-    level = root.level
-    root.setLevel(logging.INFO)  # as in a served process (here pytest's handlers make basicConfig a no-op)
-    try:
-        configure_logging()
-        assert not client.isEnabledFor(logging.INFO) and client.isEnabledFor(logging.WARNING)
-        assert logging.getLogger("steward").isEnabledFor(logging.INFO)
-    finally:
-        root.setLevel(level)
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.NOTSET)
+    check = (
+        "import logging, logging.config\n"
+        "from steward.serving import log_config\n"
+        "logging.config.dictConfig(log_config())\n"
+        "assert logging.getLogger('steward.access').isEnabledFor(logging.INFO)\n"
+        "assert not logging.getLogger('httpx2').isEnabledFor(logging.INFO)\n"
+        "assert logging.getLogger('httpx2').isEnabledFor(logging.WARNING)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
