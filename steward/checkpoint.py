@@ -176,13 +176,10 @@ def _base64(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _inline(value: Any) -> bool:
-    """Whether a channel's value goes in the checkpoint's JSON as it is: None, booleans, integers, finite floats and
-    text ``jsonb`` holds (upstream inlines every primitive; a NaN or a NUL character would not come back)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, str):
-        return _encodable(value)
-    return value is None or isinstance(value, (int, bool))
+    """Whether a channel's value goes in the checkpoint's JSON as it is: a primitive that comes back from ``jsonb``
+    unchanged (upstream inlines every primitive; a NaN, a NUL character or 1e20, read back as an integer, would
+    not come back)."""
+    return (value is None or isinstance(value, (str, int, float, bool))) and plain_json(value)
 
 
 class PooledPostgresSaver(AsyncPostgresSaver):

@@ -119,8 +119,8 @@ def test_plain_json_is_what_a_jsonb_column_gives_back_unchanged():
 
 async def test_awkward_values_come_back_exactly_stored_at_once_or_held(services):
     """Rows go to Postgres as JSON (values in base64): top-level values JSON cannot carry exactly (NaN, a NUL
-    character, exact money, bytes) come back as they were, whether the put is stored at
-    once (a graph driven directly) or held for the run's durable point."""
+    character, a float Postgres prints as an integer, exact money, bytes) come back as they were, whether the put
+    is stored at once (a graph driven directly) or held for the run's durable point."""
     from typing import Any, TypedDict
 
     from langgraph.graph import START, StateGraph
@@ -130,6 +130,7 @@ async def test_awkward_values_come_back_exactly_stored_at_once_or_held(services)
     class Awkward(TypedDict, total=False):
         nan: float
         nul: str
+        huge: float
         money: Decimal
         raw: bytes
         fine: str
@@ -137,6 +138,7 @@ async def test_awkward_values_come_back_exactly_stored_at_once_or_held(services)
     values: dict[str, Any] = {
         "nan": float("nan"),
         "nul": "a\x00b",
+        "huge": 1e20,
         "money": Decimal("1.10"),
         "raw": b"\x00\xff",
         "fine": "é",
@@ -156,4 +158,4 @@ async def test_awkward_values_come_back_exactly_stored_at_once_or_held(services)
         state = (await graph.aget_state(config)).values
         assert state["nan"] != state["nan"]  # NaN
         assert {k: v for k, v in state.items() if k != "nan"} == {k: v for k, v in values.items() if k != "nan"}
-        assert type(state["money"]) is Decimal
+        assert type(state["money"]) is Decimal and type(state["huge"]) is float
