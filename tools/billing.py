@@ -148,11 +148,15 @@ SELECT i.*, t.customer_id AS ticket_customer_id, t.body, t.refunded_usd AS ticke
 """
 """The invoice in every tenant (none, or rows with ``tenant``) beside the ticket (its columns null if absent)."""
 REFUND_COLUMNS = "id, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, created_at"
+REFUNDED_ON_INVOICE = (
+    "SELECT coalesce(sum(amount_usd), 0) AS refunded FROM sandbox.refunds"
+    " WHERE tenant = %(tenant)s AND invoice_id = %(invoice_id)s"
+)
+"""What an invoice has had refunded so far, under any key."""
 INSERT_WITHIN_BALANCE = f"""
 INSERT INTO sandbox.refunds (tenant, invoice_id, customer_id, ticket_id, amount_usd, reason, idempotency_key, thread_id)
 SELECT %(tenant)s, %(invoice_id)s, %(customer_id)s, %(ticket_id)s, %(amount_usd)s, %(reason)s, %(key)s, %(thread_id)s
- WHERE %(amount_usd)s <= %(invoice_amount_usd)s - (SELECT coalesce(sum(amount_usd), 0) FROM sandbox.refunds
-                                                    WHERE tenant = %(tenant)s AND invoice_id = %(invoice_id)s)
+ WHERE %(amount_usd)s <= %(invoice_amount_usd)s - ({REFUNDED_ON_INVOICE})
 RETURNING {REFUND_COLUMNS}"""
 """A refund, inserted only if it fits the invoice's unrefunded balance (no row returned: it does not)."""
 
@@ -281,11 +285,7 @@ async def create_refund(args: CreateRefundInput, ctx: ToolContext) -> dict[str, 
         except psycopg.errors.UniqueViolation:  # same key, concurrently, on another invoice
             raise IdempotencyConflict("create_refund", "key used concurrently for another refund") from None
         if (refund := await cur.fetchone()) is None:
-            cur = await conn.execute(
-                "SELECT coalesce(sum(amount_usd), 0) AS refunded FROM sandbox.refunds"
-                " WHERE tenant = %s AND invoice_id = %s",
-                (ctx.tenant, args.invoice_id),
-            )
+            cur = await conn.execute(REFUNDED_ON_INVOICE, values)
             balance = invoice["amount_usd"] - (await one(cur))["refunded"]
             raise ToolInputError("create_refund", f"amount {args.amount_usd} exceeds the unrefunded balance {balance}")
         return refund
