@@ -45,7 +45,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from rich.table import Table
 
-from evals.bench_capacity import approvals_at_scale, model_bound, report_capacity, storage
+from evals.bench_capacity import WARM_UP_RUNS, approvals_at_scale, model_bound, report_capacity, storage
 from evals.bench_harness import (
     LOG,
     TENANT,
@@ -221,7 +221,9 @@ async def main(sizes: Sizes, scenarios: set[str]) -> dict[str, Any]:
             concurrent = sizes.clients * sizes.per_client
             # a fresh ticket per refund: raw and served runs of the SDK scenario (with warm-ups), the background
             # scenario's three models, the storage runs
-            runs_needed = 4 * (sizes.sequential + 20 + concurrent) + 3 * sizes.background + sizes.storage_runs
+            runs_needed = (
+                4 * (sizes.sequential + 20 + concurrent) + 3 * (sizes.background + WARM_UP_RUNS) + sizes.storage_runs
+            )
             await seed(services, runs_needed)
             key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")
             # the checkpoint tables exist: Services.open migrated them as the owner (the service role may not)
