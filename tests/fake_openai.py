@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from evals.model_server import chat_completion
 from steward.serving import serve_in_thread
@@ -54,7 +56,10 @@ class FakeOpenAI:
             name = body["tool_choice"]["function"]["name"]
             number = len(self.requests)
             calls = [(f"call_{number}", name, self.answers[name])]
-            return JSONResponse(chat_completion(number, body["model"], calls, None, self.usage))
+            answer = chat_completion(number, body["model"], calls, None, self.usage)
+            if body.get("stream"):
+                return StreamingResponse(_as_stream(answer), media_type="text/event-stream")
+            return JSONResponse(answer)
 
         return app
 
@@ -62,3 +67,22 @@ class FakeOpenAI:
         server, base = serve_in_thread(self.app())
         self.url = base + "/v1"
         return server
+
+
+def _as_stream(answer: dict[str, Any]) -> Iterator[str]:
+    """A chat completion as the server-sent events of ``stream: true``: the message as one delta, then the finish
+    reason with the usage, then ``[DONE]``."""
+    choice = answer["choices"][0]
+    message = choice["message"]
+    delta = {"role": "assistant", "content": message["content"]}
+    if "tool_calls" in message:
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+    head = {key: answer[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    chunks = [
+        head | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+        head | {"choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
+        head | {"choices": [], "usage": answer["usage"]},
+    ]
+    for chunk in chunks:
+        yield f"data: {json.dumps(chunk)}\n\n"
+    yield "data: [DONE]\n\n"

@@ -167,3 +167,38 @@ def test_the_server_log_has_no_line_per_model_request():
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+async def test_the_request_body_on_the_wire_is_stock_langchain_openais(settings, fake):
+    """Steward's OpenAI-compatible model hands the openai SDK its body as ``extra_body`` (skipping the SDK's walk
+    over every parameter): what reaches the server must be exactly what stock ``ChatOpenAI`` sends."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_openai import ChatOpenAI
+
+    from graphs.refund.graph import RefundRequest
+    from steward.models import ModelRouter
+
+    router = ModelRouter(openai_settings(settings, fake))
+    ours = router.answering_with("openai:gpt-4o-mini", RefundRequest)
+    stock = ChatOpenAI(
+        model="gpt-4o-mini", base_url=fake.url, api_key=SecretStr("test-key"), temperature=0, timeout=5.0
+    ).bind_tools([RefundRequest], tool_choice="RefundRequest")
+    messages = [SystemMessage("Read the ticket."), HumanMessage("<ticket>refund $38.50 on INV-1</ticket>")]
+    try:
+        for model in (ours, stock):
+            reply = await model.ainvoke(messages)
+            assert reply.tool_calls[0]["args"] == REQUEST
+        for model in (ours, stock):  # streamed, as a run streamed in messages mode asks its model
+            chunks = [chunk async for chunk in model.astream(messages)]
+            assert sum(chunks[1:], chunks[0]).tool_calls[0]["args"] == REQUEST
+    finally:
+        await router.aclose()
+
+    ours_sent, stock_sent, ours_streamed, stock_streamed = (r["body"] for r in fake.requests)
+    assert ours_sent == stock_sent and ours_streamed == stock_streamed
+    assert ours_sent["messages"] == [
+        {"role": "system", "content": "Read the ticket."},
+        {"role": "user", "content": "<ticket>refund $38.50 on INV-1</ticket>"},
+    ]
+    assert ours_sent["tools"][0]["function"]["name"] == "RefundRequest"
+    assert ours_streamed["stream"] is True and ours_streamed["messages"] == ours_sent["messages"]

@@ -1,7 +1,8 @@
 """Model routing: tiers (small / medium / large) map to providers, and every call is priced.
 
 Providers: ``rules`` (the deterministic :class:`RulesChatModel`, offline) or ``openai:<model>`` through
-langchain-openai's ``ChatOpenAI`` against any OpenAI-compatible base URL.
+langchain-openai's ``ChatOpenAI`` (as :class:`~steward.models.openai_compatible.OpenAICompatibleChat`) against any
+OpenAI-compatible base URL.
 """
 
 from __future__ import annotations
@@ -64,14 +65,15 @@ class ModelRouter:
             from steward.models.chaos import ChaosChatModel
 
             return ChaosChatModel(seed=int(provider.removeprefix("chaos:")), known_tools=self.tool_names)
-        from langchain_openai import ChatOpenAI
         from openai import DefaultAioHttpClient
+
+        from steward.models.openai_compatible import OpenAICompatibleChat
 
         name = provider.removeprefix("openai:")
         key = self.settings.openai_api_key
         if key is None and self.settings.openai_base_url is None:
             raise ValueError(f"{provider} needs STEWARD_OPENAI_API_KEY (or a STEWARD_OPENAI_BASE_URL)")
-        return ChatOpenAI(
+        return OpenAICompatibleChat(
             model=name,
             base_url=self.settings.openai_base_url,
             api_key=key.get_secret_value() if key else "not-needed",
