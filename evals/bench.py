@@ -222,7 +222,9 @@ async def main(sizes: Sizes, scenarios: set[str]) -> dict[str, Any]:
             # a fresh ticket per refund: raw and served runs of the SDK scenario (with warm-ups), the background
             # scenario's three models, the storage runs
             runs_needed = (
-                4 * (sizes.sequential + 20 + concurrent) + 3 * (sizes.background + WARM_UP_RUNS) + sizes.storage_runs
+                4 * (sizes.sequential + 20 + concurrent)
+                + 3 * sizes.model_rounds * (sizes.background + WARM_UP_RUNS)
+                + sizes.storage_runs
             )
             await seed(services, runs_needed)
             key = await keys.create_key(services.pool, tenant=TENANT, roles=["admin"], name="bench")

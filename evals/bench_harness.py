@@ -55,6 +55,9 @@ class Sizes:
     """BENCH_BACKGROUND_RUNS: background refund runs in the model-latency scenario."""
     model_latency_ms: int
     """BENCH_MODEL_LATENCY_MS: how long the local model server waits before it answers."""
+    model_rounds: int
+    """BENCH_MODEL_ROUNDS: alternating rounds of the model-latency scenario (each model once a round); each model's
+    median round is reported, so the host's load drifting during the scenario weighs on no model alone."""
     storage_runs: int
     """BENCH_STORAGE_RUNS: completed refunds measured for storage."""
     waiting: int
@@ -63,15 +66,24 @@ class Sizes:
     @classmethod
     def from_env(cls, *, quick: bool) -> Sizes:
         defaults = (
-            dict(sequential=20, clients=10, per_client=3, background=30, storage_runs=20, waiting=1000)
+            dict(sequential=20, clients=10, per_client=3, background=30, model_rounds=1, storage_runs=20, waiting=1000)
             if quick
-            else dict(sequential=200, clients=200, per_client=5, background=200, storage_runs=200, waiting=10_000)
+            else dict(
+                sequential=200,
+                clients=200,
+                per_client=5,
+                background=200,
+                model_rounds=3,
+                storage_runs=200,
+                waiting=10_000,
+            )
         )
         names = {
             "sequential": "BENCH_SEQUENTIAL",
             "clients": "BENCH_CLIENTS",
             "per_client": "BENCH_RUNS_PER_CLIENT",
             "background": "BENCH_BACKGROUND_RUNS",
+            "model_rounds": "BENCH_MODEL_ROUNDS",
             "storage_runs": "BENCH_STORAGE_RUNS",
             "waiting": "BENCH_WAITING",
         }
