@@ -22,6 +22,10 @@ from steward.runs import CHANNEL
 
 log = logging.getLogger(__name__)
 ANY_RUN = "*"
+SAFETY_RECHECK_S = 10.0
+"""How long a joiner waits for a run's end before reading the run again anyway. Every run's end is notified and a
+listener that loses its connection wakes every waiter, so this is a safety net only. At 1 s, 200 joined runs cost
+about 200 reads a second with nothing to find (waiters with no listener poll every 50 ms regardless)."""
 
 
 class Waiter:

@@ -402,6 +402,9 @@ async def requeue_expired(pool: Pool) -> list[str]:
                     " ' repeatedly', updated_at = now() WHERE tenant = %s AND thread_id = %s",
                     (row["tenant"], row["thread_id"]),
                 )
+                # the run has ended: its joiners wake now, not at their safety re-check
+                note = f"done:{row['run_id']}:{row['thread_id']}"
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, note))
         if rows:
             await conn.execute("SELECT pg_notify(%s, 'queued')", (CHANNEL,))
     return [row["run_id"] for row in rows]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from steward import runs, threads
+from steward import executor, runs, threads
+from steward.notify import SAFETY_RECHECK_S, Notifier
 from steward.services import Services
 from steward.worker import WorkerPool
 from tests.seeds import load_seed, refund_seed
@@ -102,3 +103,26 @@ def test_a_server_process_collects_cycles_rarely(server_url, settings):
         gc.set_threshold(*before)
         time.sleep(0.5)
         db.drop_database(server_url, name)
+
+
+async def test_a_run_given_up_on_wakes_whoever_joined_it_at_once(fresh_services):
+    """A run whose worker died MAX_ATTEMPTS times is failed by the lease sweep, and that is notified like any run's
+    end: its joiner wakes at once, not at its safety re-check ten seconds later."""
+    notifier = Notifier(fresh_services.database_url)
+    await notifier.start()
+    try:
+        [queued] = await queue(fresh_services, "gives-up", 1)
+        running = await runs.claim(fresh_services.pool, "a-worker-that-dies", 0.2, queued.run_id)
+        assert running is not None and running.status == "running"
+        async with fresh_services.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE steward.runs SET attempt = %s WHERE run_id = %s", (runs.MAX_ATTEMPTS, queued.run_id)
+            )
+        joined = asyncio.create_task(executor.wait_until_done(fresh_services, running, notifier))
+        await asyncio.sleep(0.5)  # the joiner has read the run, still running, and waits; the lease has lapsed
+        assert not joined.done()
+        assert await runs.requeue_expired(fresh_services.pool) == [queued.run_id]
+        ended = await asyncio.wait_for(joined, SAFETY_RECHECK_S / 2)
+    finally:
+        await notifier.stop()
+    assert ended.status == "error" and ended.error is not None and "gave up" in ended.error
