@@ -31,7 +31,7 @@ from steward.budget import BudgetOverride
 from steward.checkpoint import HELD, Held
 from steward.errors import Conflict
 from steward.jsonable import jsonable
-from steward.notify import SAFETY_RECHECK_S, Wakeups
+from steward.notify import POLL_RECHECK_S, SAFETY_RECHECK_S, Wakeups
 from steward.runs import Run
 from steward.services import Services, StewardContext
 from steward.tool_calls import FAULTS, RunFaults
@@ -296,5 +296,5 @@ async def wait_until_done(services: Services, run: Run, notifier: Wakeups, timeo
             run = await runs.get(services.pool, run.thread_id, run.run_id, run.tenant)
             if run.status in runs.TERMINAL or (deadline is not None and loop.time() >= deadline):
                 return run
-            recheck = SAFETY_RECHECK_S if deadline is None else max(0.0, min(SAFETY_RECHECK_S, deadline - loop.time()))
-            await woken.wait(recheck)
+            recheck = SAFETY_RECHECK_S if notifier.pushes else POLL_RECHECK_S
+            await woken.wait(recheck if deadline is None else max(0.0, min(recheck, deadline - loop.time())))

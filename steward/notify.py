@@ -12,20 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from steward.runs import CHANNEL
 
 log = logging.getLogger(__name__)
 ANY_RUN = "*"
 SAFETY_RECHECK_S = 10.0
-"""How long a joiner waits for a run's end before reading the run again anyway. Every run's end is notified and a
-listener that loses its connection wakes every waiter, so this is a safety net only. At 1 s, 200 joined runs cost
-about 200 reads a second with nothing to find (waiters with no listener poll every 50 ms regardless)."""
+"""How long a joiner waits for a run's end before reading the run again anyway, when notifications arrive. Every
+run's end is notified and a listener that loses its connection wakes every waiter, so this is a safety net only.
+At 1 s, 200 joined runs cost about 200 reads a second with nothing to find."""
+POLL_RECHECK_S = 1.0
+"""The same when notifications do not arrive (see :meth:`Notifier.start`)."""
+PROBE_TIMEOUT_S = 3.0
+"""How long a starting listener waits for its own test notification."""
 
 
 class Waiter:
@@ -34,16 +40,17 @@ class Waiter:
     def __init__(self, event: asyncio.Event | None = None) -> None:
         self.event = event
 
-    async def wait(self, timeout: float) -> None:
-        """Until woken or ``timeout`` seconds pass (polling when there is no listener)."""
+    async def wait(self, timeout: float) -> bool:
+        """Until woken or ``timeout`` seconds pass (polling when there is no listener); whether it was woken."""
         if self.event is None:
             await asyncio.sleep(min(timeout, 0.05))
-            return
+            return False
         try:
             await asyncio.wait_for(self.event.wait(), timeout)
         except TimeoutError:
-            pass
+            return False
         self.event.clear()
+        return True
 
 
 @runtime_checkable
@@ -83,9 +90,27 @@ class Notifier:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        """Listen, then check that a notification sent now arrives. It does not when LISTEN goes through a
+        transaction-mode pooler such as PgBouncer: then waiters re-check every :data:`POLL_RECHECK_S` instead of
+        waiting for wake-ups, and a warning says how to fix it."""
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._listen(ready), name="steward-notifier")
         await asyncio.wait_for(ready.wait(), timeout=10)
+        self.pushes = await self._delivers()
+        if not self.pushes:
+            log.warning(
+                "notifications sent to %r do not arrive (LISTEN through a transaction-mode pooler?): waits poll every"
+                " %.0f s; point STEWARD_LISTEN_DATABASE_URL at Postgres directly",
+                conninfo_to_dict(self.url).get("host", "the database"),
+                POLL_RECHECK_S,
+            )
+
+    async def _delivers(self) -> bool:
+        probe = f"probe:{uuid.uuid4().hex}"
+        async with self.watching(probe) as woken:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, probe))
+            return await woken.wait(PROBE_TIMEOUT_S)
 
     async def stop(self) -> None:
         if self._task:
@@ -112,8 +137,11 @@ class Notifier:
         if payload == "queued":
             self._queued.set()
             return
-        if payload.startswith("cancel:"):
+        if payload.startswith(("cancel:", "probe:")):
             self._wake(payload)
+            return
+        if not payload.startswith("done:"):
+            log.debug("ignored notification %r", payload)
             return
         _, run_id, thread_id = payload.split(":", 2)
         self._wake(run_id)

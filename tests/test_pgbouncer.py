@@ -8,6 +8,7 @@ transaction mode, so the service runs with ``prepared_statements`` off.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
 import shutil
@@ -110,3 +111,38 @@ async def test_runs_approvals_and_wakeups_work_through_pgbouncer(pgbouncer, sett
         assert done.status == "completed"
         state = await svc.graph("refund").aget_state(threads.checkpoint_config(seeded, done.thread_id))
         assert str(state.values["refund"]["amount_usd"]) == "120.00"
+
+
+async def test_a_listener_behind_the_pooler_hears_nothing_so_it_warns_and_joins_poll(
+    pgbouncer, settings, seeded, caplog
+):
+    """LISTEN through PgBouncer in transaction mode hears no notification. The listener finds that out when it
+    starts (its own test notification never arrives), says how to fix it, and joins re-read their run every second
+    rather than waiting for wake-ups that never come."""
+    from steward import runs
+    from steward.executor import wait_until_done, worker_id
+    from steward.notify import SAFETY_RECHECK_S
+
+    through = settings.model_copy(
+        update={"service_database_url": pgbouncer, "prepared_statements": False, "pool_max_size": 4}
+    )
+    with caplog.at_level(logging.WARNING, logger="steward.notify"):
+        async with Services.open(through, listen=True) as svc:
+            assert not svc.notifier.pushes
+            thread = await threads.create(svc.pool, tenant=seeded, created_by="ada", workflow="ping")
+            worker = worker_id()
+            run = await runs.submit(
+                svc.pool,
+                thread_id=thread.thread_id,
+                tenant=seeded,
+                user="ada",
+                workflow="ping",
+                payload={"input": {"n": 1}},
+                worker=worker,
+                lease_s=svc.settings.run_lease_s,
+            )
+            joined = asyncio.create_task(wait_until_done(svc, run, svc.notifier))
+            await operations.run_inline(svc, run, worker)
+            ended = await asyncio.wait_for(joined, SAFETY_RECHECK_S / 2)
+    assert ended.status == "success"
+    assert "STEWARD_LISTEN_DATABASE_URL" in caplog.text
