@@ -1,10 +1,10 @@
 """``steward doctor``: what would stop this deployment from working, checked now, each with what to do.
 
-Four checks, each independent of the others' success where it can be: the workflows and their policies (loaded
-as ``steward serve`` loads them), the configured models (every tier's provider; an OpenAI-compatible endpoint is
-asked for its model list, so a wrong URL or key shows here rather than as ``model.error`` on the first run), the
-database (reachable, migrated, the least-privilege role in use), and the API keys (some exist, and how many per
-tenant). The result is one line per finding: ``ok``, ``warn`` (works, but look) or ``fail``.
+Four checks, each independent of the others' success where it can be: the workflows and their policies (loaded as
+``steward serve`` loads them), the configured models (every tier's provider; an OpenAI-compatible endpoint is asked
+for its model list, so a wrong URL or key shows here rather than as ``model.error`` on the first run), the database
+(reachable, migrated, the least-privilege role in use, notifications heard), and the API keys (some exist, and how
+many per tenant). The result is one line per finding: ``ok``, ``warn`` (works, but look) or ``fail``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ async def models(settings: Settings, *, timeout_s: float = 5.0) -> list[Finding]
 async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Finding]:
     """Connect and migrate as ``steward serve`` does; then the role in use and the keys."""
     try:
-        async with Services.open(settings, catalog=catalog) as services:
+        async with Services.open(settings, catalog=catalog, listen=True) as services:
+            hears = services.notifier.pushes
             async with services.pool.connection() as conn:
                 row = await one(
                     await conn.execute(
@@ -125,6 +126,18 @@ async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Findin
         )
     else:
         found.append(Finding("database role", "ok", f"the service runs as {row['role']!r} (not a superuser)"))
+    listening = db.describe(settings.listen_database_url or services.database_url)
+    if hears:
+        found.append(Finding("notifications", "ok", f"LISTEN at {listening} hears its own test notification"))
+    else:
+        found.append(
+            Finding(
+                "notifications",
+                "warn",
+                f"LISTEN at {listening} hears nothing (a transaction-mode pooler?): waits poll every second;"
+                " point STEWARD_LISTEN_DATABASE_URL at Postgres directly",
+            )
+        )
     if settings.auth_disabled:
         found.append(Finding("keys", "warn", "STEWARD_AUTH_DISABLED: the API answers anyone"))
     elif not keys:

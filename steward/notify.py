@@ -18,8 +18,8 @@ from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
+from steward.db import describe
 from steward.runs import CHANNEL
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,9 @@ class Notifier:
         self.pushes = await self._delivers()
         if not self.pushes:
             log.warning(
-                "notifications sent to %r do not arrive (LISTEN through a transaction-mode pooler?): waits poll every"
-                " %.0f s; point STEWARD_LISTEN_DATABASE_URL at Postgres directly",
-                conninfo_to_dict(self.url).get("host", "the database"),
+                "LISTEN at %s hears nothing (a transaction-mode pooler?): waits poll every %.0f s; point"
+                " STEWARD_LISTEN_DATABASE_URL at Postgres directly",
+                describe(self.url),
                 POLL_RECHECK_S,
             )
 

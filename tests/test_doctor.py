@@ -34,6 +34,10 @@ async def test_a_healthy_deployment_is_all_ok(settings, fake):
     by_check = {f.check: f for f in found}
     assert by_check["model gpt-4o-mini"].detail == f"at {fake.url}"
     assert "policy refund" in by_check and by_check["database role"].level == "ok"
+    assert (
+        by_check["notifications"].level == "ok"
+        and "hears its own test notification" in by_check["notifications"].detail
+    )
 
 
 async def test_what_is_wrong_is_named_with_where(settings, fake, tmp_path):

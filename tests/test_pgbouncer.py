@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from steward import operations, threads
+from steward import doctor, operations, threads
 from steward.services import Services
 from steward.serving import free_port
 
@@ -146,3 +146,5 @@ async def test_a_listener_behind_the_pooler_hears_nothing_so_it_warns_and_joins_
             ended = await asyncio.wait_for(joined, SAFETY_RECHECK_S / 2)
     assert ended.status == "success"
     assert "STEWARD_LISTEN_DATABASE_URL" in caplog.text
+    found = {f.check: f for f in await doctor.examine(through)}
+    assert found["notifications"].level == "warn" and "STEWARD_LISTEN_DATABASE_URL" in found["notifications"].detail
