@@ -1,10 +1,10 @@
 """Wake-ups between processes through Postgres LISTEN/NOTIFY on channel ``steward_runs``.
 
-Payloads: ``queued`` (a run can be claimed), ``done:<run_id>:<thread_id>`` (a run ended) and
-``cancel:<run_id>`` (stop it now; wakes watchers of ``cancel:<run_id>``). Watchers of :data:`ANY_RUN` wake when any
-run ends (what live views of a tenant's approvals wait on). One listening
-connection per process fans them out to waiting coroutines. Every wait has a timeout and callers re-check the
-database, so a lost notification only delays, never blocks.
+Payloads: ``queued`` (a run can be claimed), ``done:<run_id>:<thread_id>`` (a run ended), ``cancel:<run_id>``
+(stop it now; wakes watchers of ``cancel:<run_id>``) and ``probe:<id>`` (a starting listener's test of itself);
+others are ignored. Watchers of :data:`ANY_RUN` wake when any run ends (what live views of a tenant's approvals wait
+on). One listening connection per process fans them out to waiting coroutines. Every wait has a timeout and callers
+re-check the database, so a lost notification only delays, never blocks.
 """
 
 from __future__ import annotations
