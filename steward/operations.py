@@ -133,8 +133,11 @@ async def start_run(
     thread_id: str | None = None,
     budget: BudgetOverride | None = None,
     models: dict[str, str] | None = None,
+    sink: Sink | None = None,
+    modes: Sequence[str] = (),
 ) -> RunResult:
-    """Start a workflow on a new thread and run it until it ends or waits for approval."""
+    """Start a workflow on a new thread and run it until it ends or waits for approval (streaming ``modes`` to
+    ``sink`` as it goes, when given)."""
     spec = services.workflow(workflow)
     payload = {"input": validate_input(spec, raw_input)}
     await refuse_if_stopped(services, tenant, workflow)
@@ -157,7 +160,7 @@ async def start_run(
         worker=worker,
         lease_s=services.settings.run_lease_s,
     )
-    return RunResult.of(await run_inline(services, run, worker))
+    return RunResult.of(await run_inline(services, run, worker, sink=sink, modes=modes))
 
 
 def approval_summary(thread: threads.Thread, workflow: Workflow | None = None) -> dict[str, Any]:

@@ -207,30 +207,17 @@ async def test_the_request_body_on_the_wire_is_stock_langchain_openais(settings,
 async def test_a_run_streamed_in_messages_mode_streams_the_models_answers(services, settings, fake, seeded):
     """Streaming a run with ``messages-tuple`` makes LangGraph ask the chat model to stream: the answers come over
     server-sent events, reach the stream as messages of their nodes, and the run acts on them as on plain answers."""
-    from steward import runs, threads
-    from steward.executor import worker_id
-
     streamed: list[tuple[str, object]] = []
 
     async def sink(mode: str, chunk: object) -> None:
         streamed.append((mode, chunk))
 
     async with Services.open(openai_settings(settings, fake)) as svc:
-        thread = await threads.create(svc.pool, tenant=seeded, created_by="ada", workflow="refund")
-        worker = worker_id()
-        run = await runs.submit(
-            svc.pool,
-            thread_id=thread.thread_id,
-            tenant=seeded,
-            user="ada",
-            workflow="refund",
-            payload={"input": {"ticket_id": "T-AUTO"}},
-            worker=worker,
-            lease_s=svc.settings.run_lease_s,
+        result = await operations.start_run(
+            svc, "refund", {"ticket_id": "T-AUTO"}, tenant=seeded, user="ada", sink=sink, modes=["messages-tuple"]
         )
-        finished = await operations.run_inline(svc, run, worker, sink=sink, modes=["messages-tuple"])
 
-    assert finished.run.status == "success" and finished.values["outcome"]["status"] == "completed"
+    assert result.status == "completed"
     assert [r["body"]["stream"] for r in fake.requests] == [True, True]
     messages = [chunk for mode, chunk in streamed if mode == "messages"]
     nodes = [metadata["langgraph_node"] for _, metadata in messages]
