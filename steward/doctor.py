@@ -17,6 +17,7 @@ import httpx
 
 from steward import db
 from steward.errors import StewardError
+from steward.notify import Notifier
 from steward.pool import one
 from steward.services import Services
 from steward.settings import MODEL_TIERS, Settings
@@ -94,7 +95,7 @@ async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Findin
     """Connect and migrate as ``steward serve`` does; then the role in use and the keys."""
     try:
         async with Services.open(settings, catalog=catalog, listen=True) as services:
-            hears = services.notifier.pushes
+            listener = services.notifier
             async with services.pool.connection() as conn:
                 row = await one(
                     await conn.execute(
@@ -126,18 +127,12 @@ async def database_and_keys(settings: Settings, catalog: Catalog) -> list[Findin
         )
     else:
         found.append(Finding("database role", "ok", f"the service runs as {row['role']!r} (not a superuser)"))
-    listening = db.describe(settings.listen_database_url or services.database_url)
-    if hears:
-        found.append(Finding("notifications", "ok", f"LISTEN at {listening} hears its own test notification"))
-    else:
-        found.append(
-            Finding(
-                "notifications",
-                "warn",
-                f"LISTEN at {listening} hears nothing (a transaction-mode pooler?): waits poll every second;"
-                " point STEWARD_LISTEN_DATABASE_URL at Postgres directly",
-            )
-        )
+    if isinstance(listener, Notifier):  # Services.open(listen=True) made one
+        if listener.pushes:
+            heard = f"LISTEN at {db.describe(listener.url)} hears its own test notification"
+            found.append(Finding("notifications", "ok", heard))
+        else:
+            found.append(Finding("notifications", "warn", listener.unheard()))
     if settings.auth_disabled:
         found.append(Finding("keys", "warn", "STEWARD_AUTH_DISABLED: the API answers anyone"))
     elif not keys:

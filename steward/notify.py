@@ -98,12 +98,14 @@ class Notifier:
         await asyncio.wait_for(ready.wait(), timeout=10)
         self.pushes = await self._delivers()
         if not self.pushes:
-            log.warning(
-                "LISTEN at %s hears nothing (a transaction-mode pooler?): waits poll every %.0f s; point"
-                " STEWARD_LISTEN_DATABASE_URL at Postgres directly",
-                describe(self.url),
-                POLL_RECHECK_S,
-            )
+            log.warning("%s", self.unheard())
+
+    def unheard(self) -> str:
+        """What is wrong, and what to do, when this listener hears nothing (``steward doctor`` says it too)."""
+        return (
+            f"LISTEN at {describe(self.url)} hears nothing (a transaction-mode pooler?): waits poll every"
+            f" {POLL_RECHECK_S:.0f} s; point STEWARD_LISTEN_DATABASE_URL at Postgres directly"
+        )
 
     async def _delivers(self) -> bool:
         probe = f"probe:{uuid.uuid4().hex}"
