@@ -24,18 +24,16 @@ from evals.bench_harness import (
     note_incomplete,
     peak_rss_mb,
     stage,
+    start_model_server,
     start_server,
     stop_server,
     timed,
 )
-from evals.model_server import model_server
 from evals.scoreboard import percentile
 from steward import retention, threads
 from steward.pool import one, trusted
 from steward.services import Services
-from steward.serving import serve_in_thread
 from steward.settings import load_settings
-from steward.workflow import load_catalog
 
 WARM_UP_RUNS = 10
 """Runs each background server completes before it is measured."""
@@ -44,10 +42,10 @@ MODELS = ("rules_model", "instant_model", "slow_model")
 
 
 async def background(
-    server: Served, key: str, make_input, database_url: str, runs: int, label: str
+    server: Served, key: str, make_input, database_url: str, runs: int, label: str, model: Served | None = None
 ) -> dict[str, float]:
-    """``runs`` refund runs created at once and joined; peak connections to the database while they run and the
-    server's CPU per run."""
+    """``runs`` refund runs created at once and joined; peak connections to the database while they run, and the
+    CPU per run of the server, of the model server (when ``model`` is one) and of this process (the SDK client)."""
     peak = 0
     done = asyncio.Event()
 
@@ -72,6 +70,8 @@ async def background(
             await client.runs.join(thread, run["run_id"])
         threads = [(await client.threads.create())["thread_id"] for _ in range(runs)]
         cpu_before = cpu_seconds(server.proc.pid)
+        model_cpu_before = cpu_seconds(model.proc.pid) if model else 0.0
+        client_cpu_before = time.process_time()
         sampler = asyncio.create_task(sample_connections())
         with stage(f"refund: {runs} background runs, {label}", runs) as advance:
 
@@ -87,6 +87,8 @@ async def background(
             ended = await asyncio.gather(*(join(t, r["run_id"]) for t, r in zip(threads, created, strict=True)))
             elapsed = time.perf_counter() - started
             cpu_ms = (cpu_seconds(server.proc.pid) - cpu_before) * 1000
+            model_cpu_ms = (cpu_seconds(model.proc.pid) - model_cpu_before) * 1000 if model else 0.0
+            client_cpu_ms = (time.process_time() - client_cpu_before) * 1000
         done.set()
         await sampler
     statuses = {(r.get("outcome") or {}).get("status") for r in ended}
@@ -96,6 +98,8 @@ async def background(
         "seconds": elapsed,
         "runs_per_s": runs / elapsed,
         "server_cpu_ms_per_run": cpu_ms / runs,
+        "model_server_cpu_ms_per_run": model_cpu_ms / runs,
+        "client_cpu_ms_per_run": client_cpu_ms / runs,
         "peak_connections": peak,
     }
 
@@ -108,11 +112,7 @@ async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str,
     from what the HTTP model client's own CPU costs (an HTTP call is dearer than the in-process rules model however
     fast the server answers)."""
     one = {"STEWARD_SERVER_PROCESSES": "1", "STEWARD_WORKERS": os.environ.get("STEWARD_WORKERS", "64")}
-    skills = load_catalog("graphs").skills
-    servers = {
-        "instant_model": serve_in_thread(model_server(skills, 0.0)),
-        "slow_model": serve_in_thread(model_server(skills, sizes.model_latency_ms / 1000)),
-    }
+    servers = {"instant_model": start_model_server(0.0), "slow_model": start_model_server(sizes.model_latency_ms)}
     rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in MODELS}
     try:
         for number in range(1, sizes.model_rounds + 1):
@@ -120,20 +120,22 @@ async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str,
                 extra = {}
                 if label in servers:
                     extra = {
-                        "STEWARD_OPENAI_BASE_URL": f"{servers[label][1]}/v1",
+                        "STEWARD_OPENAI_BASE_URL": f"{servers[label].url}/v1",
                         "STEWARD_OPENAI_API_KEY": "bench",
                         **{f"STEWARD_MODEL_{tier}": "openai:bench-model" for tier in ("SMALL", "MEDIUM", "LARGE")},
                     }
                 server = start_server(url, **one, **extra)
                 try:
                     named = f"{label}, round {number}/{sizes.model_rounds}"
-                    measured = await background(server, key, make_input, url, sizes.background, named)
+                    measured = await background(
+                        server, key, make_input, url, sizes.background, named, servers.get(label)
+                    )
                     rounds[label].append(measured | {"peak_rss_mb": peak_rss_mb(server.proc.pid)})
                 finally:
                     stop_server(server)
     finally:
-        for model, _ in servers.values():
-            model.should_exit = True
+        for model in servers.values():
+            stop_server(model)
     results: dict[str, Any] = {"model_latency_ms": sizes.model_latency_ms, "rounds": sizes.model_rounds}
     for label, measured in rounds.items():
         results[label] = sorted(measured, key=lambda r: r["runs_per_s"])[len(measured) // 2]
@@ -278,7 +280,8 @@ def report_capacity(results: dict[str, Any]) -> None:
             title=f"{bg['rules_model']['runs']} background refund runs, one server process, STEWARD_WORKERS in flight"
             f", median of {bg['rounds']} rounds"
         )
-        for column in ("model", "seconds", "runs/s", "server CPU ms/run", "peak RSS MB", "peak connections"):
+        columns = ("model", "seconds", "runs/s", "server CPU ms/run", "model server", "SDK client", "peak RSS MB")
+        for column in (*columns, "peak connections"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for label, name in (
             ("rules_model", "rules (in process)"),
@@ -290,7 +293,9 @@ def report_capacity(results: dict[str, Any]) -> None:
                 name,
                 f"{r['seconds']:.1f}",
                 f"{r['runs_per_s']:.1f}",
-                f"{r['server_cpu_ms_per_run']:.0f}",
+                f"{r['server_cpu_ms_per_run']:.1f}",
+                f"{r['model_server_cpu_ms_per_run']:.1f}" if label != "rules_model" else "-",
+                f"{r['client_cpu_ms_per_run']:.1f}",
                 f"{r['peak_rss_mb']:.0f}",
                 str(r["peak_connections"]),
             )

@@ -159,7 +159,7 @@ SERVER_ERROR = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback|too many clients")
 
 @dataclass(frozen=True)
 class Served:
-    """A ``steward serve`` process of the bench."""
+    """A server process of the bench: ``steward serve`` or the model server."""
 
     proc: subprocess.Popen
     url: str
@@ -178,23 +178,31 @@ def start_server(url: str, **settings: str) -> Served:
         "STEWARD_SERVER_PROCESSES": os.environ.get("STEWARD_SERVER_PROCESSES", str(os.cpu_count() or 1)),
         **settings,
     }
+    argv = ["-m", "steward.cli", "serve", "--port", str(port)]
+    return _spawn(argv, port, env, f"steward serve on port {port}: {sorted(settings.items())}")
+
+
+def start_model_server(latency_ms: float) -> Served:
+    """The bench's OpenAI-compatible model server (:mod:`evals.model_server`) in a process of its own."""
+    port = free_port()
+    argv = ["-m", "evals.model_server", "--port", str(port), "--latency-ms", str(latency_ms)]
+    return _spawn(argv, port, dict(os.environ), f"model server on port {port}, answering after {latency_ms:g} ms")
+
+
+def _spawn(argv: list[str], port: int, env: dict[str, str], title: str) -> Served:
+    """A Python process serving on ``port``, its output appended to :data:`LOG`, once it answers ``/ok``."""
     LOG.parent.mkdir(exist_ok=True)
     with LOG.open("a") as log:
-        log.write(f"--- steward serve on port {port}: {sorted(settings.items())}\n")
+        log.write(f"--- {title}\n")
         log.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "steward.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
         start = log.tell()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, proc)
     except RuntimeError:
         proc.kill()
-        raise RuntimeError(f"server did not start; see {LOG}") from None
+        raise RuntimeError(f"{title} did not start; see {LOG}") from None
     return Served(proc, base, start)
 
 

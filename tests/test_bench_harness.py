@@ -1,7 +1,11 @@
-"""``make bench``'s harness: a served process that logged errors fails the bench; ``--quick`` sizes are small."""
+"""``make bench``'s harness: a served process that logged errors fails the bench; ``--quick`` sizes are small; the
+model server runs as a process of its own."""
 
+import json
 import subprocess
+import time
 
+import httpx
 import pytest
 
 from evals import bench, bench_harness
@@ -38,3 +42,27 @@ def test_an_unknown_scenario_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         bench.parse_args(["--scenarios", "sdk,nonsense"])
     assert exit_.value.code == 2 and "unknown scenario(s) nonsense" in capsys.readouterr().err
+
+
+def test_the_model_server_answers_from_its_own_process_after_its_latency(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_harness, "LOG", tmp_path / "bench-server.log")
+    model = bench_harness.start_model_server(200)
+    try:
+        body = {
+            "model": "bench-model",
+            "messages": [
+                {"role": "user", "content": '<ticket id="T-1">Please refund $38.50 on invoice INV-7.</ticket>'}
+            ],
+            "tools": [{"type": "function", "function": {"name": "RefundRequest", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "RefundRequest"}},
+        }
+        started = time.perf_counter()
+        reply = httpx.post(f"{model.url}/v1/chat/completions", json=body, timeout=10).json()
+        waited = time.perf_counter() - started
+    finally:
+        bench_harness.stop_server(model)
+    assert model.proc.poll() is not None  # stopped
+    (call,) = reply["choices"][0]["message"]["tool_calls"]
+    assert call["function"]["name"] == "RefundRequest"
+    assert json.loads(call["function"]["arguments"])["invoice_id"] == "INV-7"
+    assert waited >= 0.2  # it answered after its latency, not at once
