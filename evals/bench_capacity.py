@@ -142,6 +142,10 @@ async def model_bound(url: str, key: str, make_input, sizes: Sizes) -> dict[str,
         results[label]["rounds_runs_per_s"] = [r["runs_per_s"] for r in measured]
     results["ratio"] = results["slow_model"]["runs_per_s"] / results["rules_model"]["runs_per_s"]
     results["latency_cost"] = results["slow_model"]["runs_per_s"] / results["instant_model"]["runs_per_s"]
+    # what the ratio follows when the CPUs are the limit: the rules model's server CPU per run over the slow one's
+    results["cpu_ratio"] = (
+        results["rules_model"]["server_cpu_ms_per_run"] / results["slow_model"]["server_cpu_ms_per_run"]
+    )
     results["round_ratios"] = [
         slow["runs_per_s"] / rules["runs_per_s"]
         for slow, rules in zip(rounds["slow_model"], rounds["rules_model"], strict=True)
@@ -304,7 +308,9 @@ def report_capacity(results: dict[str, Any]) -> None:
         console.print(
             f"target (model latency costs almost no throughput): ratio >= 0.9: {bg['ratio']:.2f} "
             f"{'met' if bg['ratio'] >= 0.9 else 'MISSED'} (median rounds of {bg['rounds']}; round by round {each});"
-            f" {bg['model_latency_ms']} ms against the same HTTP model answering at once: {bg['latency_cost']:.2f}"
+            f" {bg['model_latency_ms']} ms against the same HTTP model answering at once: {bg['latency_cost']:.2f};"
+            f" the server's CPU per run on the rules model over that on the {bg['model_latency_ms']} ms one:"
+            f" {bg['cpu_ratio']:.2f} (where the CPUs are the limit, the throughput ratio follows this one)"
         )
     if st := results.get("storage"):
         before, after = st["kb_per_run_before"], st["kb_per_run_after"]
